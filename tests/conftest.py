@@ -1,0 +1,36 @@
+"""Shared fixtures. Data from ../shared is research-only: tests read it in place, never copy it.
+
+A test that needs ../shared skips when it is absent, except under CI=true, where it fails.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from csrnet_lite.settings import SHARED
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require(path: Path, what: str) -> Path:
+    """Return `path`, or skip (fail under CI=true) when it does not exist."""
+    if not path.exists():
+        message = f"{what} not found at {path}"
+        if IN_CI:
+            pytest.fail(message + " (required under CI=true)")
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_fivek() -> Path:
+    """../shared/fivek: 23 real FiveK input/expert-C pairs and pairs.tsv."""
+    return require(SHARED / "fivek" / "pairs.tsv", "the shared FiveK pairs").parent
+
+
+@pytest.fixture(scope="session")
+def shared_weights() -> Path:
+    """../shared/weights: the authors' csrnet_official.pth and reference_outputs/*.npz."""
+    return require(SHARED / "weights" / "csrnet_official.pth", "the authors' CSRNet weights").parent
