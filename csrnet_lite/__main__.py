@@ -10,7 +10,7 @@ import importlib
 import sys
 
 # subcommand -> module that implements it
-COMMANDS = {"train": "train", "evaluate": "train", "retouch": "lut"}
+COMMANDS = {"train": "train", "evaluate": "evaluate", "retouch": "lut"}
 
 
 def main(argv: list[str] | None = None) -> int:

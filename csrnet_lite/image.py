@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image, ImageOps
 
 from .files import atomic_path
@@ -108,6 +109,17 @@ def load_image(path: str | os.PathLike) -> torch.Tensor:
 def _read_16bit_rgb(path: Path, im: Image.Image) -> np.ndarray | None:
     """16-bit RGB TIFF/PNG as a uint16 (H, W, 3) array, or None for anything else."""
     return None  # TODO(data): full-precision 16-bit RGB decode
+
+
+def thumbnail(x: torch.Tensor, size: int = 128) -> torch.Tensor:
+    """The condition network's view of a photo: (B, 3, H, W) -> (B, 3, size, size), antialiased.
+
+    Used identically in training, evaluation and full-resolution retouching, so the condition vector
+    of a photo does not depend on its resolution. The aspect ratio is not kept: the condition network
+    only takes global statistics, and a fixed size lets photos of any shape share a batch.
+    """
+    check_image(x, "image", check_range=False)
+    return F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
 
 
 def to_numpy(x: torch.Tensor) -> np.ndarray:
