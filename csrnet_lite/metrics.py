@@ -1,0 +1,147 @@
+"""Image quality, one number per image: PSNR, SSIM and the CIEDE2000 colour difference.
+
+Each metric takes output and target (B, 3, H, W) float32 RGB and returns a (B,) tensor; average over
+a test set with `.mean()`. The output may leave [0, 1] (CSRNet's output is not clamped): both images
+are clamped to [0, 1] first, as saving them would. `quantize=True` (the default) also rounds both to
+8 bits first, as the paper's evaluation compares saved 8-bit images.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .image import check_image
+from .image import quantize as to_8bit
+
+# sRGB (IEC 61966-2-1) linear RGB -> CIE XYZ for the D65 white point.
+SRGB_TO_XYZ = ((0.4124564, 0.3575761, 0.1804375),
+               (0.2126729, 0.7151522, 0.0721750),
+               (0.0193339, 0.1191920, 0.9503041))
+
+
+def _prepare(output: torch.Tensor, target: torch.Tensor, quantize: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Check both images (target in [0, 1], same shape), clamp and optionally round them to 8 bits."""
+    check_image(output, "output", check_range=False)
+    check_image(target, "target")
+    if output.shape != target.shape:
+        raise ValueError(f"output and target must have the same shape, got output {tuple(output.shape)} "
+                         f"and target {tuple(target.shape)}")
+    if quantize:
+        return to_8bit(output) / 255, to_8bit(target) / 255  # clamped and rounded: k / 255
+    return output.clamp(0, 1), target.clamp(0, 1)
+
+
+def psnr(output: torch.Tensor, target: torch.Tensor, *, quantize: bool = True) -> torch.Tensor:
+    """Peak signal-to-noise ratio in dB for a peak of 1 (255 in 8 bits): (B, 3, H, W) x 2 -> (B,).
+
+    10 * log10(1 / MSE), the MSE over all pixels and channels of each image; +inf for identical images.
+    """
+    output, target = _prepare(output, target, quantize)
+    mse = (output - target).pow(2).mean(dim=(1, 2, 3))  # (B, 3, H, W) -> (B,)
+    return -10 * torch.log10(mse)
+
+
+def ssim(output: torch.Tensor, target: torch.Tensor, *, quantize: bool = True) -> torch.Tensor:
+    """Structural similarity (Wang et al. 2004) per image: (B, 3, H, W) x 2 -> (B,) in [-1, 1].
+
+    The standard formulation: an 11x11 Gaussian window with sigma 1.5, K1 = 0.01, K2 = 0.03, data
+    range 1; computed on R, G and B separately at every position where the window fits inside the
+    image ("valid", no padding, no downsampling) and averaged over positions and channels, in float64
+    (float32 loses about 1e-4 to cancellation in flat regions). This is what the authors' evaluation
+    code (`calculate_ssim`) computes on 8-bit RGB. Needs H, W >= 11.
+    """
+    output, target = _prepare(output, target, quantize)
+    if min(output.shape[2:]) < 11:
+        raise ValueError(f"ssim needs images of at least 11 x 11 pixels (its window), got {tuple(output.shape[2:])}")
+    per_channel = [_ssim_map(output[:, c:c + 1].double(), target[:, c:c + 1].double()).mean(dim=(1, 2, 3))
+                   for c in range(3)]  # one channel at a time bounds the float64 memory; 3 x (B,)
+    return (sum(per_channel) / 3).float()
+
+
+def _ssim_map(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """SSIM at every valid window position: (B, C, H, W) x 2 -> (B, C, H-10, W-10)."""
+    c1, c2 = 0.01**2, 0.03**2
+    mu_x, mu_y = _gaussian_blur(x), _gaussian_blur(y)  # (B, C, H, W) -> (B, C, H-10, W-10)
+    var_x = _gaussian_blur(x * x) - mu_x**2
+    var_y = _gaussian_blur(y * y) - mu_y**2
+    cov = _gaussian_blur(x * y) - mu_x * mu_y
+    return ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
+
+
+def _gaussian_blur(x: torch.Tensor, size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    """Weighted local means under a normalised Gaussian window, valid positions only, per channel."""
+    g = torch.exp(-((torch.arange(size, dtype=torch.float64) - size // 2) ** 2) / (2 * sigma**2))
+    g = (g / g.sum()).to(x.dtype)
+    c = x.shape[1]
+    x = F.conv2d(x, g.view(1, 1, size, 1).expand(c, 1, size, 1), groups=c)  # (B, C, H, W) -> (B, C, H-10, W)
+    return F.conv2d(x, g.view(1, 1, 1, size).expand(c, 1, 1, size), groups=c)  # -> (B, C, H-10, W-10)
+
+
+def srgb_to_lab(x: torch.Tensor) -> torch.Tensor:
+    """sRGB (D65) -> CIELAB: (B, 3, H, W) in [0, 1] (clamped) -> (B, 3, H, W) of L*, a*, b*.
+
+    L* in [0, 100]; a*, b* roughly [-110, 130]. Undoes the sRGB transfer curve, maps to XYZ with the
+    IEC 61966-2-1 matrix, and takes the white as what that matrix makes of RGB (1, 1, 1), i.e. D65
+    (0.95047, 1, 1.08883); so white is exactly (100, 0, 0).
+    """
+    check_image(x, "x", check_range=False)
+    x = x.clamp(0, 1)
+    linear = torch.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+    matrix = torch.tensor(SRGB_TO_XYZ, dtype=x.dtype)
+    white = matrix.sum(dim=1)  # XYZ of RGB (1, 1, 1)
+    xyz = torch.einsum("oc,bchw->bohw", matrix / white[:, None], linear)  # (B, 3, H, W) -> X/Xn, Y/Yn, Z/Zn
+    delta = 6 / 29
+    f = torch.where(xyz > delta**3, xyz.clamp(min=delta**3) ** (1 / 3), xyz / (3 * delta**2) + 4 / 29)
+    fx, fy, fz = f.unbind(dim=1)  # (B, 3, H, W) -> 3 x (B, H, W)
+    return torch.stack([116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)], dim=1)  # -> (B, 3, H, W)
+
+
+def ciede2000(lab1: torch.Tensor, lab2: torch.Tensor) -> torch.Tensor:
+    """CIEDE2000 colour difference (kL = kC = kH = 1) per pixel: (B, 3, H, W) L*a*b* x 2 -> (B, H, W).
+
+    Follows Sharma, Wu and Dalal, "The CIEDE2000 color-difference formula: implementation notes,
+    supplementary test data, and mathematical observations" (Color Res. Appl. 30(1), 2005), whose 34
+    published pairs it reproduces. Computes in the inputs' dtype. A metric, not a loss: its gradient
+    is undefined where the two colours are equal.
+    """
+    if lab1.shape != lab2.shape or lab1.ndim != 4 or lab1.shape[1] != 3:
+        raise ValueError(f"ciede2000 needs two L*a*b* tensors of the same shape (B, 3, H, W), got "
+                         f"{tuple(lab1.shape)} and {tuple(lab2.shape)}")
+    (l1, a1, b1), (l2, a2, b2) = lab1.unbind(dim=1), lab2.unbind(dim=1)  # 3 x (B, H, W) each
+    c_mean7 = ((torch.hypot(a1, b1) + torch.hypot(a2, b2)) / 2) ** 7
+    g = 0.5 * (1 - torch.sqrt(c_mean7 / (c_mean7 + 25.0**7)))
+    a1, a2 = (1 + g) * a1, (1 + g) * a2
+    c1, c2 = torch.hypot(a1, b1), torch.hypot(a2, b2)
+    h1 = torch.rad2deg(torch.atan2(b1, a1)) % 360  # hue angles in [0, 360)
+    h2 = torch.rad2deg(torch.atan2(b2, a2)) % 360
+    achromatic = c1 * c2 == 0  # a hue is undefined: by convention it adds nothing
+    dh = h2 - h1
+    dh = torch.where(dh > 180, dh - 360, torch.where(dh < -180, dh + 360, dh))
+    dh = torch.where(achromatic, 0, dh)
+    d_l, d_c = l2 - l1, c2 - c1
+    d_h = 2 * torch.sqrt(c1 * c2) * torch.sin(torch.deg2rad(dh) / 2)
+    l_mean, c_mean = (l1 + l2) / 2, (c1 + c2) / 2
+    h_sum = h1 + h2
+    h_mean = torch.where((h1 - h2).abs() <= 180, h_sum / 2, torch.where(h_sum < 360, h_sum + 360, h_sum - 360) / 2)
+    h_mean = torch.where(achromatic, h_sum, h_mean)
+    t = (1 - 0.17 * _cos(h_mean - 30) + 0.24 * _cos(2 * h_mean) + 0.32 * _cos(3 * h_mean + 6)
+         - 0.20 * _cos(4 * h_mean - 63))
+    s_l = 1 + 0.015 * (l_mean - 50) ** 2 / torch.sqrt(20 + (l_mean - 50) ** 2)
+    s_c = 1 + 0.045 * c_mean
+    s_h = 1 + 0.015 * c_mean * t
+    rotation = 30 * torch.exp(-(((h_mean - 275) / 25) ** 2))  # degrees, largest in the blue region
+    r_t = -2 * torch.sqrt(c_mean**7 / (c_mean**7 + 25.0**7)) * torch.sin(torch.deg2rad(2 * rotation))
+    return torch.sqrt((d_l / s_l) ** 2 + (d_c / s_c) ** 2 + (d_h / s_h) ** 2 + r_t * (d_c / s_c) * (d_h / s_h))
+
+
+def _cos(degrees: torch.Tensor) -> torch.Tensor:
+    return torch.cos(torch.deg2rad(degrees))
+
+
+def delta_e(output: torch.Tensor, target: torch.Tensor, *, quantize: bool = True) -> torch.Tensor:
+    """Mean CIEDE2000 colour difference between sRGB images: (B, 3, H, W) x 2 -> (B,), >= 0.
+
+    Both images go to CIELAB with `srgb_to_lab` (sRGB, D65); about 1 is a just-noticeable difference.
+    """
+    output, target = _prepare(output, target, quantize)
+    return ciede2000(srgb_to_lab(output), srgb_to_lab(target)).mean(dim=(1, 2))  # (B, H, W) -> (B,)
