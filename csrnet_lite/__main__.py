@@ -1,4 +1,4 @@
-"""Command line: `python -m csrnet_lite {train,evaluate,retouch} ...` (also installed as `csrnet-lite`).
+"""Command line: `python -m csrnet_lite {train,evaluate,retouch,data} ...` (also installed as `csrnet-lite`).
 
 Each subcommand lives beside the code it runs: the module exposes `add_cli(subparsers)`, which adds
 its parser and sets `func` to a function taking the parsed arguments and returning an exit code.
@@ -10,7 +10,7 @@ import importlib
 import sys
 
 # subcommand -> module that implements it
-COMMANDS = {"train": "train", "evaluate": "evaluate", "retouch": "lut"}
+COMMANDS = {"train": "train", "evaluate": "evaluate", "retouch": "lut", "data": "data"}
 
 
 def main(argv: list[str] | None = None) -> int:

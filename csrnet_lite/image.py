@@ -90,7 +90,8 @@ def load_image(path: str | os.PathLike) -> torch.Tensor:
     """Read a PNG/JPEG/TIFF (8 or 16 bit, RGB, RGBA or grayscale) -> float32 (1, 3, H, W) in [0, 1].
 
     EXIF orientation is applied, so the tensor shows the photo upright as a viewer would.
-    16-bit RGB TIFF and PNG keep their full precision (decoded with numpy when PIL would drop bits).
+    16-bit RGB TIFF and PNG keep their full precision (PIL keeps only the high byte of each sample, so
+    they are decoded twice by PIL, for the high and the low bytes).
     """
     path = Path(path)
     if not path.is_file():
@@ -107,8 +108,41 @@ def load_image(path: str | os.PathLike) -> torch.Tensor:
 
 
 def _read_16bit_rgb(path: Path, im: Image.Image) -> np.ndarray | None:
-    """16-bit RGB TIFF/PNG as a uint16 (H, W, 3) array, or None for anything else."""
-    return None  # TODO(data): full-precision 16-bit RGB decode
+    """16-bit RGB TIFF/PNG as a uint16 (H, W, 3) array, or None for anything else.
+
+    PIL opens these files as 8-bit "RGB" (or "RGBA") and keeps only the high byte of each sample,
+    but its decoders still undo the PNG filters and the TIFF compression (LZW, deflate...) correctly.
+    So the file is decoded twice by PIL's own decoder: once as PIL does (the high bytes) and once with
+    the byte order of the raw mode swapped ("RGB;16B" <-> "RGB;16L"), which keeps the low bytes;
+    value = 256 * high + low. Both planes get the same `exif_transpose` as `load_image` applies.
+    """
+    if im.mode not in ("RGB", "RGBA"):
+        return None
+    native = "L" if np.little_endian else "B"  # what PIL's ";16N" (native order) raw modes mean
+
+    def byte_plane(tile, low: bool):
+        """The tile with a raw mode that unpacks the high (or low) byte of each 16-bit sample."""
+        rawmode = tile.args if isinstance(tile.args, str) else tile.args[0]
+        base, sep, order = str(rawmode).rpartition(";16")
+        if not sep or base not in ("RGB", "RGBA", "RGBX") or order not in ("B", "L", "N"):
+            return None  # not 16-bit RGB: PIL's own decode keeps every bit
+        order = native if order == "N" else order
+        if low:
+            order = "L" if order == "B" else "B"  # read the samples in the other byte order
+        rawmode = f"{base};16{order}"
+        args = rawmode if isinstance(tile.args, str) else (rawmode, *tile.args[1:])
+        return tile._replace(args=args) if hasattr(tile, "_replace") else (*tile[:3], args)
+
+    planes = []
+    for low in (False, True):
+        with Image.open(path) as f:
+            tiles = [byte_plane(tile, low) for tile in f.tile]
+            if not tiles or None in tiles:
+                return None
+            f.tile = tiles
+            planes.append(np.asarray(ImageOps.exif_transpose(f))[:, :, :3])  # (H, W, 3 or 4) -> (H, W, 3)
+    high, low = planes
+    return (high.astype(np.uint16) << 8) | low
 
 
 def thumbnail(x: torch.Tensor, size: int = 128) -> torch.Tensor:
@@ -168,5 +202,43 @@ def save_image(x: torch.Tensor, path: str | os.PathLike, bits: int = 8, **pil_op
 
 
 def _write_16bit_rgb(a: np.ndarray, path: Path, fmt: str) -> None:
-    """Write a uint16 (H, W, 3) array as 16-bit RGB (PNG or TIFF)."""
-    raise NotImplementedError("TODO(data): 16-bit RGB writing")
+    """Write a uint16 (H, W, 3) array as 16-bit RGB (PNG or TIFF).
+
+    PIL cannot write 16-bit RGB, and both formats are simple enough to write with the standard
+    library: a PNG (IHDR, one zlib-compressed IDAT with the "Sub" filter on every row, IEND), or a
+    baseline little-endian TIFF with one uncompressed strip, which every TIFF reader understands.
+    """
+    import struct
+    import zlib
+
+    h, w, _ = a.shape
+    if fmt == "PNG":
+        rows = np.ascontiguousarray(a, ">u2").view(np.uint8).reshape(h, w * 6)  # (H, W, 3) -> bytes (H, 6W)
+        filtered = rows.copy()
+        filtered[:, 6:] -= rows[:, :-6]  # "Sub" filter: minus the same byte one pixel left (mod 256)
+        data = np.concatenate([np.ones((h, 1), np.uint8), filtered], axis=1)  # filter type 1 first: (H, 1 + 6W)
+
+        def chunk(kind: bytes, body: bytes) -> bytes:
+            return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+        header = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)  # 16 bits, colour type 2 (RGB)
+        path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+                         + chunk(b"IDAT", zlib.compress(data.tobytes(), 6)) + chunk(b"IEND", b""))
+    elif fmt == "TIFF":
+        pixels = np.ascontiguousarray(a, "<u2").tobytes()
+        n_entries = 10
+        bits_at = 8 + 2 + 12 * n_entries + 4  # after the header and the one IFD
+        pixels_at = bits_at + 6  # after BitsPerSample's three SHORTs
+        entries = [  # (tag, type: 3 SHORT / 4 LONG, count, value or offset), sorted by tag
+            (256, 4, 1, w), (257, 4, 1, h), (258, 3, 3, bits_at), (259, 3, 1, 1),  # no compression
+            (262, 3, 1, 2), (273, 4, 1, pixels_at), (277, 3, 1, 3), (278, 4, 1, h),  # RGB, one strip
+            (279, 4, 1, len(pixels)), (284, 3, 1, 1),  # strip size, interleaved samples
+        ]
+        ifd = struct.pack("<H", n_entries) + b"".join(
+            struct.pack("<HHI", tag, kind, count)
+            + (struct.pack("<HH", value, 0) if kind == 3 and count == 1 else struct.pack("<I", value))
+            for tag, kind, count, value in entries) + struct.pack("<I", 0)  # 0: no next IFD
+        path.write_bytes(b"II" + struct.pack("<HI", 42, 8) + ifd + struct.pack("<3H", 16, 16, 16) + pixels)
+    else:
+        raise ValueError(f"16-bit images can be written as PNG or TIFF, not {fmt}; "
+                         "use a .png or .tif path, or bits=8")
