@@ -1,0 +1,269 @@
+"""Full-resolution retouching: the direct forward pass vs the baked 3D LUT, at 2, 12 and 24 megapixels.
+
+    python bench/fullres.py [--sizes 2 12 24] [--lut-size 33] [--repeat 3] [--force-direct]
+
+Each path runs in a fresh child process, so that its time and peak memory are its own:
+  direct  model(x, cond_input=thumbnail(x)): the network on every pixel (the same condition as the LUT)
+  lut     lut.retouch(model, x): thumbnail -> condition network -> bake N^3 colours -> trilinear apply
+Peak memory is the child's peak resident set (VmHWM) during the path, counting what it already holds
+(Python, torch, the model and the input photo: the "base" column). Then, in this process:
+  PSNR lut/direct   between the two outputs, every pixel, both clamped to [0, 1] as a saved file is
+  thumb cost        what showing the condition network a 128x128 thumbnail instead of the full photo
+                    costs: PSNR between the base network under both modulations. The base network is
+                    per-pixel, so it is evaluated exactly on 2^20 uniformly sampled pixels
+  lut/full cond     the LUT path against the authors' way (condition on the full photo), same sample
+The direct path at 12 MP needs ~12 GB; sizes whose estimate exceeds 80% of the available memory are
+skipped unless --force-direct (their PSNR then comes from the sampled pixels, marked *).
+Timings are wall-clock (best of --repeat for the LUT path, one run for the direct path) on a CPU that
+may be shared: the ratio columns, and the CPU-time ratio, are the numbers to compare.
+
+Targets (issue 6): at 12 MP the LUT path <= 1.0 s and <= 1 GB peak, >= 30x faster than the direct
+path in the same run, and >= 50 dB PSNR against it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from csrnet_lite.image import thumbnail, to_tensor  # noqa: E402
+from csrnet_lite.lut import DEFAULT_SIZE, apply_lut, photo_modulations, retouch, retouch_lut  # noqa: E402
+from csrnet_lite.model import CSRNet, load_official  # noqa: E402
+from csrnet_lite.settings import SHARED, official_weights_path  # noqa: E402
+
+REAL_PHOTO = SHARED / "fivek" / "deepupe_pytorch" / "input" / "a0015-DSC_0081.jpg"  # 6 MP, read in place
+DIRECT_GB_PER_MP = 1.0  # measured: 11.8 GB peak for the direct path at 12 MP (issue 6 says 9.2)
+SAMPLE = 1 << 20  # pixels for the sampled PSNRs
+
+
+# --- the measured paths (run in a child process) -----------------------------------------------
+
+def load_model(weights: str) -> CSRNet:
+    if weights:
+        return load_official(weights)
+    torch.manual_seed(0)
+    return CSRNet().eval()
+
+
+def memory_mb(field: str) -> float:
+    """VmRSS / VmHWM of this process in MB (Linux), else ru_maxrss."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024 if sys.platform == "darwin" else 1024)
+
+
+def reset_peak() -> bool:
+    """Reset VmHWM to the current RSS (Linux >= 4.0), so the peak measures what follows."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def child(args: argparse.Namespace) -> None:
+    torch.set_num_threads(args.threads)
+    model = load_model(args.weights)
+    x = to_tensor(np.load(args.input))  # (1, 3, H, W)
+    with torch.no_grad():  # warm up the kernels on a small crop, outside the measurement
+        model(x[:, :, :64, :64]) if args.child == "direct" else retouch(model, x[:, :, :64, :64])
+    base, exact = memory_mb("VmRSS"), reset_peak()
+    walls, cpus = [], []
+    for _ in range(args.repeat):
+        y = None  # free the previous output before the next run
+        wall, cpu = time.perf_counter(), time.process_time()
+        with torch.no_grad():
+            if args.child == "direct":
+                y = model(x, cond_input=thumbnail(x))
+            else:
+                y = retouch(model, x, size=args.lut_size)
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    peak = memory_mb("VmHWM")
+    np.save(args.output, y[0].numpy())  # (3, H, W) float32, after the measurement
+    print(json.dumps({"wall": walls, "cpu": cpus, "peak_mb": peak, "base_mb": base, "exact_peak": exact}))
+
+
+# --- the driver ----------------------------------------------------------------------------------
+
+def test_photo(megapixels: float) -> np.ndarray:
+    """A uint8 (H, W, 3) photo of about `megapixels`, 4:3: the real 6 MP FiveK photo resized (bicubic)
+    when ../shared has it, else a synthetic one (smooth colour fields, an edge, film grain)."""
+    height = int(round(math.sqrt(megapixels * 1e6 * 3 / 4)))
+    width = int(round(height * 4 / 3))
+    if REAL_PHOTO.is_file():
+        with Image.open(REAL_PHOTO) as im:
+            im = im.convert("RGB")
+            if im.height > im.width:
+                im = im.transpose(Image.Transpose.ROTATE_90)
+            return np.asarray(im.resize((width, height), Image.Resampling.BICUBIC))
+    rng = np.random.default_rng(0)
+    fields = (rng.random((6, 8, 3)) * 200 + 30).astype(np.uint8)  # a coarse colour layout
+    smooth = np.asarray(Image.fromarray(fields).resize((width, height), Image.Resampling.BICUBIC))
+    out = smooth.astype(np.int16)
+    out[:, width // 3: width // 3 + width // 50] //= 3  # a dark pole: a sharp edge
+    for top in range(0, height, 512):  # grain, in strips to keep memory small
+        strip = out[top:top + 512]
+        strip += rng.normal(0, 6, strip.shape).astype(np.int16)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def run_child(path: str, photo: Path, output: Path, args: argparse.Namespace) -> dict:
+    command = [sys.executable, __file__, "--child", path, "--input", str(photo), "--output", str(output),
+               "--weights", args.weights, "--lut-size", str(args.lut_size), "--threads", str(args.threads),
+               "--repeat", str(args.repeat if path == "lut" else 1)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=1800)
+    if done.returncode != 0:
+        raise RuntimeError(f"the {path} child failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def psnr_from_mse(mse: float) -> float:
+    return 10 * math.log10(1 / mse) if mse > 0 else float("inf")
+
+
+def psnr_files(a: Path, b: Path, rows: int = 256) -> float:
+    """PSNR of two saved (3, H, W) float32 outputs, clamped to [0, 1], read in row chunks."""
+    x, y = np.load(a, mmap_mode="r"), np.load(b, mmap_mode="r")
+    total = 0.0
+    for top in range(0, x.shape[1], rows):
+        d = np.clip(x[:, top:top + rows], 0, 1) - np.clip(y[:, top:top + rows], 0, 1)
+        total += float(np.square(d, dtype=np.float64).sum())
+    return psnr_from_mse(total / x.size)
+
+
+@torch.no_grad()
+def sampled_psnrs(model: CSRNet, pixels: np.ndarray, lut_sizes: list[int]) -> dict:
+    """PSNRs on SAMPLE uniformly drawn pixels: thumbnail vs full-photo condition, and for each LUT size
+    the LUT against the direct path (same condition) and against the full-photo condition."""
+    x = to_tensor(pixels)  # (1, 3, H, W)
+    thumb_mods = photo_modulations(model, x)
+    full_mods = photo_modulations(model, x, cond_size=None)  # the condition network on every pixel
+    luts = {n: retouch_lut(model, x, size=n) for n in lut_sizes}
+    index = torch.randint(0, x.shape[2] * x.shape[3], (SAMPLE,), generator=torch.Generator().manual_seed(0))
+    sample = x.flatten(2)[:, :, index, None]  # (1, 3, H*W) -> (1, 3, SAMPLE, 1)
+    del x
+    direct_thumb = model.base(sample, thumb_mods).clamp(0, 1)
+    direct_full = model.base(sample, full_mods).clamp(0, 1)
+    psnr = lambda a, b: psnr_from_mse(float(((a - b) ** 2).mean()))  # noqa: E731
+    result = {"thumb_cost": psnr(direct_thumb, direct_full)}
+    for n, lut in luts.items():
+        baked = apply_lut(sample, lut).clamp(0, 1)
+        result[n] = {"lut_direct": psnr(baked, direct_thumb), "lut_full": psnr(baked, direct_full)}
+    return result
+
+
+def available_gb() -> float:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 2 ** 20
+    except OSError:
+        pass
+    return float("inf")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=float, nargs="+", default=[2, 12, 24], help="megapixels")
+    parser.add_argument("--lut-sizes", type=int, nargs="+", default=[DEFAULT_SIZE, 65],
+                        help="LUT lattice sizes to compare (default 33 65)")
+    parser.add_argument("--repeat", type=int, default=3, help="LUT path runs (best is reported)")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--force-direct", action="store_true", help="run the direct path at every size")
+    parser.add_argument("--weights", default=None, help="CSRNet weights (default: the authors')")
+    for hidden in ("--child", "--input", "--output", "--lut-size"):  # for the child processes
+        parser.add_argument(hidden, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        args.lut_size = int(args.lut_size)
+        return child(args)
+
+    if args.weights is None:
+        path = official_weights_path()
+        args.weights = str(path) if path.is_file() else ""
+        if not args.weights:
+            warnings.warn(f"the authors' weights are not at {path}: using a random CSRNet, whose retouch "
+                          "is not a photo retouch (PSNRs are then only indicative)")
+    torch.set_num_threads(args.threads)
+    model = load_model(args.weights)
+    source = "FiveK a0015 (6 MP) resized" if REAL_PHOTO.is_file() else "synthetic photo"
+    print(f"# {source}; {'authors' if args.weights else 'random'} weights; {args.threads} threads, "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start; torch {torch.__version__}")
+    header = ("MP", "direct s", "direct GB", "LUT N", "LUT s", "LUT MB", "base MB", "speedup", "CPU ratio",
+              "PSNR lut/direct", "thumb cost", "lut/full cond")
+    rows, checks = [], []
+    args.lut_size = args.lut_sizes[0]  # set per LUT child below
+    with tempfile.TemporaryDirectory(prefix="csrnet-fullres-") as tmp:
+        tmp = Path(tmp)
+        for mp in args.sizes:
+            pixels = test_photo(mp)
+            photo = tmp / "photo.npy"
+            np.save(photo, pixels)
+            sampled = sampled_psnrs(model, pixels, args.lut_sizes)
+            count = pixels.shape[0] * pixels.shape[1]
+            del pixels
+            estimate = DIRECT_GB_PER_MP * count / 1e6
+            direct = None
+            if args.force_direct or estimate <= 0.8 * available_gb():
+                direct = run_child("direct", photo, tmp / "direct.npy", args)
+            for n in args.lut_sizes:
+                args.lut_size = n
+                lut = run_child("lut", photo, tmp / "lut.npy", args)
+                best, best_cpu = min(lut["wall"]), min(lut["cpu"])
+                if direct:
+                    fidelity = psnr_files(tmp / "lut.npy", tmp / "direct.npy")
+                    cells = (f"{direct['wall'][0]:.1f}", f"{direct['peak_mb'] / 1024:.1f}", str(n), f"{best:.2f}",
+                             f"{lut['peak_mb']:.0f}", f"{lut['base_mb']:.0f}", f"{direct['wall'][0] / best:.0f}x",
+                             f"{direct['cpu'][0] / best_cpu:.0f}x", f"{fidelity:.1f}")
+                else:
+                    fidelity = sampled[n]["lut_direct"]
+                    cells = (f"skip ~{estimate:.0f}", "", str(n), f"{best:.2f}", f"{lut['peak_mb']:.0f}",
+                             f"{lut['base_mb']:.0f}", "", "", f"{fidelity:.1f}*")
+                rows.append((f"{count / 1e6:.1f}", *cells, f"{sampled['thumb_cost']:.1f}*",
+                             f"{sampled[n]['lut_full']:.1f}*"))
+                if mp == 12 and direct:
+                    checks.append((n, [("<= 1.0 s", best <= 1.0), ("<= 1 GB", lut["peak_mb"] <= 1024),
+                                       (">= 30x faster", direct["wall"][0] / best >= 30),
+                                       (">= 50 dB", fidelity >= 50)]))
+                if not lut["exact_peak"]:
+                    print("note: the peak could not be reset (no /proc/self/clear_refs); it includes "
+                          "decoding the photo")
+            for name in ("photo.npy", "lut.npy", "direct.npy"):
+                (tmp / name).unlink(missing_ok=True)
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    print(" | ".join(h.rjust(w) for h, w in zip(header, widths)))
+    print("-+-".join("-" * w for w in widths))
+    for row in rows:
+        print(" | ".join(c.rjust(w) for c, w in zip(row, widths)))
+    print(f"LUT s: best of {args.repeat}; direct s: one run; GB/MB: peak resident memory of the path's "
+          f"process (base: before the path); speedup: wall time, CPU ratio: CPU time; PSNR in dB on outputs "
+          f"clamped to [0, 1]; * on {SAMPLE} sampled pixels; skip ~G: the direct path would need ~G GB")
+    for n, results in checks:
+        print(f"targets at 12 MP, LUT {n}^3: " + "; ".join(f"{name} {'met' if ok else 'MISSED'}"
+                                                           for name, ok in results))
+
+
+if __name__ == "__main__":
+    main()
