@@ -10,7 +10,7 @@ import importlib
 import sys
 
 # subcommand -> module that implements it
-COMMANDS = {"train": "train", "evaluate": "evaluate", "retouch": "lut", "data": "data"}
+COMMANDS = {"train": "train", "evaluate": "evaluate", "retouch": "retouch", "data": "data"}
 
 
 def main(argv: list[str] | None = None) -> int:

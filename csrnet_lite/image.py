@@ -183,34 +183,81 @@ def quantize(a: np.ndarray | torch.Tensor, bits: int = 8):
 def save_image(x: torch.Tensor, path: str | os.PathLike, bits: int = 8, **pil_options) -> Path:
     """Write a (1, 3, H, W) tensor to PNG/JPEG/TIFF atomically (never a half-written file).
 
-    `bits=16` writes 16-bit RGB (PNG or TIFF). Extra keyword arguments go to PIL's `save`
-    (e.g. `quality=95`, `icc_profile=...`, `exif=...`).
+    Extra keyword arguments go to PIL's `save` (e.g. `quality=95`, `icc_profile=...`, `exif=...`).
+    `bits=16` writes 16-bit RGB PNG or TIFF with this module's own writer (PIL cannot), which keeps
+    the metadata options `icc_profile` (bytes) and `exif` (bytes or a PIL.Image.Exif) and refuses
+    others. `stored_bits(path)` tells which depth a file has, to write an output as deep as its input.
     """
     path = Path(path)
     if bits not in (8, 16):
         raise ValueError(f"bits must be 8 or 16, got {bits}")
-    a = quantize(to_numpy(x), bits)
     fmt = Image.registered_extensions().get(path.suffix.lower())
     if fmt is None:
         raise ValueError(f"unknown image extension {path.suffix!r}; use .png, .jpg or .tif")
+    if bits == 16 and fmt not in ("PNG", "TIFF"):
+        raise ValueError(f"16-bit images can be written as PNG or TIFF, not {fmt}; "
+                         "use a .png or .tif path, or bits=8")
+    unsupported = sorted(set(pil_options) - {"icc_profile", "exif"})
+    if bits == 16 and unsupported:
+        raise ValueError(f"save_image(bits=16) keeps only the options icc_profile and exif, got "
+                         f"{', '.join(unsupported)}; drop them or save with bits=8")
+    a = quantize(to_numpy(x), bits)
     with atomic_path(path) as tmp:
         if bits == 16:
-            _write_16bit_rgb(a, tmp, fmt)
+            _write_16bit_rgb(a, tmp, fmt, **pil_options)
         else:
             Image.fromarray(a).save(tmp, format=fmt, **pil_options)
     return path
 
 
-def _write_16bit_rgb(a: np.ndarray, path: Path, fmt: str) -> None:
-    """Write a uint16 (H, W, 3) array as 16-bit RGB (PNG or TIFF).
+def stored_bits(path: str | os.PathLike) -> int:
+    """The bits per sample an image file stores: 16 for 16-bit PNG and TIFF (RGB or grey), else 8.
 
-    PIL cannot write 16-bit RGB, and both formats are simple enough to write with the standard
-    library: a PNG (IHDR, one zlib-compressed IDAT with the "Sub" filter on every row, IEND), or a
-    baseline little-endian TIFF with one uncompressed strip, which every TIFF reader understands.
+    PIL opens 16-bit RGB files as 8-bit "RGB", so its mode alone cannot tell; reads the header only.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no image file at {path}")
+    try:
+        with Image.open(path) as im:
+            mode, fmt = im.mode, im.format
+            tiff_bits = im.tag_v2.get(258, (8,)) if fmt == "TIFF" else (8,)  # BitsPerSample
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ValueError(f"cannot read {path} as an image ({e})") from None
+    if mode.startswith("I"):  # I;16* and I: 16-bit grey as PIL opens it
+        return 16
+    if fmt == "PNG":  # the IHDR chunk, first in every PNG, holds the bit depth at byte 24
+        with open(path, "rb") as f:
+            header = f.read(25)
+        return 16 if len(header) == 25 and header[24] == 16 else 8
+    if fmt == "TIFF":
+        return 16 if max(tiff_bits if isinstance(tiff_bits, tuple) else (tiff_bits,)) == 16 else 8
+    return 8
+
+
+# TIFF tags that describe how the pixels are stored: never copied from EXIF into a 16-bit TIFF.
+# Subfile type, size, bits, compression, colour model, strips, samples, planes, predictor, tiles,
+# extra samples, sample format, ICC profile.
+_TIFF_LAYOUT_TAGS = {254, 255, 256, 257, 258, 259, 262, 273, 277, 278, 279, 284, 317, 322, 323, 324, 325,
+                     338, 339, 34675}
+
+
+def _write_16bit_rgb(a: np.ndarray, path: Path, fmt: str, icc_profile: bytes | None = None,
+                     exif: bytes | Image.Exif | None = None) -> None:
+    """Write a uint16 (H, W, 3) array as 16-bit RGB (PNG or TIFF), with an ICC profile and EXIF.
+
+    PNG is simple enough to write with the standard library: IHDR, iCCP (the profile, zlib-compressed,
+    with a name), eXIf (the EXIF's TIFF structure), one zlib-compressed IDAT with the "Sub" filter on
+    every row, IEND. TIFF: a little-endian baseline file with one uncompressed strip, which every
+    TIFF reader understands; its tags (the EXIF's first directory and sub-directories, and tag 34675
+    for the profile) are laid out by PIL's own ImageFileDirectory_v2, as PIL's TIFF writer does.
     """
     import struct
     import zlib
 
+    if isinstance(exif, Image.Exif):
+        exif = exif.tobytes()  # one form: the bytes a file stores, sub-directories included
+    exif = bytes(exif or b"").removeprefix(b"Exif\0\0")  # a TIFF structure, as PNG's eXIf stores it
     h, w, _ = a.shape
     if fmt == "PNG":
         rows = np.ascontiguousarray(a, ">u2").view(np.uint8).reshape(h, w * 6)  # (H, W, 3) -> bytes (H, 6W)
@@ -222,23 +269,33 @@ def _write_16bit_rgb(a: np.ndarray, path: Path, fmt: str) -> None:
             return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
         header = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)  # 16 bits, colour type 2 (RGB)
-        path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+        metadata = b""
+        if icc_profile:  # name, NUL, compression method 0 (zlib), the compressed profile
+            metadata += chunk(b"iCCP", b"ICC Profile\0\0" + zlib.compress(icc_profile))
+        if exif:
+            metadata += chunk(b"eXIf", exif)
+        path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + metadata
                          + chunk(b"IDAT", zlib.compress(data.tobytes(), 6)) + chunk(b"IEND", b""))
     elif fmt == "TIFF":
+        from PIL import TiffTags
+        from PIL.TiffImagePlugin import ImageFileDirectory_v2
+
         pixels = np.ascontiguousarray(a, "<u2").tobytes()
-        n_entries = 10
-        bits_at = 8 + 2 + 12 * n_entries + 4  # after the header and the one IFD
-        pixels_at = bits_at + 6  # after BitsPerSample's three SHORTs
-        entries = [  # (tag, type: 3 SHORT / 4 LONG, count, value or offset), sorted by tag
-            (256, 4, 1, w), (257, 4, 1, h), (258, 3, 3, bits_at), (259, 3, 1, 1),  # no compression
-            (262, 3, 1, 2), (273, 4, 1, pixels_at), (277, 3, 1, 3), (278, 4, 1, h),  # RGB, one strip
-            (279, 4, 1, len(pixels)), (284, 3, 1, 1),  # strip size, interleaved samples
-        ]
-        ifd = struct.pack("<H", n_entries) + b"".join(
-            struct.pack("<HHI", tag, kind, count)
-            + (struct.pack("<HH", value, 0) if kind == 3 and count == 1 else struct.pack("<I", value))
-            for tag, kind, count, value in entries) + struct.pack("<I", 0)  # 0: no next IFD
-        path.write_bytes(b"II" + struct.pack("<HI", 42, 8) + ifd + struct.pack("<3H", 16, 16, 16) + pixels)
+        ifd = ImageFileDirectory_v2(prefix=b"II")
+        tags = Image.Exif()
+        tags.load(exif)  # nothing for b""
+        for tag in tags:  # EXIF tags live in a TIFF's own directory
+            if tag not in _TIFF_LAYOUT_TAGS:  # those describe the pixels written here, set below
+                sub_ifd = tag in TiffTags.TAGS_V2_GROUPS  # the Exif and GPS directories
+                ifd[tag] = tags.get_ifd(tag) if sub_ifd else tags[tag]
+        layout = {256: w, 257: h, 258: (16, 16, 16), 259: 1,  # width, height, bits per sample, no compression
+                  262: 2, 273: 0, 277: 3,  # RGB, strip offset (tobytes moves it past the tags), 3 samples
+                  278: h, 279: len(pixels), 284: 1}  # one strip of all rows, samples interleaved
+        for tag, value in layout.items():
+            ifd[tag] = value
+        if icc_profile:
+            ifd[34675] = icc_profile  # ICCProfile (type UNDEFINED)
+        path.write_bytes(b"II" + struct.pack("<HI", 42, 8) + ifd.tobytes(8) + pixels)  # header, IFD at 8
     else:
         raise ValueError(f"16-bit images can be written as PNG or TIFF, not {fmt}; "
                          "use a .png or .tif path, or bits=8")

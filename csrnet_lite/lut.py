@@ -1,4 +1,4 @@
-"""Bake a CSRNet retouch into a 3D lookup table (LUT), apply it to photos of any size, read/write .cube.
+"""Bake a CSRNet retouch into a 3D lookup table (LUT), apply it to images of any size, read/write .cube.
 
 Why baking is exact up to interpolation
 ---------------------------------------
@@ -9,9 +9,11 @@ the position. So the whole retouch of one photo *is* a function RGB -> RGB, and 
 function at N^3 lattice colours holds the network's output at those colours exactly (it is computed
 by the same `model.base`). Between lattice colours trilinear interpolation is the only approximation;
 the base network is piecewise linear (128 ReLUs), trilinear interpolation reproduces linear maps
-exactly, so the error comes only from cells that a ReLU kink crosses, and shrinks as N grows (bench/fullres.py, authors' weights, a real FiveK photo: 46 dB PSNR
-against the network at N=33, 55 dB at N=65). The cost drops from ~4,400 multiply-adds and 64-channel
-activations per pixel (12 GB at 12 megapixels) to 35,937 network evaluations (N=33) once, plus 8
+exactly, so the error comes only from cells that a ReLU kink crosses, and shrinks as N grows
+(bench/fullres.py, authors' weights, a real FiveK photo at 12 MP: 46.2 dB PSNR against the network
+at N=33, 55.0 dB at N=65, hence DEFAULT_SIZE = 65; the larger table makes the whole LUT path at
+12 MP take ~1.3 s instead of ~0.8 s on one shared core). The cost drops from ~4,400 multiply-adds and 64-channel
+activations per pixel (12 GB at 12 megapixels) to 274,625 network evaluations (N=65) once, plus 8
 table reads per pixel.
 
 Conventions
@@ -24,35 +26,46 @@ Conventions
 - `strength` s in [0, 1] blends with the identity *in the table*: lut = grid + s * (retouch(grid) - grid).
   The identity is linear, so trilinear interpolation reproduces it exactly and applying a strength-s
   LUT equals (1 - s) * photo + s * (retouched photo).
-- How the condition network sees a full-resolution photo: `image.thumbnail(photo, cond_size)`, the
-  same fixed-size (128 x 128 by default) antialiased view that training uses, so the modulations do
-  not depend on the photo's resolution and cost nothing at 24 MP. `cond_size=None` runs the condition
-  network on the full photo as the authors' code does (about 1 GB more at 12 MP). A model trained
-  here sees exactly the view it was trained on; the authors' weights were trained with the full photo
-  as condition, and `bench/fullres.py` measures what the thumbnail costs them: ~30 dB PSNR between
-  the two retouches of a FiveK photo (the condition network's output depends on the resolution).
 
-Command line: `python -m csrnet_lite retouch photo.jpg --official` (see `add_cli`).
+How the condition network sees a full-resolution photo (`CondView`)
+-------------------------------------------------------------------
+The condition network's output depends on the resolution it sees, so it is shown the view the model
+was trained on, which also makes the modulations independent of the photo's size and cheap at 24 MP:
+- models trained here: `image.thumbnail(photo, 128)`, the fixed 128 x 128 antialiased square that
+  training uses (a checkpoint's TrainConfig.thumb_size; `CondView.THUMB_128`);
+- the authors' weights (trained on whole FiveK photos of long edge ~500 px): the photo downscaled to
+  long edge 512 with its aspect ratio kept (`data.Resize.LONG_512`; `CondView.LONG_512`).
+What a view costs, as PSNR against running the condition network on the full photo (the authors'
+test code, `CondView.FULL`), for the authors' weights on the FiveK photo a0015 resized to 1.5 MP
+(and to 12 MP), measured by `python bench/fullres.py`:
+
+    view      128 x 128   256 x 256   long edge 500   long edge 512   long edge 1000
+    1.5 MP    30.4 dB     36.9 dB     40.5 dB         41.2 dB         48.7 dB
+    12 MP     29.5 dB     34.3 dB     34.7 dB         35.3 dB         37.1 dB
+
+The full photo is no ground truth: the larger the photo, the further its condition drifts from what
+the network saw in training (~500 px photos), which is why the gap grows at 12 MP for every view.
+
+`csrnet_lite.retouch` uses this module on photo files (`python -m csrnet_lite retouch`).
 """
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import ClassVar, Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
 
+from .data import Resize
 from .files import atomic_path
 from .image import check_image, thumbnail
 from .model import CSRNet, Modulations
 
-DEFAULT_SIZE = 33  # lattice points per axis: 35,937 colours, the size photo editors ship
-DEFAULT_COND_SIZE = 128  # side of the condition network's thumbnail (image.thumbnail's default)
+DEFAULT_SIZE = 65  # lattice points per axis: 274,625 colours; 33 (photo editors' usual) loses ~9 dB
 MAX_SIZE = 256  # .cube readers commonly accept up to 256 per axis
 CHUNK_PIXELS = 1 << 20  # pixels per apply step: ~50 MB of temporaries whatever the photo size
 BAKE_CHUNK = 1 << 16  # lattice colours per base-network call: ~70 MB of 64-channel activations
@@ -64,7 +77,7 @@ Domain = float | Sequence[float]  # one value for all channels, or (R, G, B)
 
 def identity_lut(size: int = DEFAULT_SIZE) -> torch.Tensor:
     """The lattice itself: (N, N, N, 3) with identity_lut(N)[b, g, r] = (r, g, b) / (N - 1)."""
-    _check_size(size)
+    check_size(size)
     v = torch.linspace(0, 1, size)
     b, g, r = torch.meshgrid(v, v, v, indexing="ij")  # three (N, N, N) grids, blue slowest
     return torch.stack([r, g, b], dim=-1)  # -> (N, N, N, 3)
@@ -77,7 +90,7 @@ def bake_lut(model: CSRNet, mods: Modulations, size: int = DEFAULT_SIZE,
 
     lut = grid + strength * (model.base(grid, mods) - grid); see the module docstring.
     """
-    _check_strength(strength)
+    check_strength(strength)
     if mods.cond.shape[0] != 1:
         raise ValueError(f"bake_lut takes the modulations of one photo, got a batch of {mods.cond.shape[0]}; "
                          "index it first, e.g. Modulations(m.cond[:1], ...)")
@@ -90,29 +103,69 @@ def bake_lut(model: CSRNet, mods: Modulations, size: int = DEFAULT_SIZE,
     return grid + strength * (retouched.reshape(grid.shape) - grid)  # (N^3, 3) -> (N, N, N, 3)
 
 
+@dataclass(frozen=True)
+class CondView:
+    """What the condition network sees of a photo of any size (the base network sees every pixel).
+
+    A square thumbnail `image.thumbnail(photo, thumb_size)` (aspect ratio not kept) when thumb_size is
+    set, else `resize(photo)`: a `data.Resize` downscale that keeps the aspect ratio and never
+    upscales (Resize.NONE: the full photo). Show a model the view it was trained on (module docstring):
+    CondView.THUMB_128 (models trained here, the default), CondView.LONG_512 (the authors' weights),
+    CondView.FULL (the whole photo, as the authors' test code does; costly at 24 MP).
+    """
+    thumb_size: int | None = 128  # side of the square thumbnail; None: show `resize(photo)` instead
+    resize: Resize = Resize.NONE  # the aspect-preserving view when thumb_size is None
+
+    THUMB_128: ClassVar[CondView]
+    LONG_512: ClassVar[CondView]
+    FULL: ClassVar[CondView]
+
+    def __post_init__(self):
+        if self.thumb_size is not None and (isinstance(self.thumb_size, bool) or not isinstance(
+                self.thumb_size, int) or self.thumb_size < 1):
+            raise ValueError(f"CondView thumb_size must be a positive number of pixels or None, "
+                             f"got {self.thumb_size!r}")
+        if not isinstance(self.resize, Resize):
+            raise TypeError(f"CondView resize must be a data.Resize such as Resize.LONG_512, "
+                            f"got {self.resize!r}")
+        if self.thumb_size is not None and self.resize != Resize.NONE:
+            raise ValueError(f"a CondView is a {self.thumb_size}x{self.thumb_size} thumbnail or a resize "
+                             f"({self.resize}), not both; pass thumb_size=None with a resize")
+
+    def __str__(self) -> str:
+        if self.thumb_size is not None:
+            return f"{self.thumb_size}x{self.thumb_size} thumbnail"
+        return "full photo" if self.resize == Resize.NONE else str(self.resize)
+
+    def __call__(self, photo: torch.Tensor) -> torch.Tensor:
+        """photo (B, 3, H, W) -> the condition network's input (B, 3, h, w) in [0, 1]."""
+        if self.thumb_size is not None:
+            return thumbnail(photo, self.thumb_size)  # -> (B, 3, s, s)
+        return self.resize(photo)  # -> (B, 3, h, w), aspect ratio kept
+
+
+CondView.THUMB_128 = CondView(128)
+CondView.LONG_512 = CondView(None, Resize.LONG_512)
+CondView.FULL = CondView(None, Resize.NONE)
+
+
 @torch.no_grad()
 def photo_modulations(model: CSRNet, photo: torch.Tensor,
-                      cond_size: int | None = DEFAULT_COND_SIZE) -> Modulations:
-    """The modulations the condition network picks for one photo (1, 3, H, W) of any size.
-
-    It sees `thumbnail(photo, cond_size)`; `cond_size=None` shows it the full photo instead.
-    """
+                      view: CondView = CondView.THUMB_128) -> Modulations:
+    """The modulations the condition network picks for one photo (1, 3, H, W) of any size, shown `view`."""
     check_image(photo, "photo")
     if photo.shape[0] != 1:
         raise ValueError(f"expected one photo (1, 3, H, W), got a batch of {photo.shape[0]}")
-    return model.modulations(photo if cond_size is None else thumbnail(photo, cond_size))
+    if not isinstance(view, CondView):
+        raise TypeError(f"view must be a CondView such as CondView.THUMB_128, got {view!r}")
+    return model.modulations(view(photo))
 
 
 def retouch_lut(model: CSRNet, photo: torch.Tensor, size: int = DEFAULT_SIZE, strength: float = 1.0,
-                cond_size: int | None = DEFAULT_COND_SIZE) -> torch.Tensor:
-    """Bake the model's retouch of one photo (1, 3, H, W) into a LUT (N, N, N, 3)."""
-    return bake_lut(model, photo_modulations(model, photo, cond_size), size, strength)
-
-
-def retouch(model: CSRNet, photo: torch.Tensor, size: int = DEFAULT_SIZE, strength: float = 1.0,
-            cond_size: int | None = DEFAULT_COND_SIZE) -> torch.Tensor:
-    """Retouch a full-resolution photo (1, 3, H, W) through a baked LUT -> (1, 3, H, W), not clamped."""
-    return apply_lut(photo, retouch_lut(model, photo, size, strength, cond_size))
+                view: CondView = CondView.THUMB_128) -> torch.Tensor:
+    """Bake the model's retouch of one photo (1, 3, H, W) into a LUT (N, N, N, 3); the condition
+    network sees `view(photo)`."""
+    return bake_lut(model, photo_modulations(model, photo, view), size, strength)
 
 
 # --- applying -----------------------------------------------------------------------------------
@@ -283,13 +336,16 @@ def _numbers(tokens: list[str], count: int, where: str, expected: str) -> list[f
 
 # --- validation ---------------------------------------------------------------------------------
 
-def _check_size(size: int) -> int:
+def check_size(size: int) -> int:
+    """Raise ValueError unless size is a LUT lattice size (an integer from 2 to MAX_SIZE); return it."""
     if isinstance(size, bool) or not isinstance(size, int) or not 2 <= size <= MAX_SIZE:
-        raise ValueError(f"LUT size must be an integer from 2 to {MAX_SIZE} (33 is usual), got {size!r}")
+        raise ValueError(f"LUT size must be an integer from 2 to {MAX_SIZE} (33 and 65 are usual), "
+                         f"got {size!r}")
     return size
 
 
-def _check_strength(strength: float) -> float:
+def check_strength(strength: float) -> float:
+    """Raise ValueError unless strength lies in [0, 1]; return it as a float."""
     if not 0.0 <= float(strength) <= 1.0:
         raise ValueError(f"strength must lie in [0, 1] (0: unchanged, 1: full retouch), got {strength}")
     return float(strength)
@@ -316,177 +372,3 @@ def _domain(value: Domain, name: str) -> torch.Tensor:
     if t.numel() != 3 or not torch.isfinite(t).all():
         raise ValueError(f"{name} must be one number or three (R, G, B), got {value!r}")
     return t.clone()
-
-
-# --- command line -------------------------------------------------------------------------------
-
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")  # formats read and written back as-is
-SUFFIX = "_retouched"  # default output name: photo.jpg -> photo_retouched.jpg beside it
-ORIENTATION = 0x0112  # EXIF tag; outputs are stored upright, so it is dropped
-
-
-def add_cli(subparsers) -> None:
-    """Add `retouch`: full-resolution photos in, retouched photos out (see `python -m csrnet_lite retouch -h`)."""
-    p = subparsers.add_parser(
-        "retouch", help="retouch full-resolution photos through a baked 3D LUT",
-        description="Retouch full-resolution photos (JPEG, PNG, TIFF; 8 or 16 bit) with a CSRNet: the "
-                    "condition network sees a 128x128 thumbnail, the retouch is baked into a 3D LUT and "
-                    "applied to every pixel. Outputs keep the format, bit depth, ICC profile and EXIF "
-                    "(stored upright). By default photo.jpg becomes photo_retouched.jpg beside it and a "
-                    "folder DIR becomes DIR_retouched/; existing files are never replaced without "
-                    "--overwrite.")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", type=Path,
-                   help="photos, or folders whose photos (top level only) are all retouched")
-    which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--model", type=Path, metavar="M.pt",
-                       help="a CSRNet state_dict or csrnet-lite training checkpoint")
-    which.add_argument("--official", nargs="?", const="", metavar="PATH",
-                       help="the authors' weights (default: $CSRNET_LITE_WEIGHTS or ../shared/weights)")
-    p.add_argument("--out", type=Path, metavar="DIR", help="write outputs into DIR (same file names)")
-    p.add_argument("--strength", type=float, default=1.0, help="0: unchanged .. 1: full retouch (default 1)")
-    p.add_argument("--lut-size", type=int, default=DEFAULT_SIZE,
-                   help=f"lattice points per axis (default {DEFAULT_SIZE})")
-    p.add_argument("--save-cube", type=Path, metavar="FILE",
-                   help="also write the photo's LUT as an Adobe .cube file (one input photo only)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace existing outputs, or the inputs themselves when --out points at them")
-    p.set_defaults(func=_cli)
-
-
-def plan_outputs(inputs: Sequence[Path], out: Path | None, overwrite: bool = False) -> list[tuple[Path, Path]]:
-    """(input photo, output path) pairs for the CLI's arguments; raises before anything is written.
-
-    Folders contribute their top-level photos. Without `out`, photo.jpg -> photo_retouched.jpg and
-    DIR/ -> DIR_retouched/. Refuses missing inputs, non-photos, two inputs with one output, and, unless
-    `overwrite`, any output that exists already (an input included).
-    """
-    pairs: list[tuple[Path, Path]] = []
-    for item in inputs:
-        if item.is_dir():
-            photos = sorted(p for p in item.iterdir() if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES
-                            and not p.name.startswith("."))
-            if not photos:
-                raise FileNotFoundError(f"no photos ({', '.join(PHOTO_SUFFIXES)}) in folder {item}")
-            folder = out if out is not None else item.parent / (item.name + SUFFIX)
-            pairs += [(p, folder / p.name) for p in photos]
-        elif item.is_file():
-            if item.suffix.lower() not in PHOTO_SUFFIXES:
-                raise ValueError(f"{item}: unsupported file type {item.suffix!r}; retouch reads and writes "
-                                 f"{', '.join(PHOTO_SUFFIXES)}")
-            pairs.append((item, out / item.name if out is not None
-                          else item.with_name(item.stem + SUFFIX + item.suffix)))
-        else:
-            raise FileNotFoundError(f"no such photo or folder: {item}")
-    seen: dict[Path, Path] = {}
-    for src, dst in pairs:
-        _check_photo(src)
-        key = dst.resolve()
-        if key in seen:
-            raise ValueError(f"{seen[key]} and {src} would both be written to {dst}; retouch them into "
-                             "different --out folders")
-        seen[key] = src
-        if not overwrite and key == src.resolve():
-            raise ValueError(f"output {dst} is the input itself; choose another --out or pass --overwrite")
-        if not overwrite and dst.exists():
-            raise ValueError(f"output {dst} exists already; pass --overwrite to replace it or choose "
-                             "another --out")
-    return pairs
-
-
-def retouch_file(model: CSRNet, src: Path, dst: Path, *, size: int = DEFAULT_SIZE, strength: float = 1.0,
-                 cond_size: int | None = DEFAULT_COND_SIZE) -> torch.Tensor:
-    """Retouch the photo file `src` into `dst` (atomically) -> the LUT used (N, N, N, 3).
-
-    The output has src's format and bit depth (8 or 16), ICC profile (RGB profiles only) and EXIF with
-    the orientation tag dropped, since the pixels are stored upright.
-    """
-    from PIL import Image
-
-    from .image import load_image, save_image
-
-    with Image.open(src) as im:  # metadata only; load_image decodes the pixels
-        fmt, bits = im.format, _stored_bits(im, src)
-        icc = im.info.get("icc_profile")
-        exif = im.getexif()
-        options = {"quality": 95, "subsampling": _jpeg_subsampling(im)} if fmt in ("JPEG", "MPO") else {}
-    if icc and icc[16:20] == b"RGB ":  # a grey or CMYK profile would misdescribe RGB output
-        options["icc_profile"] = icc
-    exif.pop(ORIENTATION, None)
-    if len(exif):
-        options["exif"] = exif.tobytes()
-    photo = load_image(src)  # (1, 3, H, W), upright
-    lut = retouch_lut(model, photo, size, strength, cond_size)
-    result = apply_lut(photo, lut)
-    del photo  # keep one full-size float copy alive, not two
-    save_image(result, dst, bits=bits, **options)
-    return lut
-
-
-def _cli(args: argparse.Namespace) -> int:
-    from tqdm.auto import tqdm
-
-    from .model import load_official, load_state
-
-    _check_strength(args.strength)
-    _check_size(args.lut_size)
-    if args.official and Path(args.official).suffix.lower() in PHOTO_SUFFIXES:
-        raise ValueError(f"--official takes the weights file, got the photo {args.official}; write the "
-                         "photos first (retouch photo.jpg --official) or --official=PATH")
-    pairs = plan_outputs(args.inputs, args.out, args.overwrite)
-    if args.save_cube is not None:
-        if len(pairs) != 1:
-            raise ValueError(f"--save-cube FILE takes one input photo (each photo has its own LUT), "
-                             f"got {len(pairs)}")
-        if args.save_cube.exists() and not args.overwrite:
-            raise ValueError(f"{args.save_cube} exists already; pass --overwrite to replace it")
-    if args.model is not None:
-        model, cond_size = load_state(args.model), _trained_thumb_size(args.model)
-    else:
-        model, cond_size = load_official(args.official or None), DEFAULT_COND_SIZE
-    for src, dst in tqdm(pairs, desc="retouch", unit="photo", disable=len(pairs) < 2):
-        lut = retouch_file(model, src, dst, size=args.lut_size, strength=args.strength, cond_size=cond_size)
-        if args.save_cube is not None:
-            write_cube(args.save_cube, lut, title=f"csrnet-lite retouch of {src.name}".replace('"', "'"),
-                       comments=[f"CSRNet retouch of {src.name}, strength {args.strength:g}",
-                                 "baked by csrnet-lite (python -m csrnet_lite retouch)"])
-    print(f"wrote {len(pairs)} photo{'s' * (len(pairs) != 1)}: {pairs[0][1]}{' ...' * (len(pairs) > 1)}")
-    return 0
-
-
-def _trained_thumb_size(path: Path) -> int | None:
-    """The condition view a csrnet-lite checkpoint was trained with (its config's thumb_size), else 128."""
-    state = torch.load(path, map_location="cpu", weights_only=True)  # load_state has vetted the file
-    config = state.get("config") if isinstance(state, dict) else None
-    return config.get("thumb_size", DEFAULT_COND_SIZE) if isinstance(config, dict) else DEFAULT_COND_SIZE
-
-
-def _check_photo(path: Path) -> None:
-    """Raise ValueError unless Pillow recognises `path` as an image (reads the header only)."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            im.size
-    except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise ValueError(f"{path} is not an image Pillow can read ({e})") from None
-
-
-def _stored_bits(im, path: Path) -> int:
-    """16 when the file stores 16-bit samples (PNG, TIFF, 16-bit grey), else 8."""
-    if im.mode.startswith("I"):  # I;16* and I: 16-bit grey as PIL opens it
-        return 16
-    if im.format == "PNG":  # PIL opens 16-bit RGB PNG as 8-bit RGB; the IHDR chunk says the truth
-        with open(path, "rb") as f:
-            header = f.read(25)
-        return 16 if len(header) == 25 and header[24] == 16 else 8  # IHDR bit depth, byte 24
-    if im.format == "TIFF":
-        bits = im.tag_v2.get(258, (8,))  # BitsPerSample
-        return 16 if max(bits if isinstance(bits, tuple) else (bits,)) == 16 else 8
-    return 8
-
-
-def _jpeg_subsampling(im) -> int:
-    """The JPEG's chroma subsampling as PIL's save option (-1: PIL's default)."""
-    from PIL import JpegImagePlugin
-
-    return JpegImagePlugin.get_sampling(im)

@@ -12,9 +12,10 @@ import torch
 from PIL import Image
 
 from conftest import require
+from csrnet_lite.data import Resize
 from csrnet_lite.image import quantize, thumbnail, to_numpy, to_tensor
-from csrnet_lite.lut import (Cube, apply_lut, bake_lut, identity_lut, lut_image, photo_modulations,
-                             read_cube, retouch, retouch_lut, write_cube)
+from csrnet_lite.lut import (DEFAULT_SIZE, CondView, Cube, apply_lut, bake_lut, identity_lut, lut_image,
+                             photo_modulations, read_cube, retouch_lut, write_cube)
 from csrnet_lite.model import CSRNet, Modulations, load_official
 
 
@@ -104,13 +105,55 @@ def test_lut_matches_direct_forward(model, photo):
     """Trilinear interpolation of a 33^3 table is within 45 dB of the network, even on pure noise."""
     with torch.no_grad():
         direct = model(photo, cond_input=thumbnail(photo))
-    baked = retouch(model, photo, size=33)
+    baked = apply_lut(photo, retouch_lut(model, photo, size=33))
     assert direct.std() > 0.05  # a real colour map, not a constant
     assert psnr(baked, direct) > 45
-    assert psnr(retouch(model, photo, size=5), direct) < psnr(baked, direct)  # coarser lattice, worse
-    full = retouch(model, photo, cond_size=None)  # the condition network sees the full photo
+    coarse = apply_lut(photo, retouch_lut(model, photo, size=5))
+    assert psnr(coarse, direct) < psnr(baked, direct)  # coarser lattice, worse
+    full = apply_lut(photo, retouch_lut(model, photo, size=33, view=CondView.FULL))  # cond on every pixel
     with torch.no_grad():
         assert psnr(full, model(photo)) > 45
+
+
+def test_default_lut_size_is_more_faithful(official):
+    """The default 65^3 lattice beats 33^3 on a photo-like image: the reason it is the default."""
+    x = to_tensor(photo_like(96, 128, noise=4))
+    with torch.no_grad():
+        direct = official(x, cond_input=thumbnail(x))
+    small, default = (psnr(apply_lut(x, retouch_lut(official, x, size=n)), direct)
+                      for n in (33, DEFAULT_SIZE))
+    assert DEFAULT_SIZE == 65 and default > small + 3 and default > 50, (small, default)
+
+
+def test_cond_views():
+    wide = torch.rand(1, 3, 600, 1000, generator=torch.Generator().manual_seed(2))
+    assert CondView.THUMB_128(wide).shape == (1, 3, 128, 128)  # square: aspect ratio not kept
+    assert CondView.LONG_512(wide).shape == (1, 3, 307, 512)  # 600 * 512 / 1000 = 307.2
+    assert torch.equal(CondView.LONG_512(wide), Resize.LONG_512(wide))  # the data module's resize, reused
+    assert CondView.FULL(wide) is wide
+    small = wide[:, :, :300, :400]
+    assert CondView.LONG_512(small) is small  # never upscaled
+    assert CondView(64)(wide).shape == (1, 3, 64, 64)
+    assert [str(v) for v in (CondView.THUMB_128, CondView.LONG_512, CondView.FULL)] == [
+        "128x128 thumbnail", "long edge 512", "full photo"]
+    assert CondView() == CondView.THUMB_128  # the default: what models trained here see
+    with pytest.raises(ValueError, match="not both"):
+        CondView(128, Resize.LONG_512)
+    with pytest.raises(ValueError, match="positive number of pixels"):
+        CondView(0)
+    with pytest.raises(TypeError, match="data.Resize"):
+        CondView(None, 512)
+
+
+def test_modulations_follow_the_view(random_model):
+    wide = torch.rand(1, 3, 600, 1000, generator=torch.Generator().manual_seed(3))
+    for view in (CondView.THUMB_128, CondView.LONG_512, CondView.FULL):
+        expected = random_model.modulations(view(wide)).cond
+        assert torch.equal(photo_modulations(random_model, wide, view).cond, expected)
+    conds = [photo_modulations(random_model, wide, v).cond for v in (CondView.THUMB_128, CondView.LONG_512)]
+    assert not torch.allclose(*conds)  # the view matters: the condition depends on the resolution
+    with pytest.raises(TypeError, match="CondView"):
+        photo_modulations(random_model, wide, 128)
 
 
 def test_strength_blends_with_identity(random_model, photo):
@@ -298,7 +341,7 @@ def test_ffmpeg_applies_our_cube_like_we_do(ffmpeg, random_model, tmp_path):
     pixels = photo_like()
     Image.fromarray(pixels).save(tmp_path / "in.png")
     x = to_tensor(pixels)
-    lut = retouch_lut(random_model, x)
+    lut = retouch_lut(random_model, x, size=33)  # 33 keeps the test fast; 65 behaves the same
     write_cube(tmp_path / "ours.cube", lut, title="csrnet-lite test")
     ours = quantize(to_numpy(apply_lut(x, lut))).astype(int)
     theirs = ffmpeg_lut3d(ffmpeg, tmp_path / "in.png", tmp_path / "ours.cube", tmp_path / "out.png").astype(int)

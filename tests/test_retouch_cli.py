@@ -1,5 +1,6 @@
-"""`python -m csrnet_lite retouch`: photos in, retouched photos out, with their format, bit depth,
-orientation and metadata; inputs never overwritten unless asked; clear errors; atomic writes."""
+"""`python -m csrnet_lite retouch` (csrnet_lite.retouch): photos in, retouched photos out, with their
+format, bit depth, orientation and metadata; the condition view each model source gets; inputs never
+overwritten unless asked; clear errors; atomic writes."""
 from __future__ import annotations
 
 import functools
@@ -12,8 +13,11 @@ import torch
 from PIL import Image, ImageCms
 
 from csrnet_lite.__main__ import main
-from csrnet_lite.image import load_image, quantize, save_image, to_numpy
-from csrnet_lite.lut import apply_lut, read_cube, retouch, retouch_file
+from csrnet_lite.data import Resize
+from csrnet_lite.image import load_image, quantize, save_image, stored_bits, to_numpy
+from csrnet_lite.lut import CondView, apply_lut, read_cube
+from csrnet_lite.model import load_official
+from csrnet_lite.retouch import load_model, retouch_file, retouch_photo
 from test_lut import photo_like, random_csrnet
 
 MAKE = 0x010F  # EXIF tags used below
@@ -29,7 +33,7 @@ def model_file(tmp_path_factory) -> Path:
 
 def expected(path: Path) -> np.ndarray:
     """What the retouch of the photo file `path` should contain, as uint8 (H, W, 3)."""
-    return quantize(to_numpy(retouch(random_csrnet(), load_image(path)))).astype(int)
+    return quantize(to_numpy(retouch_photo(random_csrnet(), load_image(path)))).astype(int)
 
 
 def pixels(path: Path) -> np.ndarray:
@@ -73,7 +77,7 @@ def test_folder_of_pngs_with_cube_and_strength(model_file, tmp_path, capsys):
     outputs = folder.parent / "shoot_retouched"
     assert sorted(p.name for p in outputs.iterdir()) == ["img0.png", "img1.png", "img2.png"]
     for i in range(3):
-        truth = quantize(to_numpy(retouch(random_csrnet(), load_image(folder / f"img{i}.png"), size=17)))
+        truth = quantize(to_numpy(retouch_photo(random_csrnet(), load_image(folder / f"img{i}.png"), size=17)))
         assert np.array_equal(pixels(outputs / f"img{i}.png"), truth.astype(int))  # PNG: lossless
     src = folder / "img0.png"
     assert run(src, "--model", model_file, "--out", tmp_path / "half", "--strength", 0.5, "--lut-size", 17,
@@ -88,18 +92,32 @@ def test_folder_of_pngs_with_cube_and_strength(model_file, tmp_path, capsys):
 
 
 def test_16bit_png_stays_16bit(model_file, tmp_path):
-    try:
-        save_image(torch.zeros(1, 3, 1, 1), tmp_path / "probe.png", bits=16)
-    except NotImplementedError:
-        pytest.skip("image.save_image(bits=16) is not implemented yet")
     ramp = (np.linspace(0, 65535, 40 * 30 * 3) % 65536).astype(np.uint16).reshape(30, 40, 3)
     src = tmp_path / "deep.png"
     write_png16(src, ramp)
     assert run(src, "--model", model_file) == 0
     out = tmp_path / "deep_retouched.png"
     assert png_bit_depth(out) == 16
-    truth = retouch(random_csrnet(), load_image(src)).clamp(0, 1)
+    truth = retouch_photo(random_csrnet(), load_image(src)).clamp(0, 1)
     assert (load_image(out) - truth).abs().max() <= 1 / 65535  # 16-bit rounding only
+
+
+def test_16bit_tiff_keeps_orientation_icc_and_exif(model_file, tmp_path):
+    exif = Image.Exif()
+    exif[ORIENTATION] = 6  # stored sideways
+    exif[MAKE] = "csrnet-lite test"
+    sideways = torch.from_numpy(photo_like(30, 40).astype(np.float32) / 255).permute(2, 0, 1)[None]
+    src = save_image(sideways, tmp_path / "deep.tif", bits=16, icc_profile=srgb_profile(),
+                     exif=exif.tobytes())
+    assert run(src, "--model", model_file, "--lut-size", 17) == 0
+    out = tmp_path / "deep_retouched.tif"
+    assert stored_bits(out) == 16
+    with Image.open(out) as im:
+        assert im.size == (30, 40)  # stored upright: width and height swapped
+        assert im.info["icc_profile"] == srgb_profile()
+        assert im.getexif()[MAKE] == "csrnet-lite test" and ORIENTATION not in im.getexif()
+    truth = retouch_photo(random_csrnet(), load_image(src), size=17).clamp(0, 1)
+    assert (load_image(out) - truth).abs().max() <= 1 / 65535
 
 
 def write_png16(path: Path, a: np.ndarray) -> None:
@@ -124,13 +142,14 @@ def test_never_overwrites_unless_asked(model_file, tmp_path, capsys):
     src = tmp_path / "photo.png"
     Image.fromarray(photo_like(16, 16)).save(src)
     before = src.read_bytes()
-    assert run(src, "--model", model_file, "--out", tmp_path) == 2  # the output would be the input
+    small = ["--model", model_file, "--lut-size", 9]  # any size: this test is about files
+    assert run(src, *small, "--out", tmp_path) == 2  # the output would be the input
     assert "is the input itself" in capsys.readouterr().err
     assert src.read_bytes() == before
-    assert run(src, "--model", model_file) == 0
-    assert run(src, "--model", model_file) == 2  # photo_retouched.png exists now
+    assert run(src, *small) == 0
+    assert run(src, *small) == 2  # photo_retouched.png exists now
     assert "exists already" in capsys.readouterr().err
-    assert run(src, "--model", model_file, "--out", tmp_path, "--overwrite") == 0
+    assert run(src, *small, "--out", tmp_path, "--overwrite") == 0
     assert src.read_bytes() != before and sorted(p.name for p in tmp_path.iterdir()) == [
         "photo.png", "photo_retouched.png"]
 
@@ -208,8 +227,27 @@ def test_failed_write_leaves_no_stray_files(monkeypatch, tmp_path):
     assert list((tmp_path / "out").iterdir()) == []
 
 
-def test_official_weights(shared_weights, tmp_path):
+def test_official_weights_see_long_edge_512(shared_weights, tmp_path):
+    """--official: the condition network sees the photo at long edge 512, the size the authors trained on."""
     src = tmp_path / "photo.png"
-    Image.fromarray(photo_like(24, 36)).save(src)
-    assert run(src, "--official", shared_weights / "csrnet_official.pth") == 0
-    assert np.abs(pixels(tmp_path / "photo_retouched.png") - pixels(src)).mean() > 2  # it did retouch
+    Image.fromarray(photo_like(600, 800, noise=4)).save(src)
+    assert run(src, "--official", shared_weights / "csrnet_official.pth", "--lut-size", 33) == 0
+    official = load_official(shared_weights / "csrnet_official.pth")
+    photo = load_image(src)
+    out = pixels(tmp_path / "photo_retouched.png")
+    truth = quantize(to_numpy(retouch_photo(official, photo, size=33, view=CondView.LONG_512))).astype(int)
+    thumb = quantize(to_numpy(retouch_photo(official, photo, size=33, view=CondView.THUMB_128))).astype(int)
+    assert np.array_equal(out, truth)  # PNG: lossless
+    assert np.abs(out - pixels(src)).mean() > 2 and np.abs(thumb - truth).max() >= 2  # the view matters
+
+
+def test_load_model_picks_the_trained_view(model_file, shared_weights, tmp_path):
+    assert load_model(official=shared_weights / "csrnet_official.pth")[1] == CondView.LONG_512
+    assert load_model(model_file)[1] == CondView.THUMB_128  # a bare state_dict: csrnet-lite's default
+    state = random_csrnet().state_dict()
+    trained = [(64, CondView(64)), (None, CondView(None, Resize.LONG_512)), (128, CondView.THUMB_128)]
+    for thumb, view in trained:
+        path = tmp_path / f"checkpoint_{thumb}.pt"
+        torch.save({"model": state, "config": {"recipe": "test", "thumb_size": thumb}}, path)
+        model, chosen = load_model(path)
+        assert chosen == view and torch.equal(model.conv1.weight, state["conv1.weight"])
