@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 lab: $(VENV)/.installed
-	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (csrnet-lite)"
+	$(BIN)/python -m ipykernel install --user --name $(KERNEL) --display-name "Python (csrnet-lite)"
 	$(BIN)/jupyter lab notebooks/
 
 test: $(VENV)/.installed

@@ -1,0 +1,361 @@
+# %% [markdown]
+# # 3. Building CSRNet
+#
+# Notebooks 1 and 2 showed that global retouching operators are colour maps, that a chain of 1x1
+# convolutions with per-channel scales and shifts can express them, and that some of them (contrast)
+# need a statistic of the whole image. CSRNet is exactly that: a **base network** of 1x1 convolutions
+# that sees one pixel at a time, and a **condition network** that looks at the whole photo once and
+# decides the scales and shifts, the *global feature modulation* (GFM), of every layer.
+#
+# **You will learn to**
+# - follow a photo through the condition network and the base network, with the shape at every step;
+# - read the GFM formula and see why a scale and shift of zero leave the features unchanged;
+# - count CSRNet's parameters per part and compare them with other retouching networks;
+# - load the authors' released weights and look at what they do to a photo.
+#
+# **Time:** about 30 minutes to read and do the exercises; the cells run in well under a minute on a
+# laptop CPU.
+
+# %%
+import torch
+from IPython.display import Markdown, display
+
+from csrnet_lite import book, viz
+from csrnet_lite.model import CSRNet, Modulations, count_parameters, gfm, load_official
+
+book.setup()
+size = book.pick(full=512, smoke=128)  # long edge of the photo we follow through the network
+photo, _, photo_name = book.sample_pair(0, size)
+viz.show_images([photo], [f"{photo_name}: tensor of shape {tuple(photo.shape)}"], size=4)
+
+# %% [markdown]
+# Every image in this package is a float32 tensor of shape (B, 3, H, W) with values in [0, 1]: a
+# batch of B photos, 3 colour channels, H rows and W columns.
+#
+# ## The whole network
+#
+# Printing the model lists its layers. Keep this list in view: the rest of the notebook runs them one
+# at a time.
+
+# %%
+model = CSRNet().eval()  # fresh, untrained weights: the shapes are what matters here
+print(model)
+
+# %% [markdown]
+# ## The condition network, step by step
+#
+# The condition network has three convolutions with stride 2 (kernels 7x7, 3x3 and 3x3, each after one
+# pixel of zero padding), each followed by a ReLU, and then averages each of its 32 feature maps over
+# the whole image. A stride-2 convolution with kernel size k on a padded input of size n + 2 gives
+# floor((n + 2 - k) / 2) + 1 outputs. We run the layers one at a time and compare each shape with that
+# formula.
+
+# %%
+cn = model.cond_net
+h = photo
+expected = tuple(photo.shape[2:])
+with torch.no_grad():
+    for name in ("conv1", "conv2", "conv3"):
+        conv = getattr(cn, name)
+        k = conv.kernel_size[0]
+        h = cn.act(conv(cn.pad(h)))  # (B, C, H, W) -> (B, 32, ~H/2, ~W/2)
+        expected = tuple((n + 2 - k) // 2 + 1 for n in expected)
+        print(f"pad + {name} ({k}x{k}, stride 2) + ReLU -> {tuple(h.shape)}   formula: {expected}")
+        assert tuple(h.shape[2:]) == expected
+    cond = h.mean(dim=(2, 3))  # global average pool: (B, 32, h, w) -> (B, 32)
+print(f"global average pool -> cond {tuple(cond.shape)}")
+assert torch.allclose(cond, cn(photo))  # the same as running the module in one go
+
+# %% [markdown]
+# The average over the whole image is what makes the condition vector **global**: it has 32 numbers
+# whatever the size of the photo. Six linear layers ("heads") turn it into a scale and a shift for
+# each of the base network's three layers. `model.modulations` runs the condition network and the
+# heads and returns them together:
+
+# %%
+with torch.no_grad():
+    mods = model.modulations(photo)
+print("cond    ", tuple(mods.cond.shape))
+for i, (scale, shift) in enumerate(zip(mods.scales, mods.shifts), 1):
+    print(f"scale{i}  ", tuple(scale.shape), f"   shift{i}  ", tuple(shift.shape))
+
+# %% [markdown]
+# ## Global feature modulation
+#
+# GFM multiplies every feature map by its own number and adds another, the same for every pixel. It
+# is written once in the package:
+
+# %%
+book.show_source(gfm)
+
+# %% [markdown]
+# The authors write the same formula as `x * scale + shift + x`. Moving the residual `+ x` into the
+# scale makes `scale = shift = 0` the identity: a "do nothing" modulation. We check both statements on
+# random numbers:
+
+# %%
+x = torch.randn(2, 5, 4, 3)  # (B, C, H, W) features
+scale, shift = torch.randn(2, 5), torch.randn(2, 5)  # (B, C): one number per image and channel
+authors = x * scale[:, :, None, None] + shift[:, :, None, None] + x
+gap = (gfm(x, scale, shift) - authors).abs().max().item()
+zero = torch.zeros(2, 5)
+identity_gap = (gfm(x, zero, zero) - x).abs().max().item()
+book.say("Largest difference from the authors' form: **{gap:.1e}**; with zero scale and shift the "
+         "output differs from the input by **{identity_gap}**.", gap=gap, identity_gap=identity_gap)
+assert gap < 1e-5 and identity_gap == 0
+
+# %% [markdown]
+# ## The base network, step by step
+#
+# Three 1x1 convolutions, each followed by GFM with that layer's scale and shift, and a ReLU after the
+# first two. A 1x1 convolution mixes the channels of one pixel and never looks at its neighbours.
+
+# %%
+(s1, s2, s3), (t1, t2, t3) = mods.scales, mods.shifts
+with torch.no_grad():
+    h = model.conv1(photo)
+    print("conv1 (1x1)       ", tuple(h.shape))  # (B, 3, H, W) -> (B, 64, H, W)
+    h = model.act(gfm(h, s1, t1))
+    print("GFM(scale1, shift1) + ReLU", tuple(h.shape))
+    h = model.conv2(h)
+    print("conv2 (1x1)       ", tuple(h.shape))
+    h = model.act(gfm(h, s2, t2))
+    print("GFM(scale2, shift2) + ReLU", tuple(h.shape))
+    h = model.conv3(h)
+    print("conv3 (1x1)       ", tuple(h.shape))  # (B, 64, H, W) -> (B, 3, H, W)
+    output = gfm(h, s3, t3)
+    print("GFM(scale3, shift3)", tuple(output.shape))
+    assert torch.allclose(output, model(photo), atol=1e-6)  # the same as the whole model
+
+# %% [markdown]
+# Because the base network only ever looks at one pixel, it is a **colour map**: the same input
+# colour always gives the same output colour, wherever it is. Shuffling the pixels before the base
+# network and unshuffling after gives the same picture:
+
+# %%
+B, C, H, W = photo.shape
+order = torch.randperm(H * W)
+pixels = photo.reshape(1, 3, H * W, 1)  # (1, 3, H, W) -> (1, 3, H*W, 1): a column of pixels
+with torch.no_grad():
+    shuffled_out = model.base(pixels[:, :, order], mods)
+unshuffled = torch.empty_like(shuffled_out)
+unshuffled[:, :, order] = shuffled_out
+shuffle_gap = (unshuffled.reshape(1, 3, H, W) - output).abs().max().item()  # (1, 3, H*W, 1) -> (1, 3, H, W)
+book.say("Shuffled and unshuffled, the output differs from the direct output by at most "
+         "**{shuffle_gap:.1e}** (rounding).", shuffle_gap=shuffle_gap)
+assert shuffle_gap < 1e-5
+
+# %% [markdown]
+# ## Counting the parameters
+#
+# We count the parameters of every layer and group them into the three parts.
+
+# %%
+rows, parts = [], {"condition network": 0, "scale/shift heads": 0, "base network": 0}
+for name, module in model.named_children():
+    n = count_parameters(module)
+    if n == 0:
+        continue
+    part = ("condition network" if name == "cond_net" else
+            "scale/shift heads" if name.startswith("cond_") else "base network")
+    parts[part] += n
+    shapes = " + ".join(str(tuple(p.shape)) for p in module.parameters())
+    rows.append(f"| `{name}` | {part} | {shapes} | {n:,} |")
+display(Markdown("| layer | part | parameter shapes | count |\n|---|---|---|---:|\n" + "\n".join(rows)))
+total = count_parameters(model)
+assert sum(parts.values()) == total
+book.say("In total **{total:,}** parameters: condition network **{cond:,}** ({cond_pct:.0f}%), "
+         "heads **{heads:,}** ({heads_pct:.0f}%), base network **{base:,}** ({base_pct:.0f}%).",
+         total=total, cond=parts["condition network"], heads=parts["scale/shift heads"],
+         base=parts["base network"], cond_pct=100 * parts["condition network"] / total,
+         heads_pct=100 * parts["scale/shift heads"] / total, base_pct=100 * parts["base network"] / total)
+
+# %% [markdown]
+# Most parameters sit in the condition network, which runs once per photo (on a small view of it).
+# The base network, which runs on every pixel, is tiny. Its cost per pixel is the number of
+# multiply-adds of its three 1x1 convolutions:
+
+# %%
+macs_per_pixel = sum(m.in_channels * m.out_channels for m in (model.conv1, model.conv2, model.conv3))
+megapixels = 12
+thumb = 128  # the condition network can look at a 128x128 thumbnail instead of the full photo
+cond_macs, side = 0, thumb
+for conv in (cn.conv1, cn.conv2, cn.conv3):
+    side = (side + 2 - conv.kernel_size[0]) // 2 + 1
+    cond_macs += side * side * conv.kernel_size[0] ** 2 * conv.in_channels * conv.out_channels
+book.say("The base network needs **{macs:,}** multiply-adds per pixel, so a {mp} megapixel photo takes "
+         "**{gmacs:.0f}** billion. The condition network on a {thumb}x{thumb} thumbnail takes "
+         "**{cmacs:.0f}** million, once per photo.",
+         macs=macs_per_pixel, mp=megapixels, gmacs=macs_per_pixel * megapixels * 1e6 / 1e9,
+         thumb=thumb, cmacs=cond_macs / 1e6)
+
+# %% [markdown]
+# ### Compared with other retouching networks
+#
+# The paper's comparison table (He et al., ECCV 2020, Table 1) lists these parameter counts. We put
+# our count beside them:
+
+# %%
+paper_table = {  # parameter counts as reported in the CSRNet paper
+    "HDRNet": 482_000,
+    "DUPE": 999_000,
+    "White-Box": 8_560_000,
+    "Distort-and-Recover": 259_000_000,
+}
+counts = {"CSRNet (this package)": total, **paper_table}
+ratios = {name: n / total for name, n in paper_table.items()}
+book.say("CSRNet is **{hdr:.0f}x** smaller than HDRNet, **{dupe:.0f}x** smaller than DUPE, "
+         "**{wb:.0f}x** smaller than White-Box and **{dr:,.0f}x** smaller than Distort-and-Recover.",
+         hdr=ratios["HDRNet"], dupe=ratios["DUPE"], wb=ratios["White-Box"], dr=ratios["Distort-and-Recover"])
+viz.bar_chart(list(counts), list(counts.values()), highlight="CSRNet (this package)",
+              xlabel="parameters (log scale)", title="Parameters of global retouching networks")
+
+# %% [markdown]
+# ## The authors' weights
+#
+# The authors released CSRNet trained on MIT-Adobe FiveK (expert C). `load_official()` loads them when
+# you have the 150 kB file, and otherwise says how to get it in one line. Without the file this
+# notebook carries on with the untrained network, which is not much of a retouch.
+
+# %%
+try:
+    official = load_official()
+    net, net_name = official, "CSRNet, authors' weights"
+except FileNotFoundError as e:
+    print(e)
+    official, net, net_name = None, model, "untrained CSRNet"
+with torch.no_grad():
+    retouched = net(photo).clamp(0, 1)
+    mods = net.modulations(photo)
+book.say("Using **{net_name}**; mean brightness {before:.3f} before and {after:.3f} after.",
+         net_name=net_name, before=photo.mean().item(), after=retouched.mean().item())
+viz.show_images([photo, retouched], ["input", net_name], size=4)
+
+# %% [markdown]
+# Drag the slider to move the line between the input (left) and the result (right). Without a live
+# kernel (e.g. in the HTML copy) you see the picture at the slider's starting position.
+
+# %%
+before, after = viz.as_array(photo), viz.as_array(retouched)  # computed once; the slider only cuts
+viz.Preview(lambda position: viz.split_view(before, after, position, line=True),
+            {"position": viz.slider(0.5, 0, 1, 0.01, "split")}, title="input | " + net_name)
+
+# %% [markdown]
+# What did the condition network decide for this photo? Its modulation numbers, layer by layer
+# (red bars are positive, blue negative; zero means "leave this channel alone"):
+
+# %%
+n_modulations = sum(s.shape[1] for s in mods.scales) + sum(s.shape[1] for s in mods.shifts)
+book.say("{n} numbers: a scale and a shift for each of the {c1} + {c2} + {c3} channels.", n=n_modulations,
+         c1=mods.scales[0].shape[1], c2=mods.scales[1].shape[1], c3=mods.scales[2].shape[1])
+viz.modulation_bars(mods, title=f"Modulations the {net_name} chose for {photo_name}")
+
+# %% [markdown]
+# With those modulations fixed, the base network is a colour map. Feeding it a ramp of greys,
+# (t, t, t) for t from 0 to 1, shows its tone curve for each output channel:
+
+# %%
+curve = viz.tone_curves(lambda x: net.base(x, mods), mode="grey")
+book.say("For this photo the base network maps grey {t:.2f} to ({r:.3f}, {g:.3f}, {b:.3f}).",
+         t=curve[0][128], r=curve[1][128, 0], g=curve[1][128, 1], b=curve[1][128, 2])
+viz.tone_curve_figure({f"{net_name}, {photo_name}": curve})
+
+# %% [markdown]
+# ## Summary
+#
+# - The condition network (three stride-2 convolutions and a global average) turns a photo of any size
+#   into 32 numbers; six linear heads turn those into a scale and a shift per channel for each layer.
+# - GFM is `x * (1 + scale) + shift`, applied per channel and the same at every pixel; zero is "no
+#   change".
+# - The base network is three 1x1 convolutions: a per-pixel colour map, whose shape the modulations
+#   change from photo to photo.
+# - The parameter count above is tiny next to the other retouching networks in the table above.
+#
+# ## Exercises
+#
+# Each exercise has an answer cell, a check cell (collapsed: run it to learn whether you are right)
+# and a collapsed solution. Click the `...` of a collapsed cell to show it.
+#
+# **Exercise 1.** How many parameters does `CSRNet(base_nf=32)` have (condition network unchanged)?
+# Count by hand from the table above, then check.
+
+# %%
+answer_1 = None  # your number
+
+# %% solution
+book.check(answer_1, count_parameters(CSRNet(base_nf=32)), name="Exercise 1",
+           hint="the base convolutions and the heads of layers 1 and 2 shrink; conv3 and heads 3 change too")
+
+# %% solution
+# Solution: condition network 23,232 (unchanged); heads 2 * (32*32+32) * 2 + 2 * (32*3+3);
+# base (3*32+32) + (32*32+32) + (32*3+3).
+solution_1 = 23_232 + 2 * 2 * (32 * 32 + 32) + 2 * (32 * 3 + 3) + (3 * 32 + 32) + (32 * 32 + 32) + (32 * 3 + 3)
+book.check(solution_1, count_parameters(CSRNet(base_nf=32)), name="Exercise 1 (solution)")
+
+# %% [markdown]
+# **Exercise 2.** What is the spatial size (h, w) of the condition network's last feature map, before
+# the average, for a photo of 500 rows and 333 columns? Use the formula from the condition network
+# section; answer with a tuple.
+
+# %%
+answer_2 = None  # e.g. (10, 20)
+
+
+# %% solution
+def _last_map_size(height, width):
+    with torch.no_grad():
+        h = torch.zeros(1, 3, height, width)
+        for conv in (cn.conv1, cn.conv2, cn.conv3):
+            h = conv(cn.pad(h))
+    return tuple(h.shape[2:])
+
+
+book.check(answer_2, _last_map_size(500, 333), name="Exercise 2",
+           hint="apply floor((n + 2 - k) / 2) + 1 three times, with k = 7, 3, 3")
+
+# %% solution
+# Solution: apply n -> (n + 2 - k) // 2 + 1 with k = 7, 3, 3 to each side.
+solution_2 = (500, 333)
+for k in (7, 3, 3):
+    solution_2 = tuple((n + 2 - k) // 2 + 1 for n in solution_2)
+print(solution_2)
+book.check(solution_2, _last_map_size(500, 333), name="Exercise 2 (solution)")
+
+# %% [markdown]
+# **Exercise 3.** Build a `Modulations` object that makes any base network add 0.1 to every output
+# channel of every pixel, compared with the unmodulated network. Start from
+# `Modulations.identity()` and change one tensor (Modulations is a frozen dataclass: build a new one
+# with `Modulations(cond, scales, shifts)`).
+
+# %%
+answer_3 = None  # a Modulations
+
+
+# %% solution
+def _adds_point_one(m):
+    with torch.no_grad():
+        plain = model.base(photo, Modulations.identity())
+        return bool((model.base(photo, m) - plain - 0.1).abs().max() < 1e-5)
+
+
+book.check(answer_3, _adds_point_one, name="Exercise 3",
+           hint="the last layer has no ReLU after it, so its shift is added to the output")
+
+# %% solution
+# Solution: the last layer's shift is added to the output unchanged (no ReLU follows it).
+zero = Modulations.identity()
+solution_3 = Modulations(zero.cond, zero.scales, (zero.shifts[0], zero.shifts[1], torch.full((1, 3), 0.1)))
+book.check(solution_3, _adds_point_one, name="Exercise 3 (solution)")
+
+# %% [markdown]
+# ## Checks
+#
+# The statements of this notebook, as assertions (the test suite runs them):
+
+# %%
+assert total == 36_489 and parts == {"condition network": 23_232, "scale/shift heads": 8_646,
+                                      "base network": 4_611}
+assert tuple(mods.cond.shape) == (1, 32) and [s.shape[1] for s in mods.scales] == [64, 64, 3]
+assert n_modulations == 262
+assert all(ratios[name] > 10 for name in paper_table)
+book.say("This notebook ran in {seconds:.0f} s.", seconds=book.elapsed())
