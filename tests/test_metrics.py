@@ -5,6 +5,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from csrnet_lite import metrics
 
@@ -175,6 +176,77 @@ def test_ssim_is_lower_for_a_noisier_copy():
     noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(3))
     scores = [metrics.ssim((x + s * noise).clamp(0, 1), x).item() for s in (0.02, 0.05, 0.2)]
     assert 1 > scores[0] > scores[1] > scores[2]
+
+
+def reference_ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """SSIM from its definition: (B, 3, H, W) x 2 -> (B,), float64, no quantizing, no shortcuts.
+
+    Every 11 x 11 window is cut out and weighted by the 2-D Gaussian; the variances and covariance
+    are weighted means of squared deviations from the window's mean (no E[x^2] - mu^2 cancellation).
+    """
+    g = torch.tensor([math.exp(-((i - 5) ** 2) / (2 * 1.5**2)) for i in range(11)], dtype=torch.float64)
+    window = torch.outer(g, g) / g.sum() ** 2  # (11, 11), sums to 1
+    x = x.double().unfold(2, 11, 1).unfold(3, 11, 1)  # (B, 3, H, W) -> (B, 3, H-10, W-10, 11, 11)
+    y = y.double().unfold(2, 11, 1).unfold(3, 11, 1)
+
+    def mean(t: torch.Tensor) -> torch.Tensor:  # (..., 11, 11) -> (...)
+        return (t * window).sum(dim=(-2, -1))
+
+    mu_x, mu_y = mean(x), mean(y)
+    dx, dy = x - mu_x[..., None, None], y - mu_y[..., None, None]
+    var_x, var_y, cov = mean(dx * dx), mean(dy * dy), mean(dx * dy)
+    c1, c2 = 0.01**2, 0.03**2
+    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
+    return ssim_map.mean(dim=(1, 2, 3))
+
+
+def near_flat_pair() -> tuple[torch.Tensor, torch.Tensor]:
+    """Two bright, almost flat images (noise 3e-5): SSIM in float32 misses theirs by 7e-5."""
+    x = 0.98 + 3e-5 * random_image(batch=1, size=32, seed=4)
+    return x, 0.995 + 3e-5 * random_image(batch=1, size=32, seed=9)
+
+
+@pytest.mark.parametrize("strip", [None, 64])  # the default strips, or ~2 rows of windows at a time
+def test_ssim_equals_the_definition_with_a_2d_window(strip, monkeypatch):
+    if strip:
+        monkeypatch.setattr(metrics, "STRIP", strip)
+    tall = random_image(batch=2, size=29, seed=5)[:, :, :, :17]  # (2, 3, 29, 17): not square
+    cases = [(random_image(seed=1), random_image(seed=2)), (tall, (tall + 0.1 * random_image(2, 29, 6)[..., :17]).clamp(0, 1)),
+             near_flat_pair()]
+    for x, y in cases:
+        got = metrics.ssim(x, y, quantize=False).double()
+        assert (got - reference_ssim(x, y)).abs().max() < 1e-6  # float64 throughout: only float32 output rounding
+        quantized = metrics.ssim(x, y).double()  # on 8-bit values
+        expected = reference_ssim((x * 255).round() / 255, (y.clamp(0, 1) * 255).round() / 255)
+        assert (quantized - expected).abs().max() < 1e-6
+
+
+def test_delta_e_in_strips_is_the_mean_over_all_pixels(monkeypatch):
+    x, y = random_image(size=24, seed=7), random_image(size=24, seed=8)
+    lab_x, lab_y = metrics.srgb_to_lab(x), metrics.srgb_to_lab(y)
+    expected = metrics.ciede2000(lab_x.double(), lab_y.double()).mean(dim=(1, 2))  # all at once, float64
+    monkeypatch.setattr(metrics, "STRIP", 40)  # one row at a time
+    got = metrics.delta_e(x, y, quantize=False)
+    assert got.shape == (2,)
+    assert (got.double() - expected).abs().max() < 1e-4
+
+
+def test_metrics_run_on_one_thread_and_give_the_thread_count_back(monkeypatch):
+    seen, ssim_map = [], metrics._ssim_map
+    monkeypatch.setattr(metrics, "_ssim_map", lambda x, y: seen.append(torch.get_num_threads()) or ssim_map(x, y))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        x = random_image()
+        assert metrics.ssim(x, x).tolist() == pytest.approx([1.0, 1.0], abs=1e-6)
+        assert seen and set(seen) == {1}  # every strip ran on one thread
+        metrics.delta_e(x, x), metrics.psnr(x, x)
+        assert torch.get_num_threads() == 2
+        with pytest.raises(ValueError):  # raised on one thread
+            metrics.ssim(x[:, :, :8], x[:, :, :8])
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
 
 
 # ---- bad input ----

@@ -1,0 +1,262 @@
+"""Training: it learns, it is deterministic, it resumes exactly, and it never loses work."""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+
+import pytest
+import torch
+
+from csrnet_lite import train as train_module
+from csrnet_lite.image import thumbnail
+from csrnet_lite.model import CSRNet
+from csrnet_lite.train import (TrainConfig, _lr_at, _sample_batch, config_from_checkpoint, fit_base,
+                               identity_init, init_model, load_checkpoint, save_checkpoint, train)
+
+# A tiny but complete fast recipe: every augmentation on, so every random choice is exercised.
+TINY = TrainConfig.fast(steps=6, batch=3, pixels=64, thumb_size=16, warmup=2, progress=False)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One torch thread: on a shared 2-core machine two threads can be many times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def smooth_images(n: int, size: tuple[int, int] = (24, 32), seed: int = 0) -> list[torch.Tensor]:
+    """n random photos (1, 3, H, W) in [0.05, 0.95]: smooth colour gradients plus a little texture."""
+    gen = torch.Generator().manual_seed(seed)
+    images = []
+    for _ in range(n):
+        corners = torch.rand(1, 3, 2, 2, generator=gen)
+        x = torch.nn.functional.interpolate(corners, size=size, mode="bilinear", align_corners=True)
+        x = x + 0.05 * torch.rand(1, 3, *size, generator=gen)
+        images.append((0.05 + 0.9 * (x - x.min()) / (x.max() - x.min())).contiguous())
+    return images
+
+
+def retouch(x: torch.Tensor) -> torch.Tensor:
+    """A known global retouch: more contrast and a brighter, warmer tone."""
+    gains = torch.tensor([1.1, 1.0, 0.9]).view(1, 3, 1, 1)
+    return ((x - 0.5) * 1.4 + 0.55).mul(gains).clamp(0, 1)
+
+
+@pytest.fixture(scope="module")
+def pairs():
+    return [(x, retouch(x)) for x in smooth_images(6)]
+
+
+def same_state(a: CSRNet, b: CSRNet) -> bool:
+    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def psnr(output, target) -> float:
+    return -10 * math.log10(torch.nn.functional.mse_loss(output.clamp(0, 1), target).item())
+
+
+# --- recipes and initialisation --------------------------------------------------------------------
+
+def test_paper_recipe_is_as_published():
+    c = TrainConfig.paper()
+    assert (c.loss, c.lr, c.betas, c.batch, c.pixels, c.thumb_size) == ("l1", 1e-4, (0.9, 0.99), 1, None, None)
+    assert (c.lr_halve_every, c.cosine, c.warmup, c.weight_decay, c.init) == (100_000, False, 0, 0.0, "default")
+    assert (c.exposure, c.white_balance, c.crop, c.modulation_penalty, c.ema) == (0.0, 0.0, 1.0, 0.0, 0.0)
+    assert (c.modulated, c.train_base, c.flips) == ((1, 2, 3), True, False)
+    assert _lr_at(c, 0, 0.0) == 1e-4 and _lr_at(c, 99_999, 0.0) == 1e-4
+    assert _lr_at(c, 100_000, 0.0) == 5e-5 and _lr_at(c, 250_000, 0.0) == 2.5e-5
+
+
+def test_fast_and_finetune_recipes():
+    fast = TrainConfig.fast()
+    assert (fast.recipe, fast.init, fast.steps, fast.thumb_size, fast.loss) == ("fast", "fit", 1200, 128, "l2")
+    tune = TrainConfig.finetune("weights.pth", minutes=1)
+    assert (tune.init, tune.official_path, tune.steps, tune.lr, tune.minutes) == ("official", "weights.pth", 300,
+                                                                                  5e-4, 1)
+
+
+def test_config_errors_name_the_bad_value():
+    with pytest.raises(ValueError, match="stopping rule"):
+        TrainConfig(steps=None, minutes=None)
+    with pytest.raises(ValueError, match="batch=1"):
+        TrainConfig(pixels=None, batch=4)
+    with pytest.raises(ValueError, match="'l1' or 'l2'"):
+        TrainConfig(loss="l3")
+    with pytest.raises(ValueError, match="device"):
+        TrainConfig(device="tpu")
+
+
+def test_identity_init_is_exactly_the_identity():
+    model = identity_init(CSRNet())
+    x = torch.rand(2, 3, 9, 7)
+    mods = model.modulations(thumbnail(x, 16))
+    assert all(torch.equal(s, torch.zeros_like(s)) for s in mods.scales + mods.shifts)
+    torch.testing.assert_close(model(x, thumbnail(x, 16)), x, rtol=0, atol=1e-6)
+
+
+def test_fit_base_finds_the_fixed_retouch(pairs):
+    model = fit_base(identity_init(CSRNet()), pairs, ridge=1e-6)
+    with torch.no_grad():
+        outputs = [model.base(x, model.modulations(x)) for x, _ in pairs]
+    before = sum(psnr(x, y) for x, y in pairs) / len(pairs)
+    after = sum(psnr(o, y) for o, (_, y) in zip(outputs, pairs)) / len(pairs)
+    assert after > before + 15, (before, after)  # 64 ReLU features fit a clamped affine map well
+
+
+def test_init_model_is_deterministic_and_fit_needs_data(pairs):
+    assert same_state(init_model(TINY, pairs), init_model(TINY, pairs))
+    assert not same_state(init_model(TINY, pairs), init_model(dataclasses.replace(TINY, seed=1), pairs))
+    with pytest.raises(ValueError, match="pass data"):
+        init_model(TINY)
+
+
+def test_training_batch_is_what_inference_sees(pairs):
+    """Without augmentation the condition input is exactly thumbnail(input) and the pixels are the
+    photo's own (input, target) pixels."""
+    config = dataclasses.replace(TINY, crop=1.0, flips=False, exposure=0.0, white_balance=0.0, batch=4)
+    batch = _sample_batch(pairs, config, torch.Generator().manual_seed(0))
+    assert batch.pixels.shape == (4, 3, 1, 64) and batch.cond.shape == (4, 3, 16, 16)
+    for b in range(4):
+        matches = [i for i, (x, _) in enumerate(pairs) if torch.equal(batch.cond[b:b + 1], thumbnail(x, 16))]
+        assert len(matches) == 1
+        x, y = pairs[matches[0]]
+        colours = {tuple(c) for c in x.reshape(3, -1).T.tolist()}
+        assert all(tuple(c) in colours for c in batch.pixels[b, :, 0].T.tolist())
+        # each sampled target pixel is the target at the same position as the input pixel
+        lookup = {tuple(c): tuple(t) for c, t in zip(x.reshape(3, -1).T.tolist(), y.reshape(3, -1).T.tolist())}
+        for c, t in zip(batch.pixels[b, :, 0].T.tolist(), batch.target[b, :, 0].T.tolist()):
+            assert lookup[tuple(c)] == tuple(t)
+
+
+# --- learning --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("init", ["identity", "default"])
+def test_learns_a_known_retouch(pairs, init):
+    config = TrainConfig.fast(steps=150, batch=4, pixels=256, thumb_size=16, lr=5e-3, init=init,
+                              exposure=0.0, ema=0.0, progress=False)
+    result = train(None, pairs, config)
+    history = result.history
+    assert len(history) == 150 and history.step[-1] == 150
+    assert sum(history.loss[-10:]) < 0.2 * sum(history.loss[:10])
+    test = [(x, retouch(x)) for x in smooth_images(4, seed=1)]  # unseen photos
+    with torch.no_grad():
+        gain = [psnr(result.model(x, thumbnail(x, 16)), y) - psnr(x, y) for x, y in test]
+    assert min(gain) > 8, gain
+
+
+def test_returned_model_is_the_running_average(pairs):
+    config = dataclasses.replace(TINY, steps=2, ema=0.5)
+    model = init_model(config, pairs)
+    snapshots = [[p.detach().clone() for p in model.parameters()]]
+    record = lambda step, history: snapshots.append([p.detach().clone() for p in model.parameters()])  # noqa: E731
+    result = train(model, pairs, config, callback=record)
+    assert result.model is not model  # `model` keeps the last trained weights
+    for i, p in enumerate(result.model.parameters()):
+        w0, w1, w2 = (s[i] for s in snapshots)
+        torch.testing.assert_close(p.detach(), 0.25 * w0 + 0.25 * w1 + 0.5 * w2, rtol=0, atol=1e-6)
+
+
+def test_same_seed_same_model_other_seed_other_model(pairs):
+    a, b = train(None, pairs, TINY), train(None, pairs, TINY)
+    assert same_state(a.model, b.model) and a.history.loss == b.history.loss
+    c = train(None, pairs, dataclasses.replace(TINY, seed=1))
+    assert not same_state(a.model, c.model)
+
+
+@pytest.mark.parametrize("recipe", ["fast", "paper"])
+def test_resume_continues_bitwise(pairs, tmp_path, recipe):
+    if recipe == "fast":
+        config = TINY
+    else:
+        config = TrainConfig.paper(steps=6, lr_halve_every=3, progress=False)
+    whole = train(None, pairs, config)
+    ckpt = tmp_path / "run.pt"
+    first = train(None, pairs, config, checkpoint=ckpt, stop_after=4)  # the schedule still plans 6
+    assert load_checkpoint(ckpt)["step"] == 4 and first.steps == 4
+    second = train(None, pairs, config, resume=ckpt, checkpoint=ckpt)
+    assert same_state(whole.model, second.model)
+    assert second.history.loss == whole.history.loss and second.history.step == list(range(1, 7))
+
+
+def test_stops_on_the_time_budget(pairs):
+    config = dataclasses.replace(TINY, steps=None, minutes=0.5 / 60)
+    start = time.perf_counter()
+    result = train(None, pairs, config)
+    assert 0.5 <= time.perf_counter() - start < 10
+    assert result.steps > 0 and not result.interrupted and result.seconds >= 0.5
+    assert result.images == result.steps * config.batch and result.images_per_second > 0
+
+
+def test_keyboard_interrupt_returns_the_model_and_a_resumable_checkpoint(pairs, tmp_path):
+    ckpt = tmp_path / "run.pt"
+
+    def stop_at_3(step, history):
+        if step == 3:
+            raise KeyboardInterrupt
+
+    result = train(None, pairs, TINY, callback=stop_at_3, checkpoint=ckpt)
+    assert result.interrupted and result.steps == 3 and len(result.history) == 3
+    assert not result.model.training  # handed back ready to use
+    assert load_checkpoint(ckpt)["step"] == 3
+    resumed = train(None, pairs, TINY, resume=ckpt)
+    assert same_state(resumed.model, train(None, pairs, TINY).model)
+
+
+def test_callback_sees_every_step(pairs):
+    seen = []
+    train(None, pairs, TINY, callback=lambda step, history: seen.append((step, len(history))))
+    assert seen == [(s, s) for s in range(1, 7)]
+
+
+# --- checkpoints -----------------------------------------------------------------------------------
+
+def test_failed_checkpoint_write_keeps_the_old_file(pairs, tmp_path, monkeypatch):
+    ckpt = tmp_path / "run.pt"
+    result = train(None, pairs, dataclasses.replace(TINY, steps=2), checkpoint=ckpt)
+    before = ckpt.read_bytes()
+
+    def broken_save(obj, path):
+        with open(path, "wb") as f:
+            f.write(b"PK\x03\x04 half a zip")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(train_module.torch, "save", broken_save)
+    optimizer = torch.optim.AdamW(result.model.parameters())
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(ckpt, result.model, optimizer, 9, TINY, result.history, torch.Generator().get_state())
+    assert ckpt.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["run.pt"]  # no partial file left behind
+
+
+def test_foreign_and_broken_checkpoints_are_refused_clearly(pairs, tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        load_checkpoint(tmp_path / "missing.pt")
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(ValueError, match="cannot read"):
+        train(None, pairs, TINY, resume=garbage)
+    plain = tmp_path / "state_dict.pt"
+    torch.save(CSRNet().state_dict(), plain)  # e.g. the authors' csrnet.pth
+    with pytest.raises(ValueError, match="not a csrnet-lite training checkpoint.*init='official'"):
+        train(None, pairs, TINY, resume=plain)
+    ckpt = tmp_path / "run.pt"
+    train(None, pairs, dataclasses.replace(TINY, steps=2), checkpoint=ckpt)
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])
+    with pytest.raises(ValueError, match="cannot read"):
+        load_checkpoint(truncated)
+    with pytest.raises(ValueError, match=r"another config \(lr: checkpoint 0.002 vs now 0.01"):
+        train(None, pairs, dataclasses.replace(TINY, lr=1e-2), resume=ckpt)
+    assert config_from_checkpoint(load_checkpoint(ckpt)) == dataclasses.replace(TINY, steps=2)
+
+
+def test_bad_data_is_refused_clearly():
+    with pytest.raises(ValueError, match="empty"):
+        train(None, [], TINY)
+    with pytest.raises(TypeError, match="Sample"):
+        train(None, ["photo.png"], TINY)
+    with pytest.raises(ValueError, match="differ in shape"):
+        train(None, [(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 9))], TINY)
