@@ -5,7 +5,7 @@ a test set with `.mean()`. The output may leave [0, 1] (CSRNet's output is not c
 are clamped to [0, 1] first, as saving them would. `quantize=True` (the default) also rounds both to
 8 bits first, as the paper's evaluation compares saved 8-bit images.
 
-The metrics run on one thread (see `_one_thread`). SSIM and Delta E, dozens of elementwise steps
+The metrics run on one thread (see `settings.one_thread`). SSIM and Delta E, dozens of elementwise steps
 each, go through the images a strip of rows at a time: each step then works on arrays that stay in
 the CPU cache, and a large photo needs no full-size float64 copies (strips change no result beyond
 rounding). bench/metrics.py times them against whole images on torch's threads.
@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import torch
 
 from .image import check_image
 from .image import quantize as to_8bit
+from .settings import one_thread
 
 # sRGB (IEC 61966-2-1) linear RGB -> CIE XYZ for the D65 white point.
 SRGB_TO_XYZ = ((0.4124564, 0.3575761, 0.1804375),
@@ -39,23 +39,6 @@ def _strips(rows: int, per_row: int) -> Iterator[tuple[int, int]]:
         yield start, min(start + step, rows)
 
 
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    """Run torch on the calling thread only, restoring the thread count afterwards.
-
-    With several threads, torch splits each step of a strip among them and waits for all to finish.
-    While other processes (a training run, another notebook) hold the cores, each wait can last a
-    scheduler time slice: SSIM or Delta E of a 512 px photo then took ~1 s instead of ~20 ms. One
-    thread costs ~1.5x on an idle machine and never waits.
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 def _prepare(output: torch.Tensor, target: torch.Tensor, quantize: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """Check both images (target in [0, 1], same shape), clamp and optionally round them to 8 bits."""
     check_image(output, "output", check_range=False)
@@ -73,7 +56,7 @@ def psnr(output: torch.Tensor, target: torch.Tensor, *, quantize: bool = True) -
 
     10 * log10(1 / MSE), the MSE over all pixels and channels of each image; +inf for identical images.
     """
-    with _one_thread():
+    with one_thread():
         output, target = _prepare(output, target, quantize)
         mse = (output - target).pow(2).mean(dim=(1, 2, 3))  # (B, 3, H, W) -> (B,)
     return -10 * torch.log10(mse)
@@ -89,7 +72,7 @@ def ssim(output: torch.Tensor, target: torch.Tensor, *, quantize: bool = True) -
     score of such an image comes out up to ~1e-4 off. This is what the authors' evaluation code
     (`calculate_ssim`) computes on 8-bit RGB. Needs H, W >= 11.
     """
-    with _one_thread():
+    with one_thread():
         output, target = _prepare(output, target, quantize)
         b, _, h, w = output.shape
         if min(h, w) < WINDOW:
@@ -206,7 +189,7 @@ def delta_e(output: torch.Tensor, target: torch.Tensor, *, quantize: bool = True
     Both images go to CIELAB with `srgb_to_lab` (sRGB, D65); about 1 is a just-noticeable difference.
     Computed in float32 (within ~1e-5 of float64 on photos) and summed in float64.
     """
-    with _one_thread():
+    with one_thread():
         output, target = _prepare(output, target, quantize)
         b, _, h, w = output.shape
         total = torch.zeros(b, dtype=torch.float64)

@@ -7,8 +7,12 @@ CSRNET_LITE_WEIGHTS=FILE the authors' released CSRNet weights (csrnet.pth)
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
+from typing import Iterator
+
+import torch
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_SAMPLES = PROJECT_ROOT / "data_samples"
@@ -34,3 +38,20 @@ def official_weights_path() -> Path:
         return Path(value).expanduser()
     shared = SHARED / "weights" / "csrnet_official.pth"
     return shared if shared.exists() else PROJECT_ROOT / "csrnet.pth"
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Run torch on one thread inside the block, then restore the previous setting (also on errors).
+
+    Small tensor operations on several threads wait on each other after every step; while other work
+    (a training run, the browser) holds the cores each wait can last a scheduler time slice. Measured:
+    SSIM of a 512 px photo 1.3 s instead of 0.1 s, a widget preview 170 ms instead of 20 ms. One
+    thread costs about 1.5x on an idle machine and never stalls.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)

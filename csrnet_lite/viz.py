@@ -17,7 +17,6 @@ Images here are numpy float32 arrays (H, W, 3) in [0, 1]; `as_array` converts th
 from __future__ import annotations
 
 import base64
-import contextlib
 import io
 import time
 from typing import Callable, Mapping, Sequence
@@ -28,6 +27,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from .image import to_numpy
+from .settings import one_thread
 
 # ---------------------------------------------------------------------------------------------------
 # conversions
@@ -267,19 +267,6 @@ def preview_operators(photo: torch.Tensor, brightness: float = 1.0, contrast: fl
     return with_histogram(out) if histogram else out
 
 
-@contextlib.contextmanager
-def _one_thread():
-    """Run torch on one thread inside the block. Small operations on 2 threads of a busy CPU (the
-    browser and the kernel share a laptop's cores) wait on each other: measured 170 ms instead of
-    20 ms for `preview_modulations` at 512 px (bench/widgets.py)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 def preview_modulations(model, photo: torch.Tensor, mods, lut_size: int = 17) -> np.ndarray:
     """The base network of `model` with modulations `mods` applied to `photo`, via a baked LUT.
 
@@ -289,7 +276,7 @@ def preview_modulations(model, photo: torch.Tensor, mods, lut_size: int = 17) ->
     """
     from .lut import apply_lut, bake_lut
 
-    with _one_thread():
+    with one_thread():
         return to_numpy(apply_lut(photo, bake_lut(model, mods, lut_size)))
 
 
