@@ -121,8 +121,8 @@ class TrainConfig:
 
     @staticmethod
     def paper(**overrides) -> "TrainConfig":
-        """The published recipe (He et al. 2020; the authors' train_Enhance.yml and LQGT_enhance
-        dataset: whole photos, no augmentation, PyTorch's default initialisation)."""
+        """The published recipe (He et al. 2020; the authors' training configuration,
+        train_Enhance.yml: whole photos, no augmentation, PyTorch's default initialisation)."""
         return TrainConfig(**{**dict(
             recipe="paper", steps=600_000, batch=1, pixels=None, thumb_size=None, loss="l1", lr=1e-4,
             betas=(0.9, 0.99), weight_decay=0.0, lr_halve_every=100_000, cosine=False, warmup=0,
