@@ -21,7 +21,7 @@ import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Sequence
+from typing import ClassVar, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -316,6 +316,28 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as e:  # user errors: one clear message, no traceback
         print(f"error: {e}", file=sys.stderr)
         return 2
+
+
+def iter_pairs(data) -> Iterator[tuple[str, torch.Tensor, torch.Tensor]]:
+    """Yield (id, input, target) from Samples (with .id/.input/.target, e.g. a PairDataset) or from
+    (input, target) tuples of (B, 3, H, W) tensors in [0, 1] (their id is their position).
+
+    Raises TypeError for any other item and ValueError when an input and its target differ in shape.
+    """
+    for i, item in enumerate(data):
+        if hasattr(item, "input") and hasattr(item, "target"):
+            id, input, target = str(getattr(item, "id", i)), item.input, item.target
+        elif isinstance(item, (tuple, list)) and len(item) >= 2:
+            id, input, target = str(i), item[0], item[1]
+        else:
+            raise TypeError(f"item {i} is a {type(item).__name__}; expected a Sample (from "
+                            "csrnet_lite.data.PairDataset) or an (input, target) pair of tensors")
+        check_image(input, f"input of {id}")
+        check_image(target, f"target of {id}")
+        if input.shape != target.shape:
+            raise ValueError(f"{id}: input {tuple(input.shape)} and target {tuple(target.shape)} "
+                             "differ in shape; resize them to the same size")
+        yield id, input, target
 
 
 if __name__ == "__main__":

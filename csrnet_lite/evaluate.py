@@ -26,6 +26,7 @@ from typing import Callable, Mapping, Sequence
 
 import torch
 
+from .data import iter_pairs
 from .files import atomic_path
 from .image import check_image, thumbnail
 from .model import CSRNet
@@ -85,7 +86,7 @@ class ColourTransform:
         gen = torch.Generator().manual_seed(seed)
         gram = cross = None
         count = 0
-        for _, input, target in _items(data):
+        for _, input, target in iter_pairs(data):
             f = cls.features(input, degree).flatten(2).transpose(1, 2).reshape(-1, len(_exponents(degree)))
             y = target.double().flatten(2).transpose(1, 2).reshape(-1, 3)  # (B, 3, H, W) -> (B*H*W, 3)
             if len(f) > max_pixels:
@@ -206,23 +207,6 @@ def _write_csv(path, rows) -> Path:
     return path
 
 
-def _items(data):
-    """Yield (id, input, target) from Samples (with .id/.input/.target) or (input, target) tuples."""
-    for i, item in enumerate(data):
-        if hasattr(item, "input") and hasattr(item, "target"):
-            id, input, target = str(getattr(item, "id", i)), item.input, item.target
-        elif isinstance(item, (tuple, list)) and len(item) >= 2:
-            id, input, target = str(i), item[0], item[1]
-        else:
-            raise TypeError(f"item {i} is a {type(item).__name__}; expected a Sample (from "
-                            "csrnet_lite.data.PairDataset) or an (input, target) pair of tensors")
-        check_image(input, f"input of {id}")
-        check_image(target, f"target of {id}")
-        if input.shape != target.shape:
-            raise ValueError(f"{id}: input {tuple(input.shape)} and target {tuple(target.shape)} differ")
-        yield id, input, target
-
-
 # ---------------------------------------------------------------------------------------------------
 # evaluate and compare
 
@@ -242,7 +226,7 @@ def evaluate(method, data, *, name: str | None = None, thumb_size: int | None = 
         method = retoucher(method, thumb_size)
     name = name or getattr(method, "__name__", None) or str(method)
     scores = []
-    for id, input, target in _items(data):
+    for id, input, target in iter_pairs(data):
         output = method(input).clamp(0, 1)
         scores.append(ImageScore(id, float(psnr(output, target)[0]), float(ssim(output, target)[0]),
                                  float(delta_e(output, target)[0])))

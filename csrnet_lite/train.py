@@ -45,8 +45,9 @@ from typing import Callable, Literal, Sequence
 import torch
 import torch.nn.functional as F
 
+from .data import iter_pairs
 from .files import atomic_path
-from .image import check_image, thumbnail
+from .image import thumbnail
 from .model import CSRNet, load_official
 
 CHECKPOINT_FORMAT = "csrnet-lite/train-checkpoint"
@@ -279,20 +280,8 @@ def _as_pairs(data) -> list[tuple[torch.Tensor, torch.Tensor]]:
     Every image must be a (1, 3, H, W) float32 tensor in [0, 1]; a (B, 3, H, W) batch is split.
     """
     pairs = []
-    for i, item in enumerate(data):
-        if hasattr(item, "input") and hasattr(item, "target"):
-            input, target = item.input, item.target
-        elif isinstance(item, (tuple, list)) and len(item) >= 2:
-            input, target = item[0], item[1]
-        else:
-            raise TypeError(f"training item {i} is a {type(item).__name__}; expected a Sample "
-                            "(from csrnet_lite.data.PairDataset) or an (input, target) pair of tensors")
-        check_image(input, f"input of item {i}")
-        check_image(target, f"target of item {i}")
-        if input.shape != target.shape:
-            raise ValueError(f"item {i}: input {tuple(input.shape)} and target {tuple(target.shape)} "
-                             "differ in shape; resize them to the same size")
-        pairs.extend(zip(input.split(1), target.split(1)))
+    for _, input, target in iter_pairs(data):
+        pairs.extend(zip(input.split(1), target.split(1)))  # (B, 3, H, W) -> B pairs of (1, 3, H, W)
     if not pairs:
         raise ValueError("no training pairs: the dataset is empty")
     return pairs
