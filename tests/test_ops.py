@@ -6,7 +6,7 @@ import csv
 import numpy as np
 import pytest
 import torch
-from PIL import Image, ImageEnhance
+from PIL import ImageEnhance
 
 from csrnet_lite import ops
 from csrnet_lite.image import load_image, quantize, to_pil, to_tensor
