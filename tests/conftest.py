@@ -5,9 +5,15 @@ A test that needs ../shared skips when it is absent, except under CI=true, where
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
+
+# Matplotlib's font cache (normally ~/.cache/matplotlib) records absolute font paths inside the
+# environment that built it; another or a deleted environment then makes every figure warn about
+# missing fonts. Each environment gets its own cache; notebook kernels inherit this variable.
+os.environ.setdefault("MPLCONFIGDIR", str(Path(sys.prefix) / "matplotlib-cache"))
 
 from csrnet_lite.settings import SHARED
 
