@@ -56,6 +56,8 @@ from csrnet_lite.lut import DEFAULT_SIZE, CondView, apply_lut, photo_modulations
 from csrnet_lite.model import CSRNet  # noqa: E402
 from csrnet_lite.settings import SHARED, official_weights_path  # noqa: E402
 
+from tables import print_table  # bench/tables.py (scripts run from bench/)
+
 REAL_PHOTO = SHARED / "fivek" / "deepupe_pytorch" / "input" / "a0015-DSC_0081.jpg"  # 6 MP, read in place
 DIRECT_GB_PER_MP = 1.0  # measured: 11.8 GB peak for the direct path at 12 MP (issue 6 says 9.2)
 SAMPLE = 1 << 20  # pixels for the sampled PSNRs
@@ -279,14 +281,6 @@ def main() -> None:
     for n, results in checks:
         print(f"targets at 12 MP, LUT {n}^3: " + "; ".join(f"{name} {'met' if ok else 'MISSED'}"
                                                            for name, ok in results))
-
-
-def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-    print(" | ".join(h.rjust(w) for h, w in zip(header, widths)))
-    print("-+-".join("-" * w for w in widths))
-    for row in rows:
-        print(" | ".join(c.rjust(w) for c, w in zip(row, widths)))
 
 
 if __name__ == "__main__":

@@ -46,6 +46,8 @@ from csrnet_lite.image import check_image, to_tensor  # noqa: E402
 from csrnet_lite.image import quantize as to_8bit  # noqa: E402
 from csrnet_lite.settings import SHARED  # noqa: E402
 
+from tables import print_table  # bench/tables.py (scripts run from bench/)
+
 PHOTO = "deepupe_pytorch/{}/a0015-DSC_0081.jpg"  # under ../shared/fivek: input / target, 6 MP
 TOLERANCE = {"ssim": 1e-4, "delta_e": 1e-3}
 NEIGHBOUR = "import torch\ntorch.set_num_threads(2)\nx = torch.rand(300_000)\nwhile True:\n    x = (x * 1.0001).sin()"
@@ -221,14 +223,6 @@ def measure(input: torch.Tensor, target: torch.Tensor, repeat: int) -> tuple[lis
                          f"{old_cpu / max(cpu, 1e-9):.1f}x", f"{new:.6f}", f"{abs(new - old):.1e}", f64))
             print(f"  {name} {metric}: {old_wall:.3f} s -> {wall:.3f} s", file=sys.stderr, flush=True)
     return rows, worst
-
-
-def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-    print(" | ".join(h.rjust(w) for h, w in zip(header, widths)))
-    print("-+-".join("-" * w for w in widths))
-    for row in rows:
-        print(" | ".join(c.rjust(w) for c, w in zip(row, widths)))
 
 
 if __name__ == "__main__":

@@ -14,16 +14,15 @@ from csrnet_lite.evaluate import (ColourTransform, Comparison, compare, evaluate
 from csrnet_lite.image import save_image, thumbnail
 from csrnet_lite.metrics import delta_e, psnr, ssim
 from csrnet_lite.model import CSRNet
+from csrnet_lite.settings import one_thread
 from csrnet_lite.train import TrainConfig, identity_init, train
 
 
 @pytest.fixture(autouse=True, scope="module")
-def one_thread():
+def _one_thread():
     """One torch thread: on a shared 2-core machine two threads can be many times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with one_thread():
+        yield
 
 
 def photos(n: int, size=(20, 24), seed: int = 0) -> list[torch.Tensor]:

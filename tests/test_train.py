@@ -11,6 +11,7 @@ import torch
 from csrnet_lite import train as train_module
 from csrnet_lite.image import thumbnail
 from csrnet_lite.model import CSRNet
+from csrnet_lite.settings import one_thread
 from csrnet_lite.train import (TrainConfig, _lr_at, _sample_batch, config_from_checkpoint, fit_base,
                                identity_init, init_model, load_checkpoint, save_checkpoint, train)
 
@@ -19,12 +20,10 @@ TINY = TrainConfig.fast(steps=6, batch=3, pixels=64, thumb_size=16, warmup=2, pr
 
 
 @pytest.fixture(autouse=True, scope="module")
-def one_thread():
+def _one_thread():
     """One torch thread: on a shared 2-core machine two threads can be many times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with one_thread():
+        yield
 
 
 def smooth_images(n: int, size: tuple[int, int] = (24, 32), seed: int = 0) -> list[torch.Tensor]:
