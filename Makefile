@@ -27,7 +27,7 @@ test: $(VENV)/.installed
 
 # Execute every notebook (full mode) and write a static HTML copy to _build/book/.
 book: $(VENV)/.installed
-	$(BIN)/python -m csrnet_lite.book --out _build/book
+	$(BIN)/python -m csrnet_lite book --out _build/book
 
 bench: $(VENV)/.installed
 	for f in bench/*.py; do $(BIN)/python $$f || exit 1; done

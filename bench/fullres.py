@@ -2,7 +2,7 @@
 
     python bench/fullres.py [--sizes 2 12 24] [--lut-sizes 33 65] [--repeat 3] [--force-direct]
 
-The condition network sees the view `retouch.load_model` picks for the weights (the authors':
+The condition network sees the view `checkpoint.load_model` picks for the weights (the authors':
 CondView.LONG_512, long edge 512; a random CSRNet: CondView.THUMB_128). Each path runs in a fresh
 child process, so that its time and peak memory are its own:
   direct  model(x, cond_input=view(x)): the network on every pixel (the same condition as the LUT)
@@ -49,12 +49,12 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from csrnet_lite import retouch  # noqa: E402
-from csrnet_lite.data import Resize  # noqa: E402
-from csrnet_lite.image import to_tensor  # noqa: E402
-from csrnet_lite.lut import DEFAULT_SIZE, CondView, apply_lut, photo_modulations, retouch_lut  # noqa: E402
+from csrnet_lite.checkpoint import OFFICIAL_VIEW, load_official  # noqa: E402
+from csrnet_lite.image import CondView, Resize, to_tensor  # noqa: E402
+from csrnet_lite.lut import DEFAULT_SIZE, apply_lut, photo_modulations, retouch_lut  # noqa: E402
 from csrnet_lite.model import CSRNet  # noqa: E402
 from csrnet_lite.settings import SHARED, official_weights_path  # noqa: E402
+from csrnet_lite.tools import retouch  # noqa: E402
 
 from tables import print_table  # bench/tables.py (scripts run from bench/)
 
@@ -70,7 +70,7 @@ VIEWS = [CondView(128), CondView(256), CondView(None, Resize.LONG_500), CondView
 def load_model(weights: str) -> tuple[CSRNet, CondView]:
     """The model and the condition view the retouch command would use with it."""
     if weights:
-        return retouch.load_model(official=weights)
+        return load_official(weights), OFFICIAL_VIEW
     torch.manual_seed(0)
     return CSRNet().eval(), CondView.THUMB_128
 

@@ -42,8 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from csrnet_lite import metrics  # noqa: E402
-from csrnet_lite.image import check_image, to_tensor  # noqa: E402
-from csrnet_lite.image import quantize as to_8bit  # noqa: E402
+from csrnet_lite.image import check_image, quantize as to_8bit, to_tensor  # noqa: E402
 from csrnet_lite.settings import SHARED  # noqa: E402
 
 from tables import print_table  # bench/tables.py (scripts run from bench/)

@@ -24,10 +24,14 @@ from pathlib import Path
 
 import torch
 
-from csrnet_lite.data import PairDataset, Resize, find_pairs, split_by_id
-from csrnet_lite.evaluate import compare, model_view
+from csrnet_lite.checkpoint import load_model
+from csrnet_lite.data import PairDataset
+from csrnet_lite.evaluate import compare
+from csrnet_lite.image import Resize
+from csrnet_lite.pairs import find_pairs, split_by_id
+from csrnet_lite.recipes import TrainConfig
 from csrnet_lite.settings import SHARED, official_weights_path, smoke_mode
-from csrnet_lite.train import TrainConfig, train
+from csrnet_lite.train import train
 
 VAL_FRACTION, SPLIT_SEED = 0.25, 0  # 16 training / 7 validation pairs of the 23 shared ones
 RESIZE = Resize.LONG_512
@@ -99,7 +103,7 @@ def main(argv=None) -> int:
                 return run.returncode
             stats[name] = s = json.loads(run.stdout.strip().splitlines()[-1])
             label = recipe(name, args.minutes).recipe
-            methods[label] = model_view(out)
+            methods[label] = load_model(out)
             notes[label] = (f"{s['steps']} steps, {s['images_per_second']:.1f} photos/s, "
                             f"peak {s['peak_mb']:.0f} MB")
             print(f"trained {label}: {notes[label]} ({time.perf_counter() - start:.0f} s with start-up)")

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/widgets.py [--size 512] [--repeat 15]
 
-Each row is the median of `repeat` calls. "update" rows time a whole `viz.Preview.update` (callback +
+Each row is the median of `repeat` calls. "update" rows time a whole `widgets.Preview.update` (callback +
 JPEG encode + setting the widget's value): what a slider move costs in the kernel, before the browser
 draws it. The baseline, measured in the same run, is a plain PNG encode of the same photo with Pillow;
 the ratio column is time / baseline. Exits with status 1 if an update misses the target.
@@ -20,8 +20,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from csrnet_lite import book, viz
-from csrnet_lite.model import CSRNet, load_official
+from csrnet_lite import book, pictures, widgets
+from csrnet_lite.checkpoint import load_official
+from csrnet_lite.model import CSRNet
 
 TARGET_MS = 100.0
 
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     photo, target, name = book.sample_pair(0, args.size)
-    before, after = viz.as_array(photo), viz.as_array(target)
+    before, after = pictures.as_array(photo), pictures.as_array(target)
     try:
         model, model_name = load_official(), "authors' weights"
     except FileNotFoundError:
@@ -53,25 +54,25 @@ def main(argv: list[str] | None = None) -> int:
         mods = model.modulations(photo)
 
     def png():
-        Image.fromarray(viz.to_uint8(before)).save(io.BytesIO(), format="PNG")
+        Image.fromarray(pictures.to_uint8(before)).save(io.BytesIO(), format="PNG")
 
     callbacks = {  # name -> (render(**values), values): what each notebook's sliders call
-        "split_view (notebooks 3, 4, 5)": (lambda position: viz.split_view(before, after, position, line=True),
+        "split_view (notebooks 3, 4, 5)": (lambda position: pictures.split_view(before, after, position, line=True),
                                     {"position": 0.3}),
-        "preview_brightness": (lambda factor: viz.preview_brightness(photo, factor), {"factor": 1.3}),
+        "preview_brightness": (lambda factor: widgets.preview_brightness(photo, factor), {"factor": 1.3}),
         "preview_operators + histogram (notebook 1)": (
-            lambda b, c, s: viz.preview_operators(photo, b, c, s, histogram=True), {"b": 1.2, "c": 1.1, "s": 0.8}),
+            lambda b, c, s: widgets.preview_operators(photo, b, c, s, histogram=True), {"b": 1.2, "c": 1.1, "s": 0.8}),
         f"preview_modulations, {model_name} (notebooks 2, 6)": (
-            lambda t: viz.preview_modulations(model, photo, mods.lerp(mods, t)), {"t": 1.0}),
+            lambda t: widgets.preview_modulations(model, photo, mods.lerp(mods, t)), {"t": 1.0}),
     }
 
     rows = [("baseline: PNG encode (Pillow)", median_ms(png, args.repeat), None)]
-    rows.append(("JPEG encode (viz.encode)", median_ms(lambda: viz.encode(before), args.repeat), None))
+    rows.append(("JPEG encode (widgets.encode)", median_ms(lambda: widgets.encode(before), args.repeat), None))
     failed = False
     for label, (render, values) in callbacks.items():
         rows.append((f"callback: {label}", median_ms(lambda: render(**values), args.repeat), None))
-        sliders = {k: viz.slider(v, -10, 10, 0.01) for k, v in values.items()}
-        preview = viz.Preview(render, sliders)
+        sliders = {k: widgets.slider(v, -10, 10, 0.01) for k, v in values.items()}
+        preview = widgets.Preview(render, sliders)
         step = iter(np.tile([0.01, -0.01], 1000))
 
         def move():

@@ -11,7 +11,7 @@ With its modulations fixed, CSRNet's base network is a colour map RGB -> RGB for
   (saturation, contrast, white balance, exposure: `ChainParams`, `operator_chain`), and
   `ChainParams.undoing` gives the values that undo a known `samples.Degradation` of data_samples/.
 
-Images in the widget functions are numpy float32 arrays (H, W, 3) in [0, 1] (`viz`'s convention);
+Images in the widget functions are numpy float32 arrays (H, W, 3) in [0, 1] (`pictures`' convention);
 everything else is the package's tensors (B, 3, H, W).
 """
 from __future__ import annotations
@@ -24,11 +24,13 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from . import ops, viz
+from . import ops
 from .image import check_image
 from .model import CSRNet, Modulations
 from .ops import ConvForm, GFMForm, apply_conv, apply_gfm
+from .pictures import as_array, sample_pixels
 from .samples import Degradation
+from .widgets import preview_modulations
 
 LAYERS = (1, 2, 3)  # the base network's modulated layers, as the widgets name them (scale1, shift3, ...)
 
@@ -69,7 +71,7 @@ def modulation_spread(mods: Modulations) -> tuple[float, float, float]:
 
 def colour_map(model: CSRNet, mods: Modulations) -> Callable[[torch.Tensor], torch.Tensor]:
     """The base network with fixed modulations (batch 1) as a function of pixels: (1, 3, H, W) or a
-    column of sampled pixels (1, 3, N, 1) -> the same shape. What `viz.tone_curves` and the LUTs take."""
+    column of sampled pixels (1, 3, N, 1) -> the same shape. What `pictures.tone_curves` and the LUTs take."""
     return functools.partial(model.base, mods=mods)
 
 
@@ -102,7 +104,7 @@ def switched(mods: Modulations, *, scale1: bool = True, scale2: bool = True, sca
 
 def psnr_db(image, target) -> float:
     """PSNR in dB (peak 1) of two images (H, W, 3) in [0, 1], unquantized; capped at 100 dB."""
-    mse = float(np.mean((viz.as_array(image) - viz.as_array(target)) ** 2))
+    mse = float(np.mean((as_array(image) - as_array(target)) ** 2))
     return 10 * math.log10(1 / max(mse, 1e-10))
 
 
@@ -113,25 +115,25 @@ def psnr_readout(image, target, **values) -> str:
 
 def preview_strength(model: CSRNet, photo: torch.Tensor, mods: Modulations, t: float) -> np.ndarray:
     """Widget: `photo` (1, 3, H, W) retouched at strength t (`at_strength`) -> (H, W, 3), via a LUT."""
-    return viz.preview_modulations(model, photo, at_strength(mods, t))
+    return preview_modulations(model, photo, at_strength(mods, t))
 
 
 def preview_mix(model: CSRNet, photo: torch.Tensor, mods: Modulations, index: int, other: int,
                 mix: float) -> np.ndarray:
     """Widget: photo `index` of the batch `mods` (its image `photo`) retouched with its own condition
     mixed with photo `other`'s (`mixed`, t = mix) -> (H, W, 3), via a LUT."""
-    return viz.preview_modulations(model, photo, mixed(one_photo(mods, index), one_photo(mods, other), mix))
+    return preview_modulations(model, photo, mixed(one_photo(mods, index), one_photo(mods, other), mix))
 
 
 def preview_switched(model: CSRNet, photo: torch.Tensor, mods: Modulations, **on: bool) -> np.ndarray:
     """Widget: `photo` retouched with some modulations switched off (`switched(mods, **on)`), via a LUT."""
-    return viz.preview_modulations(model, photo, switched(mods, **on))
+    return preview_modulations(model, photo, switched(mods, **on))
 
 
 def psnr_cost_per_layer(model: CSRNet, photo: torch.Tensor, mods: Modulations, target) -> dict[int, float]:
     """Layer -> dB of PSNR against `target` (H, W, 3) lost when that layer's scales and shifts are
     both switched off (positive: the layer's modulations help this photo)."""
-    full = psnr_db(viz.preview_modulations(model, photo, mods), target)
+    full = psnr_db(preview_modulations(model, photo, mods), target)
     return {layer: full - psnr_db(preview_switched(model, photo, mods, **{f"scale{layer}": False,
                                                                            f"shift{layer}": False}), target)
             for layer in LAYERS}
@@ -246,5 +248,5 @@ def fit_learned_operators(model: CSRNet, mods: Modulations, photo: torch.Tensor,
     if photo.shape[0] != 1 or batch_size(mods) != 1:
         raise ValueError(f"expected one photo and its modulations, got {photo.shape[0]} photo(s) and "
                          f"modulations for {batch_size(mods)}; pick one with one_photo(mods, i)")
-    pixels = viz.sample_pixels(photo, n_pixels, seed=seed)  # (n, 3)
+    pixels = sample_pixels(photo, n_pixels, seed=seed)  # (n, 3)
     return fit_operators(colour_map(model, mods), pixels, grey=float(ops.mean_luminance(photo)))

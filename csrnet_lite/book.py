@@ -1,4 +1,4 @@
-"""The notebook series as a book: helpers the notebooks call, and a command that executes them all.
+"""Helpers the notebooks call: seeds and smoke mode, numbers the prose states, exercise checks.
 
 In a notebook:
 
@@ -11,42 +11,33 @@ In a notebook:
 `say` and `check` also record their values in the output's metadata (key "csrnet_lite"), so the test
 suite reads the numbers the prose states from the executed notebook instead of parsing text.
 
-On the command line:
-
-    python -m csrnet_lite.book --out _build/book [--smoke] [NAME ...]
-
-executes every notebook in notebooks/ (full size unless --smoke) and writes a static HTML copy per
-notebook plus index.html. Widgets become the static picture of their default state, and collapsed
-solution cells become <details> blocks.
+`csrnet_lite.tools.book` executes the notebooks and builds the HTML book from them.
 """
 from __future__ import annotations
 
-import argparse
-import html
 import inspect
-import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from IPython.display import Markdown, display
 
+from .data import PairDataset, default_root
+from .image import Resize
+from .plots import show_figures_in_notebooks
 from .settings import PROJECT_ROOT, smoke_mode
 
-NOTEBOOKS = PROJECT_ROOT / "notebooks"
 META = "csrnet_lite"  # key of our entries in an output's metadata
 HIDE_INPUT = "hide-input-in-book"  # cell tag: the HTML copy shows the cell's outputs only
 _START = time.perf_counter()
 
 
-# ---------------------------------------------------------------------------------------------------
-# helpers the notebooks call
-
 def setup(seed: int = 0) -> None:
-    """Seed numpy and torch, restart the run timer, and say whether smoke mode is on."""
+    """Seed numpy and torch, restart the run timer, show returned figures, say whether smoke mode is on."""
     global _START
+    show_figures_in_notebooks()
     _START = time.perf_counter()
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -97,8 +88,6 @@ def say(text: str, **values) -> None:
 
     Use it for every number the prose states, so that the number is computed, not typed.
     """
-    from IPython.display import Markdown, display
-
     display(Markdown(text.format(**values)), metadata={META: {"values": _plain(values)}})
 
 
@@ -125,8 +114,6 @@ def check(answer: Any, expected: Any, *, name: str, tol: float = 1e-6, hint: str
     `expected` is a value (numbers and arrays are compared within `tol`, strings ignoring case) or a
     function answer -> bool. An answer of None or ... counts as "not answered yet".
     """
-    from IPython.display import Markdown, display
-
     answered = answer is not None and answer is not Ellipsis
     try:
         correct = answered and _matches(answer, expected, tol)
@@ -144,8 +131,6 @@ def check(answer: Any, expected: Any, *, name: str, tol: float = 1e-6, hint: str
 
 def show_source(obj: Any) -> None:
     """Display the source code of a library function or class (never paste it into a notebook)."""
-    from IPython.display import Markdown, display
-
     display(Markdown(f"```python\n{inspect.getsource(obj).rstrip()}\n```"))
 
 
@@ -186,8 +171,6 @@ def sample_pair(index: int = 0, size: int = 512) -> tuple[torch.Tensor, torch.Te
     That is data_samples/ (or CSRNET_LITE_FIVEK when set). When no pairs are there, a synthetic pair:
     the synthetic photo darkened and desaturated (input) and the photo itself (target).
     """
-    from .data import PairDataset, Resize, default_root
-
     try:
         data = PairDataset(default_root(), resize=Resize("long", size))
         sample = data[index % len(data)]
@@ -203,160 +186,3 @@ def sample_pair(index: int = 0, size: int = 512) -> tuple[torch.Tensor, torch.Te
 def sample_photo(size: int = 512, index: int = 0) -> torch.Tensor:
     """A photo (1, 3, h, w) with long edge `size`: an input from data_samples/, else synthetic."""
     return sample_pair(index, size)[0]
-
-
-# ---------------------------------------------------------------------------------------------------
-# executing notebooks (used by the tests and by `make book`)
-
-def execute(path: str | os.PathLike, *, smoke: bool, timeout: int = 600, env: dict | None = None):
-    """Execute a notebook top to bottom in notebooks/ -> (executed notebook, seconds).
-
-    Runs on the kernel "python3" of the interpreter running this function, so run it from the venv.
-    `env` adds environment variables for the kernel (e.g. CSRNET_LITE_FIVEK).
-    """
-    import nbformat
-
-    path = Path(path)
-    nb = nbformat.read(path, as_version=4)
-    return nb, run(nb, path.parent, smoke=smoke, timeout=timeout, env=env)
-
-
-def run(nb, cwd: Path, *, smoke: bool, timeout: int = 600, env: dict | None = None) -> float:
-    """Execute notebook `nb` in place, in folder `cwd` -> seconds. Raises CellExecutionError on an
-    error, leaving the outputs up to the failing cell in `nb`."""
-    from nbclient import NotebookClient
-
-    env = {**(env or {}), "CSRNET_LITE_SMOKE": "1" if smoke else "0"}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)  # the kernel inherits this process's environment
-    start = time.perf_counter()
-    try:
-        NotebookClient(nb, kernel_name="python3", timeout=timeout, allow_errors=False,
-                       resources={"metadata": {"path": str(cwd)}}).execute()
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    return time.perf_counter() - start
-
-
-def recorded(nb) -> dict:
-    """What `say` and `check` recorded in an executed notebook.
-
-    Returns {"values": {name: value}, "checks": [{"check", "answered", "correct"}], "images": int}.
-    """
-    values, checks, images = {}, [], 0
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            entry = out.get("metadata", {}).get(META, {})
-            values.update(entry.get("values", {}))
-            if "check" in entry:
-                checks.append(dict(entry))
-            images += any(k.startswith("image/") for k in out.get("data", {}))
-    return {"values": values, "checks": checks, "images": images}
-
-
-def _static(nb) -> None:
-    """Prepare an executed notebook for reading without a kernel (in place)."""
-    import nbformat
-
-    nb.metadata.pop("widgets", None)  # no widget state: nothing to load from a CDN
-    cells = []
-    widget = "application/vnd.jupyter.widget-view+json"
-    for cell in nb.cells:
-        if cell.cell_type == "code":  # widgets -> their static picture; progress bars and the like go
-            cell.outputs = [out for out in cell.outputs if widget not in out.get("data", {})
-                            or any(k.startswith("image/") for k in out["data"])]
-            for out in cell.outputs:
-                out.get("data", {}).pop(widget, None)
-        if cell.get("metadata", {}).get("jupyter", {}).get("source_hidden") and cell.cell_type == "code":
-            cells.append(nbformat.v4.new_markdown_cell(
-                f"<details><summary>Show the hidden cell</summary>\n\n```python\n{cell.source}\n```\n\n</details>"))
-            tags = cell.metadata.setdefault("tags", [])
-            if HIDE_INPUT not in tags:
-                tags.append(HIDE_INPUT)  # the exporter drops the input; the outputs stay
-        cells.append(cell)
-    nb.cells = cells
-
-
-def write_book(out: Path, names: list[str], *, smoke: bool) -> list[tuple[str, float, int]]:
-    """Execute notebooks and write out/<name>.html and out/index.html -> [(name, seconds, images)].
-
-    A notebook that fails still gets its HTML page (showing the error); its seconds are negative.
-    """
-    import nbformat
-    from nbclient.exceptions import CellExecutionError
-    from nbconvert import HTMLExporter
-    from traitlets.config import Config
-
-    from .files import atomic_path
-
-    paths = [NOTEBOOKS / f"{Path(n).stem}.ipynb" for n in names] or sorted(NOTEBOOKS.glob("*.ipynb"))
-    missing = [str(p) for p in paths if not p.exists()]
-    if missing:
-        raise FileNotFoundError(f"no notebook {missing[0]}; the series is in {NOTEBOOKS}")
-    config = Config()
-    config.TagRemovePreprocessor.enabled = True
-    config.TagRemovePreprocessor.remove_input_tags = {HIDE_INPUT}
-    exporter = HTMLExporter(config=config, template_name="lab")
-    rows = []
-    for path in paths:
-        print(f"executing {path.name} ...", flush=True)
-        nb = nbformat.read(path, as_version=4)
-        start = time.perf_counter()
-        try:
-            seconds = run(nb, path.parent, smoke=smoke)
-        except CellExecutionError as e:  # keep going: the HTML shows the error where it happened
-            seconds = -(time.perf_counter() - start)
-            print(f"  FAILED: {str(e).strip().splitlines()[-1]}", flush=True)
-        images = recorded(nb)["images"]
-        _static(nb)
-        body, _ = exporter.from_notebook_node(nb)
-        with atomic_path(out / f"{path.stem}.html") as tmp:
-            tmp.write_text(body, encoding="utf-8")
-            tmp.chmod(0o644)  # readable by a web server, like any file written with open()
-        rows.append((path.stem, seconds, images))
-        print(f"  {abs(seconds):6.1f} s, {images} pictures -> {out / (path.stem + '.html')}", flush=True)
-    seconds = {n: s for n, s, _ in rows}
-    listed = [p.stem for p in sorted(NOTEBOOKS.glob("*.ipynb")) if (out / f"{p.stem}.html").exists()]
-
-    def note(name: str) -> str:
-        if name not in seconds:
-            return ""
-        return f" (ran in {seconds[name]:.0f} s)" if seconds[name] >= 0 else " (<b>failed</b>: see the error in it)"
-    items = "\n".join(f'<li><a href="{html.escape(n)}.html">{html.escape(n)}</a>{note(n)}</li>' for n in listed)
-    mode = "smoke mode" if smoke else "full mode"
-    with atomic_path(out / "index.html") as tmp:
-        tmp.write_text(f"<!doctype html><meta charset=utf-8><title>csrnet-lite</title>"
-                       f"<h1>csrnet-lite: the notebook series</h1><p>Executed in {mode}.</p>"
-                       f"<ol>{items}</ol>\n", encoding="utf-8")
-        tmp.chmod(0o644)
-    return rows
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m csrnet_lite.book", description=__doc__.splitlines()[0])
-    parser.add_argument("names", nargs="*", help="notebook names, e.g. 03_building_csrnet (default: all)")
-    parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "_build" / "book", help="output folder")
-    parser.add_argument("--smoke", action="store_true", help="small images and short runs (minutes)")
-    args = parser.parse_args(argv)
-    try:
-        rows = write_book(args.out, args.names, smoke=args.smoke)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    total = sum(abs(s) for _, s, _ in rows)
-    print(f"\n{'notebook':40s} {'seconds':>8s} {'pictures':>8s}")
-    for name, seconds, images in rows:
-        print(f"{name:40s} {abs(seconds):8.1f} {images:8d}" + ("  FAILED" if seconds < 0 else ""))
-    print(f"{'total':40s} {total:8.1f}\nwrote {args.out / 'index.html'}")
-    failed = [name for name, seconds, _ in rows if seconds < 0]
-    if failed:
-        print(f"error: {len(failed)} notebook(s) failed: {', '.join(failed)}", file=sys.stderr)
-    return 1 if failed else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,98 +1,35 @@
-"""Paired FiveK data for training: resize policies, a cached dataset, and which root to use.
+"""Paired FiveK data for training: a cached dataset of samples, and which root to use.
 
-    >>> data = PairDataset(default_root(), resize=Resize.LONG_512)
-    >>> sample = data[0]  # Sample(id, input, target, cond_input): float32 (1, 3, H, W) in [0, 1]
+    data = PairDataset(default_root(), resize=Resize.LONG_512)
+    sample = data[0]  # Sample(id, input, target, cond_input): float32 (1, 3, H, W) in [0, 1]
 
 Finding the pairs in a folder (`find_pairs`) and choosing subsets (`select_ids`, `select_range`,
-`split_by_id`) live in csrnet_lite.pairs and are re-exported here. Command line:
+`split_by_id`) live in `pairs.py`; resize policies (`Resize`) in `image.py`. Command line:
 
-    python -m csrnet_lite.data list [ROOT]     the pairs found below ROOT, and the problems
-    python -m csrnet_lite.data fetch ...       download a FiveK subset (csrnet_lite.fetch)
+    python -m csrnet_lite data list [ROOT]     the pairs found below ROOT, and the problems
+    python -m csrnet_lite data fetch ...       download a FiveK subset (csrnet_lite.tools.fetch)
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
 import re
-import sys
 import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from . import settings
 from .files import atomic_path
-from .image import check_image, load_image, quantize, thumbnail, to_tensor
-from .pairs import (Pair, PairingWarning, clean_stem, find_pairs, fivek_id, read_id_list,
-                    scan_pairs, select_ids, select_range, split_by_id)
+from .image import Resize, check_image, load_image, quantize, thumbnail, to_tensor
+from .pairs import Pair, PairingWarning, find_pairs
 
-__all__ = [
-    "Pair", "PairingWarning", "PairDataset", "Resize", "Sample", "clean_stem", "default_root",
-    "describe_root", "find_pairs", "fivek_id", "read_id_list", "scan_pairs", "select_ids",
-    "select_range", "split_by_id",
-]
 CACHE_VERSION = 1  # part of every disk cache key: bump it when the cached arrays change meaning
-
-
-@dataclass(frozen=True)
-class Resize:
-    """How photos are resized when loaded: one edge becomes `size` pixels, the aspect ratio is kept.
-
-    Only downscaling: a photo whose edge is already `size` or less keeps its pixels unchanged.
-    Resampling is bicubic with antialiasing (torch's `antialias=True`, which reproduces PIL's BICUBIC
-    filter on float data), clamped to [0, 1]. The published policies are class attributes:
-    Resize.NONE, Resize.SHORT_480 (the "480p" of 3D-LUT/AdaInt), Resize.LONG_500 (CSRNet's FiveK)
-    and Resize.LONG_512 (DPE, CURL).
-    """
-    edge: str = "none"  # "short" or "long": the edge that becomes `size`; "none": keep every size
-    size: int = 0       # pixels of that edge (0 with edge="none")
-
-    NONE: ClassVar[Resize]
-    SHORT_480: ClassVar[Resize]
-    LONG_500: ClassVar[Resize]
-    LONG_512: ClassVar[Resize]
-
-    def __post_init__(self):
-        if self.edge not in ("none", "short", "long"):
-            raise ValueError(f"Resize edge must be 'short', 'long' or 'none', got {self.edge!r}")
-        if self.edge == "none" and self.size != 0:
-            raise ValueError(f"Resize('none') takes no size, got {self.size}")
-        if self.edge != "none" and (not isinstance(self.size, int) or self.size < 1):
-            raise ValueError(f"Resize size must be a positive number of pixels, got {self.size!r}")
-
-    def __str__(self) -> str:
-        return "no resize" if self.edge == "none" else f"{self.edge} edge {self.size}"
-
-    def output_size(self, height: int, width: int) -> tuple[int, int]:
-        """(height, width) after resizing a photo of (height, width)."""
-        edge = {"none": 0, "short": min(height, width), "long": max(height, width)}[self.edge]
-        if edge <= self.size:
-            return height, width
-        if height == edge:
-            return self.size, max(1, round(width * self.size / edge))
-        return max(1, round(height * self.size / edge)), self.size
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) -> (B, 3, H', W') in [0, 1] with (H', W') = output_size(H, W)."""
-        check_image(x, "image to resize", check_range=False)  # shape and type; the output is clamped
-        size = self.output_size(*x.shape[-2:])
-        if size == tuple(x.shape[-2:]):
-            return x
-        y = F.interpolate(x, size=size, mode="bicubic", antialias=True, align_corners=False)  # (B, 3, H', W')
-        return y.clamp(0, 1)  # bicubic overshoots a little at sharp edges
-
-
-Resize.NONE = Resize()
-Resize.SHORT_480 = Resize("short", 480)
-Resize.LONG_500 = Resize("long", 500)
-Resize.LONG_512 = Resize("long", 512)
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: tensors have no single truth value to compare
@@ -242,7 +179,7 @@ def default_root() -> Path:
         return settings.DATA_SAMPLES
     if not root.is_dir():
         raise FileNotFoundError(f"CSRNET_LITE_FIVEK={root} is not a folder; point it at a FiveK root "
-                                "(python -m csrnet_lite.data fetch --root DIR makes one) or unset it "
+                                "(python -m csrnet_lite data fetch --root DIR makes one) or unset it "
                                 "to use data_samples/")
     return root
 
@@ -255,67 +192,6 @@ def describe_root(root: str | os.PathLike | None = None) -> str:
                 "set CSRNET_LITE_FIVEK=DIR to use real FiveK pairs")
     origin = " (from CSRNET_LITE_FIVEK)" if settings.fivek_root() == root else ""
     return f"data: real FiveK pairs in {root}{origin}"
-
-
-# ---------------------------------------------------------------------------------------------------
-# Command line
-
-def add_cli(subparsers) -> None:
-    """`python -m csrnet_lite data {list,fetch} ...`."""
-    _add_commands(subparsers.add_parser("data", help="list the pairs of a FiveK root, or fetch a subset"))
-
-
-def _add_commands(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="data_command", required=True, metavar="{list,fetch}")
-    p = sub.add_parser("list", help="print the pairs found below ROOT and the problems")
-    p.add_argument("root", nargs="?", type=Path, help="a FiveK root (default: CSRNET_LITE_FIVEK, "
-                   "else data_samples/)")
-    p.add_argument("--expert", default="C", help="letter of the expert whose folders are targets")
-    p.add_argument("--group", help="keep only this group (a glob), e.g. JPG/480p")
-    p.set_defaults(func=_list_command)
-    # prefix_chars that no argument can contain: every word after "fetch" goes to fetch.main
-    p = sub.add_parser("fetch", help="download a FiveK subset from the official server "
-                       "(fetch --help for its options)", add_help=False, prefix_chars="\0")
-    p.add_argument("args", nargs="*")
-    p.set_defaults(func=lambda args: _fetch(args.args))
-
-
-def _list_command(args: argparse.Namespace) -> int:
-    root = args.root if args.root is not None else default_root()
-    pairs, problems = scan_pairs(root, expert=args.expert, group=args.group)
-    print(f"{len(pairs)} pairs in {root}")
-    for p in pairs:
-        where = " ".join(filter(None, (p.group, p.split)))
-        print(f"{p.id}\t{where or '.'}\t{_rel(p.input, root)}\t{_rel(p.target, root)}")
-    for line in problems:
-        print(f"problem: {line}", file=sys.stderr)
-    return 1 if problems else 0
-
-
-def _rel(path: Path, root: Path) -> str:
-    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
-
-
-def _fetch(argv: list[str]) -> int:
-    try:
-        from . import fetch  # imported here: listing and loading work without fetch's requirements
-    except ModuleNotFoundError as e:
-        if e.name != f"{__package__}.fetch":
-            raise
-        raise FileNotFoundError("this version of csrnet_lite has no fetch module") from None
-    return int(fetch.main(argv) or 0)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m csrnet_lite.data",
-                                     description="List the pairs of a FiveK root, or fetch a subset.")
-    _add_commands(parser)
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except (FileNotFoundError, ValueError) as e:  # user errors: one clear message, no traceback
-        print(f"error: {e}", file=sys.stderr)
-        return 2
 
 
 def iter_pairs(data) -> Iterator[tuple[str, torch.Tensor, torch.Tensor]]:
@@ -338,7 +214,3 @@ def iter_pairs(data) -> Iterator[tuple[str, torch.Tensor, torch.Tensor]]:
             raise ValueError(f"{id}: input {tuple(input.shape)} and target {tuple(target.shape)} "
                              "differ in shape; resize them to the same size")
         yield id, input, target
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,12 +1,17 @@
-"""The one place where images are converted: files, PIL images and numpy arrays <-> tensors.
+"""The one place where images are converted (files, PIL images and numpy arrays <-> tensors) and
+resized (`Resize` keeps the aspect ratio; `thumbnail` and `CondView` make what the condition network
+sees).
 
 Convention everywhere else in the package: a torch.float32 tensor of RGB values in [0, 1] with shape
-(B, 3, H, W). `check_image` enforces it with messages that say what was expected.
+(B, 3, H, W). `check_image` enforces it with messages that say what was expected. 16-bit PNG and
+TIFF files are read and written by `tools.formats`.
 """
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -14,6 +19,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps
 
 from .files import atomic_path
+from .tools.formats import read_16bit_rgb, write_16bit_rgb
 
 # Integer sample types and the value that maps to 1.0.
 _INT_MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
@@ -99,50 +105,12 @@ def load_image(path: str | os.PathLike) -> torch.Tensor:
     try:
         with Image.open(path) as im:
             im = ImageOps.exif_transpose(im)
-            array = _read_16bit_rgb(path, im)
+            array = read_16bit_rgb(path, im)
             if array is None:
                 array = _pil_to_array(im)
     except (OSError, SyntaxError, ValueError) as e:  # PIL raises these for unreadable files
         raise ValueError(f"cannot decode {path} as an image ({e}); is the file complete?") from None
     return to_tensor(array)
-
-
-def _read_16bit_rgb(path: Path, im: Image.Image) -> np.ndarray | None:
-    """16-bit RGB TIFF/PNG as a uint16 (H, W, 3) array, or None for anything else.
-
-    PIL opens these files as 8-bit "RGB" (or "RGBA") and keeps only the high byte of each sample,
-    but its decoders still undo the PNG filters and the TIFF compression (LZW, deflate...) correctly.
-    So the file is decoded twice by PIL's own decoder: once as PIL does (the high bytes) and once with
-    the byte order of the raw mode swapped ("RGB;16B" <-> "RGB;16L"), which keeps the low bytes;
-    value = 256 * high + low. Both planes get the same `exif_transpose` as `load_image` applies.
-    """
-    if im.mode not in ("RGB", "RGBA"):
-        return None
-    native = "L" if np.little_endian else "B"  # what PIL's ";16N" (native order) raw modes mean
-
-    def byte_plane(tile, low: bool):
-        """The tile with a raw mode that unpacks the high (or low) byte of each 16-bit sample."""
-        rawmode = tile.args if isinstance(tile.args, str) else tile.args[0]
-        base, sep, order = str(rawmode).rpartition(";16")
-        if not sep or base not in ("RGB", "RGBA", "RGBX") or order not in ("B", "L", "N"):
-            return None  # not 16-bit RGB: PIL's own decode keeps every bit
-        order = native if order == "N" else order
-        if low:
-            order = "L" if order == "B" else "B"  # read the samples in the other byte order
-        rawmode = f"{base};16{order}"
-        args = rawmode if isinstance(tile.args, str) else (rawmode, *tile.args[1:])
-        return tile._replace(args=args) if hasattr(tile, "_replace") else (*tile[:3], args)
-
-    planes = []
-    for low in (False, True):
-        with Image.open(path) as f:
-            tiles = [byte_plane(tile, low) for tile in f.tile]
-            if not tiles or None in tiles:
-                return None
-            f.tile = tiles
-            planes.append(np.asarray(ImageOps.exif_transpose(f))[:, :, :3])  # (H, W, 3 or 4) -> (H, W, 3)
-    high, low = planes
-    return (high.astype(np.uint16) << 8) | low
 
 
 def thumbnail(x: torch.Tensor, size: int = 128) -> torch.Tensor:
@@ -154,6 +122,122 @@ def thumbnail(x: torch.Tensor, size: int = 128) -> torch.Tensor:
     """
     check_image(x, "image", check_range=False)
     return F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+
+
+@dataclass(frozen=True)
+class Resize:
+    """How photos are resized when loaded: one edge becomes `size` pixels, the aspect ratio is kept.
+
+    Only downscaling: a photo whose edge is already `size` or less keeps its pixels unchanged.
+    Resampling is bicubic with antialiasing (torch's `antialias=True`, which reproduces PIL's BICUBIC
+    filter on float data), clamped to [0, 1]. The published policies are class attributes:
+    Resize.NONE, Resize.SHORT_480 (the "480p" of 3D-LUT/AdaInt), Resize.LONG_500 (CSRNet's FiveK)
+    and Resize.LONG_512 (DPE, CURL).
+    """
+    edge: str = "none"  # "short" or "long": the edge that becomes `size`; "none": keep every size
+    size: int = 0       # pixels of that edge (0 with edge="none")
+
+    NONE: ClassVar[Resize]
+    SHORT_480: ClassVar[Resize]
+    LONG_500: ClassVar[Resize]
+    LONG_512: ClassVar[Resize]
+
+    def __post_init__(self):
+        if self.edge not in ("none", "short", "long"):
+            raise ValueError(f"Resize edge must be 'short', 'long' or 'none', got {self.edge!r}")
+        if self.edge == "none" and self.size != 0:
+            raise ValueError(f"Resize('none') takes no size, got {self.size}")
+        if self.edge != "none" and (not isinstance(self.size, int) or self.size < 1):
+            raise ValueError(f"Resize size must be a positive number of pixels, got {self.size!r}")
+
+    def __str__(self) -> str:
+        return "no resize" if self.edge == "none" else f"{self.edge} edge {self.size}"
+
+    def output_size(self, height: int, width: int) -> tuple[int, int]:
+        """(height, width) after resizing a photo of (height, width)."""
+        edge = {"none": 0, "short": min(height, width), "long": max(height, width)}[self.edge]
+        if edge <= self.size:
+            return height, width
+        if height == edge:
+            return self.size, max(1, round(width * self.size / edge))
+        return max(1, round(height * self.size / edge)), self.size
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) -> (B, 3, H', W') in [0, 1] with (H', W') = output_size(H, W)."""
+        check_image(x, "image to resize", check_range=False)  # shape and type; the output is clamped
+        size = self.output_size(*x.shape[-2:])
+        if size == tuple(x.shape[-2:]):
+            return x
+        y = F.interpolate(x, size=size, mode="bicubic", antialias=True, align_corners=False)  # (B, 3, H', W')
+        return y.clamp(0, 1)  # bicubic overshoots a little at sharp edges
+
+
+Resize.NONE = Resize()
+
+
+Resize.SHORT_480 = Resize("short", 480)
+
+
+Resize.LONG_500 = Resize("long", 500)
+
+
+Resize.LONG_512 = Resize("long", 512)
+
+
+@dataclass(frozen=True)
+class CondView:
+    """What the condition network sees of a photo of any size (the base network sees every pixel).
+
+    A square thumbnail `image.thumbnail(photo, thumb_size)` (aspect ratio not kept) when thumb_size is
+    set, else `resize(photo)`: a `data.Resize` downscale that keeps the aspect ratio and never
+    upscales (Resize.NONE: the full photo). Show a model the view it was trained on (module docstring):
+    CondView.THUMB_128 (models trained here, the default), CondView.LONG_512 (the authors' weights),
+    CondView.FULL (the whole photo, as the authors' test code does; costly at 24 MP).
+    """
+    thumb_size: int | None = 128  # side of the square thumbnail; None: show `resize(photo)` instead
+    resize: Resize = Resize.NONE  # the aspect-preserving view when thumb_size is None
+
+    THUMB_128: ClassVar[CondView]
+    LONG_512: ClassVar[CondView]
+    FULL: ClassVar[CondView]
+
+    def __post_init__(self):
+        if self.thumb_size is not None and (isinstance(self.thumb_size, bool) or not isinstance(
+                self.thumb_size, int) or self.thumb_size < 1):
+            raise ValueError(f"CondView thumb_size must be a positive number of pixels or None, "
+                             f"got {self.thumb_size!r}")
+        if not isinstance(self.resize, Resize):
+            raise TypeError(f"CondView resize must be a data.Resize such as Resize.LONG_512, "
+                            f"got {self.resize!r}")
+        if self.thumb_size is not None and self.resize != Resize.NONE:
+            raise ValueError(f"a CondView is a {self.thumb_size}x{self.thumb_size} thumbnail or a resize "
+                             f"({self.resize}), not both; pass thumb_size=None with a resize")
+
+    @staticmethod
+    def trained_on(thumb_size: int | None) -> "CondView":
+        """The view of a model trained with `TrainConfig.thumb_size`: its thumbnail, or LONG_512 for
+        None (whole photos, which the command line trains at long edge 512)."""
+        return CondView(thumb_size) if thumb_size is not None else CondView.LONG_512
+
+    def __str__(self) -> str:
+        if self.thumb_size is not None:
+            return f"{self.thumb_size}x{self.thumb_size} thumbnail"
+        return "full photo" if self.resize == Resize.NONE else str(self.resize)
+
+    def __call__(self, photo: torch.Tensor) -> torch.Tensor:
+        """photo (B, 3, H, W) -> the condition network's input (B, 3, h, w) in [0, 1]."""
+        if self.thumb_size is not None:
+            return thumbnail(photo, self.thumb_size)  # -> (B, 3, s, s)
+        return self.resize(photo)  # -> (B, 3, h, w), aspect ratio kept
+
+
+CondView.THUMB_128 = CondView(128)
+
+
+CondView.LONG_512 = CondView(None, Resize.LONG_512)
+
+
+CondView.FULL = CondView(None, Resize.NONE)
 
 
 def to_numpy(x: torch.Tensor) -> np.ndarray:
@@ -204,98 +288,7 @@ def save_image(x: torch.Tensor, path: str | os.PathLike, bits: int = 8, **pil_op
     a = quantize(to_numpy(x), bits)
     with atomic_path(path) as tmp:
         if bits == 16:
-            _write_16bit_rgb(a, tmp, fmt, **pil_options)
+            write_16bit_rgb(a, tmp, fmt, **pil_options)
         else:
             Image.fromarray(a).save(tmp, format=fmt, **pil_options)
     return path
-
-
-def stored_bits(path: str | os.PathLike) -> int:
-    """The bits per sample an image file stores: 16 for 16-bit PNG and TIFF (RGB or grey), else 8.
-
-    PIL opens 16-bit RGB files as 8-bit "RGB", so its mode alone cannot tell; reads the header only.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no image file at {path}")
-    try:
-        with Image.open(path) as im:
-            mode, fmt = im.mode, im.format
-            tiff_bits = im.tag_v2.get(258, (8,)) if fmt == "TIFF" else (8,)  # BitsPerSample
-    except (OSError, SyntaxError, ValueError) as e:
-        raise ValueError(f"cannot read {path} as an image ({e})") from None
-    if mode.startswith("I"):  # I;16* and I: 16-bit grey as PIL opens it
-        return 16
-    if fmt == "PNG":  # the IHDR chunk, first in every PNG, holds the bit depth at byte 24
-        with open(path, "rb") as f:
-            header = f.read(25)
-        return 16 if len(header) == 25 and header[24] == 16 else 8
-    if fmt == "TIFF":
-        return 16 if max(tiff_bits if isinstance(tiff_bits, tuple) else (tiff_bits,)) == 16 else 8
-    return 8
-
-
-# TIFF tags that describe how the pixels are stored: never copied from EXIF into a 16-bit TIFF.
-# Subfile type, size, bits, compression, colour model, strips, samples, planes, predictor, tiles,
-# extra samples, sample format, ICC profile.
-_TIFF_LAYOUT_TAGS = {254, 255, 256, 257, 258, 259, 262, 273, 277, 278, 279, 284, 317, 322, 323, 324, 325,
-                     338, 339, 34675}
-
-
-def _write_16bit_rgb(a: np.ndarray, path: Path, fmt: str, icc_profile: bytes | None = None,
-                     exif: bytes | Image.Exif | None = None) -> None:
-    """Write a uint16 (H, W, 3) array as 16-bit RGB (PNG or TIFF), with an ICC profile and EXIF.
-
-    PNG is simple enough to write with the standard library: IHDR, iCCP (the profile, zlib-compressed,
-    with a name), eXIf (the EXIF's TIFF structure), one zlib-compressed IDAT with the "Sub" filter on
-    every row, IEND. TIFF: a little-endian baseline file with one uncompressed strip, which every
-    TIFF reader understands; its tags (the EXIF's first directory and sub-directories, and tag 34675
-    for the profile) are laid out by PIL's own ImageFileDirectory_v2, as PIL's TIFF writer does.
-    """
-    import struct
-    import zlib
-
-    if isinstance(exif, Image.Exif):
-        exif = exif.tobytes()  # one form: the bytes a file stores, sub-directories included
-    exif = bytes(exif or b"").removeprefix(b"Exif\0\0")  # a TIFF structure, as PNG's eXIf stores it
-    h, w, _ = a.shape
-    if fmt == "PNG":
-        rows = np.ascontiguousarray(a, ">u2").view(np.uint8).reshape(h, w * 6)  # (H, W, 3) -> bytes (H, 6W)
-        filtered = rows.copy()
-        filtered[:, 6:] -= rows[:, :-6]  # "Sub" filter: minus the same byte one pixel left (mod 256)
-        data = np.concatenate([np.ones((h, 1), np.uint8), filtered], axis=1)  # filter type 1 first: (H, 1 + 6W)
-
-        def chunk(kind: bytes, body: bytes) -> bytes:
-            return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-        header = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)  # 16 bits, colour type 2 (RGB)
-        metadata = b""
-        if icc_profile:  # name, NUL, compression method 0 (zlib), the compressed profile
-            metadata += chunk(b"iCCP", b"ICC Profile\0\0" + zlib.compress(icc_profile))
-        if exif:
-            metadata += chunk(b"eXIf", exif)
-        path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + metadata
-                         + chunk(b"IDAT", zlib.compress(data.tobytes(), 6)) + chunk(b"IEND", b""))
-    elif fmt == "TIFF":
-        from PIL import TiffTags
-        from PIL.TiffImagePlugin import ImageFileDirectory_v2
-
-        pixels = np.ascontiguousarray(a, "<u2").tobytes()
-        ifd = ImageFileDirectory_v2(prefix=b"II")
-        tags = Image.Exif()
-        tags.load(exif)  # nothing for b""
-        for tag in tags:  # EXIF tags live in a TIFF's own directory
-            if tag not in _TIFF_LAYOUT_TAGS:  # those describe the pixels written here, set below
-                sub_ifd = tag in TiffTags.TAGS_V2_GROUPS  # the Exif and GPS directories
-                ifd[tag] = tags.get_ifd(tag) if sub_ifd else tags[tag]
-        layout = {256: w, 257: h, 258: (16, 16, 16), 259: 1,  # width, height, bits per sample, no compression
-                  262: 2, 273: 0, 277: 3,  # RGB, strip offset (tobytes moves it past the tags), 3 samples
-                  278: h, 279: len(pixels), 284: 1}  # one strip of all rows, samples interleaved
-        for tag, value in layout.items():
-            ifd[tag] = value
-        if icc_profile:
-            ifd[34675] = icc_profile  # ICCProfile (type UNDEFINED)
-        path.write_bytes(b"II" + struct.pack("<HI", 42, 8) + ifd.tobytes(8) + pixels)  # header, IFD at 8
-    else:
-        raise ValueError(f"16-bit images can be written as PNG or TIFF, not {fmt}; "
-                         "use a .png or .tif path, or bits=8")

@@ -5,22 +5,17 @@
 
 The base network sees one pixel at a time (1x1 convolutions), so for fixed modulations it is a colour
 map RGB -> RGB; the condition network looks at the whole image once and decides how to modulate it.
-State-dict keys match the authors' release, so their `csrnet.pth` loads with `strict=True`.
+State-dict keys match the authors' release, so their `csrnet.pth` loads with `strict=True`
+(`checkpoint.load_official`).
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from .files import sha256
 from .image import check_image
-
-OFFICIAL_URL = "https://github.com/hejingwenhejingwen/CSRNet/raw/master/experiments/pretrain_models/csrnet.pth"
-OFFICIAL_SHA256 = "22f905d2a0205df4f41d08439350b94b33c8685564f4e53855e6ee593f860747"
 
 
 def gfm(x: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
@@ -139,52 +134,3 @@ class CSRNet(nn.Module):
 def count_parameters(module: nn.Module) -> int:
     """Number of trainable parameters (36,489 for a default CSRNet)."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
-
-
-def load_official(path: str | os.PathLike | None = None, *, check_sha256: bool = True) -> CSRNet:
-    """A CSRNet with the authors' released weights (`csrnet.pth`, 149,316 bytes).
-
-    `path` defaults to `settings.official_weights_path()`. Raises FileNotFoundError with the download
-    command when the file is missing, and ValueError when it is not the authors' file.
-    """
-    from .settings import official_weights_path
-
-    path = Path(path) if path is not None else official_weights_path()
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"the authors' CSRNet weights are not at {path}. Download them (150 kB) with\n"
-            f"    curl -L -o {path} {OFFICIAL_URL}\n"
-            "or set CSRNET_LITE_WEIGHTS to where you keep them.")
-    if check_sha256 and (digest := sha256(path)) != OFFICIAL_SHA256:
-        raise ValueError(f"{path} is not the authors' csrnet.pth: sha256 {digest[:12]}... instead of "
-                         f"{OFFICIAL_SHA256[:12]}...; download it again from {OFFICIAL_URL}, "
-                         "or pass check_sha256=False to load a compatible state_dict anyway")
-    return load_state(path)
-
-
-def load_state(path: str | os.PathLike) -> CSRNet:
-    """A CSRNet from a state_dict file or a csrnet-lite checkpoint (dict with a 'model' entry)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no model file at {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # pickle errors, truncated zip files, ...
-        raise ValueError(f"cannot read {path} as a torch checkpoint ({type(e).__name__}: {e})") from None
-    if isinstance(state, dict) and isinstance(state.get("model"), dict):
-        state = state["model"]  # a csrnet-lite training checkpoint
-    model = CSRNet()
-    if not isinstance(state, dict):
-        raise ValueError(f"{path} holds a {type(state).__name__}, not a CSRNet state_dict")
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
-    if missing or unexpected or wrong:
-        details = "; ".join(part for part in (
-            missing and f"missing keys {missing[:4]}{'...' if len(missing) > 4 else ''}",
-            unexpected and f"unexpected keys {unexpected[:4]}{'...' if len(unexpected) > 4 else ''}",
-            wrong and f"wrong shapes for {wrong[:4]}") if part)
-        raise ValueError(f"{path} is not a CSRNet checkpoint with default sizes: {details}")
-    model.load_state_dict(state, strict=True)
-    return model.eval()

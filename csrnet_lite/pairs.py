@@ -38,7 +38,7 @@ LAYOUTS = """expected input/target folders below the root, e.g.
   ROOT/raw_input_train/ + ROOT/expert_C_train/  (the CSRNet authors' layout)
   ROOT/input/JPG/480p/ + ROOT/expertC/JPG/480p/ (3D-LUT/AdaInt, with train.txt/test.txt)
   ROOT/<source>/input/ + ROOT/<source>/target/  (one folder per source)"""
-_MAX_LISTED = 20  # problems listed in a warning or error; `python -m csrnet_lite.data list` shows all
+_MAX_LISTED = 20  # problems listed in a warning or error; `python -m csrnet_lite data list` shows all
 
 _FIVEK_ID = re.compile(r"a(\d{4})(?!\d)", re.IGNORECASE)
 _STEM_SUFFIXES = (  # removed from the end of a stem, repeatedly, by clean_stem
@@ -118,13 +118,13 @@ def scan_pairs(root: str | os.PathLike, *, expert: str = "C",
         prefix, words, below = key
         if not files["input"] or not files["target"]:
             have, lack = ("input", "target") if files["input"] else ("target", "input")
-            where = _rel(files[have][0].parent, root)
+            where = relative(files[have][0].parent, root)
             problems.append(f"{where}: {len(files[have])} {have} file(s) but no matching {lack} folder")
             continue
         if not words and prefix not in split_lists:
             split_lists[prefix] = _split_lists(root.joinpath(*prefix))
         matched, unpaired = _match(files["input"], files["target"])
-        problems += [f"no partner for {_rel(path, root)}" for path in unpaired]
+        problems += [f"no partner for {relative(path, root)}" for path in unpaired]
         for id, input, target in matched:
             pair = Pair(id, input, target, _label(key), words or split_lists[prefix].get(id, ""))
             problem = _check(pair, root)
@@ -232,7 +232,7 @@ def _is_copy(a: Path, b: Path) -> bool:
 
 def _check(pair: Pair, root: Path) -> str | None:
     """A line describing what is wrong with a pair, or None when it can be used."""
-    names = f"({_rel(pair.input, root)}, {_rel(pair.target, root)})"
+    names = f"({relative(pair.input, root)}, {relative(pair.target, root)})"
     try:
         size_in, size_target = upright_size(pair.input), upright_size(pair.target)
     except (OSError, SyntaxError, ValueError) as e:
@@ -288,7 +288,7 @@ def _label(key: tuple) -> str:
     return "/".join(prefix + below)
 
 
-def _rel(path: Path, root: Path) -> str:
+def relative(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
 
 
@@ -296,7 +296,7 @@ def _listing(lines: list[str]) -> str:
     shown = [f"  - {line}" for line in lines[:_MAX_LISTED]]
     if len(lines) > _MAX_LISTED:
         shown.append(f"  ... and {len(lines) - _MAX_LISTED} more "
-                     "(python -m csrnet_lite.data list ROOT prints them all)")
+                     "(python -m csrnet_lite data list ROOT prints them all)")
     return "\n".join(shown)
 
 

@@ -49,8 +49,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))  # run from a checkout without installing the package
 
 from csrnet_lite.image import to_tensor  # noqa: E402
-from csrnet_lite.samples import (CONTRAST, DECIMALS, EXPOSURE_EV, MEAN_DECIMALS, SATURATION,  # noqa: E402
-                                 WB_LOG2_GAIN, degrade_uint8, draw_degradation, with_pivot)
+from csrnet_lite.samples import (CONTRAST, DECIMALS, EXPOSURE_EV, MEAN_DECIMALS, SATURATION, WB_LOG2_GAIN,  # noqa: E402
+                                 degrade_uint8, draw_degradation, with_pivot)
 
 LONG_EDGE = 512  # pixels on the long side of every pair
 DEFAULT_OUT = PROJECT_ROOT / "data_samples"

@@ -1,7 +1,7 @@
 """Fixtures for tests/test_fetch.py: a tiny FiveK server on 127.0.0.1 and the files it serves.
 
 Everything here is made from known images with independent code (a TIFF/DNG writer, published
-colour matrices), so csrnet_lite.develop and csrnet_lite.fetch can be checked against the images they
+colour matrices), so csrnet_lite.tools.develop and csrnet_lite.tools.fetch can be checked against the images they
 should give back.
 """
 from __future__ import annotations
@@ -33,7 +33,7 @@ def smooth_image(h: int, w: int, phase: float = 0.0) -> np.ndarray:
 
 
 def srgb_to_linear(v: np.ndarray) -> np.ndarray:
-    """sRGB decoding (IEC 61966-2-1), written independently of csrnet_lite.develop."""
+    """sRGB decoding (IEC 61966-2-1), written independently of csrnet_lite.tools.develop."""
     return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
 
 

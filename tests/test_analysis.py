@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from csrnet_lite import analysis, book, by_hand, ops, samples, viz
+from csrnet_lite import analysis, book, by_hand, ops, pictures, samples, widgets
 from csrnet_lite.analysis import ChainParams
 from csrnet_lite.image import thumbnail
 from csrnet_lite.model import CSRNet, Modulations
@@ -116,7 +116,7 @@ def test_strength_0_gives_the_photo_when_the_unmodulated_network_is_the_identity
     assert torch.allclose(base(net, photos[0], analysis.at_strength(own, 0.0)), photos[0], atol=1e-7)
     assert (base(net, photos[0], analysis.at_strength(own, 1.0)) - photos[0]).abs().max() > 1e-3
     lut = analysis.preview_strength(net, photos[0], own, 0.0)
-    assert np.abs(lut - viz.as_array(photos[0])).max() < 1e-5  # the identity is linear: the LUT is exact
+    assert np.abs(lut - pictures.as_array(photos[0])).max() < 1e-5  # the identity is linear: the LUT is exact
 
 
 def test_mixing_at_0_and_1_gives_each_photos_retouch(model, photos, mods):
@@ -126,7 +126,7 @@ def test_mixing_at_0_and_1_gives_each_photos_retouch(model, photos, mods):
     for t, own in ((0.0, a), (1.0, b)):
         assert torch.equal(base(model, photo, analysis.mixed(a, b, t)), base(model, photo, own))
         assert np.array_equal(analysis.preview_mix(model, photo, mods, 0, 2, t),
-                              viz.preview_modulations(model, photo, own))
+                              widgets.preview_modulations(model, photo, own))
     # The heads are linear: mixing the modulations is running the heads on the mixed condition.
     half = analysis.mixed(a, b, 0.5)
     with torch.no_grad():
@@ -145,7 +145,7 @@ def test_switching_all_modulations_off_is_the_identity(model, photos, mods):
     assert torch.equal(none.cond, own.cond)  # the condition vector is kept
     assert torch.equal(base(model, photos[1], none), base(model, photos[1], identity))
     assert np.array_equal(analysis.preview_switched(model, photos[1], own, **off),
-                          viz.preview_modulations(model, photos[1], identity))
+                          widgets.preview_modulations(model, photos[1], identity))
     assert same(analysis.switched(own), own)
     one_off = analysis.switched(own, scale2=False)
     assert not one_off.scales[1].any() and one_off.scales[1].shape == (1, 64)
@@ -160,10 +160,10 @@ def test_psnr_readout_and_cost_per_layer(model, photos, mods):
     assert analysis.psnr_db(grey, lighter) == pytest.approx(20.0, abs=1e-4)  # MSE 0.01
     assert analysis.psnr_readout(grey, lighter, t=1.0) == "PSNR against the target: 20.00 dB"
     assert analysis.psnr_db(grey, grey) == pytest.approx(100.0)
-    own, target = analysis.one_photo(mods, 0), viz.as_array(photos[2])
+    own, target = analysis.one_photo(mods, 0), pictures.as_array(photos[2])
     cost = analysis.psnr_cost_per_layer(model, photos[0], own, target)
     assert list(cost) == [1, 2, 3]
-    full = analysis.psnr_db(viz.preview_modulations(model, photos[0], own), target)
+    full = analysis.psnr_db(widgets.preview_modulations(model, photos[0], own), target)
     without_3 = analysis.psnr_db(analysis.preview_switched(model, photos[0], own, scale3=False, shift3=False), target)
     assert cost[3] == pytest.approx(full - without_3) and cost[3] != 0
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import os
 import struct
-import sys
 import types
 import warnings
 import zlib
@@ -21,13 +20,14 @@ import pytest
 import torch
 from PIL import Image
 
-import csrnet_lite
 from csrnet_lite import data as data_module
-from csrnet_lite.data import (Pair, PairDataset, PairingWarning, Resize, clean_stem, default_root,
-                              describe_root, find_pairs, fivek_id, main, read_id_list, select_ids,
-                              select_range, split_by_id)
-from csrnet_lite.image import load_image, quantize, save_image, thumbnail
+from csrnet_lite.data import PairDataset, default_root, describe_root
+from csrnet_lite.image import Resize, load_image, quantize, save_image, thumbnail
+from csrnet_lite.pairs import (Pair, PairingWarning, clean_stem, find_pairs, fivek_id, read_id_list,
+                               select_ids, select_range, split_by_id)
 from csrnet_lite.settings import DATA_SAMPLES
+from csrnet_lite.tools import cli
+from csrnet_lite.tools.cli import main
 
 
 def _photo(h: int, w: int, seed: str, channels: int = 3) -> np.ndarray:
@@ -461,20 +461,18 @@ def test_default_root(monkeypatch, tmp_path):
 
 
 def test_list_command(tmp_path, capsys):
-    assert main(["list", str(_small_root(tmp_path))]) == 0
+    assert main(["data", "list", str(_small_root(tmp_path))]) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"3 pairs in {tmp_path}") and "a0002\t.\tinput/a0002.png\ttarget/a0002.png" in out
     _write(tmp_path, ["input/a0009.png"])
-    assert main(["list", str(tmp_path)]) == 1
+    assert main(["data", "list", str(tmp_path)]) == 1
     assert "problem: no partner for input/a0009.png" in capsys.readouterr().err
-    assert main(["list", str(tmp_path / "missing")]) == 2
+    assert main(["data", "list", str(tmp_path / "missing")]) == 2
 
 
 def test_fetch_command_is_delegated(monkeypatch):
     seen = []
-    fake = types.ModuleType("csrnet_lite.fetch")
-    fake.main = lambda argv: seen.append(argv) or 0
-    monkeypatch.setitem(sys.modules, "csrnet_lite.fetch", fake)
-    monkeypatch.setattr(csrnet_lite, "fetch", fake, raising=False)
-    assert main(["fetch", "--root", "D", "--n", "3", "--help"]) == 0
-    assert seen == [["--root", "D", "--n", "3", "--help"]]
+    fake = lambda *args, **options: seen.append((args, options)) or types.SimpleNamespace(failed=[])  # noqa: E731
+    monkeypatch.setattr(cli, "fetch", fake)
+    assert main(["data", "fetch", "--root", "D", "--n", "3"]) == 0
+    assert seen and seen[0][0][:2] == ("D", 3)

@@ -8,14 +8,17 @@ import numpy as np
 import pytest
 import torch
 
-from csrnet_lite.__main__ import main
-from csrnet_lite.evaluate import (ColourTransform, Comparison, compare, evaluate, identity,
-                                  model_view, retoucher)
-from csrnet_lite.image import save_image, thumbnail
+from csrnet_lite.baselines import ColourTransform, identity
+from csrnet_lite.checkpoint import load_model
+from csrnet_lite.evaluate import Comparison, compare, evaluate, retoucher
+from csrnet_lite.fit import identity_init
+from csrnet_lite.image import CondView, save_image, thumbnail
 from csrnet_lite.metrics import delta_e, psnr, ssim
 from csrnet_lite.model import CSRNet
+from csrnet_lite.recipes import TrainConfig
 from csrnet_lite.settings import one_thread
-from csrnet_lite.train import TrainConfig, identity_init, train
+from csrnet_lite.tools.cli import main
+from csrnet_lite.train import train
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -106,22 +109,22 @@ def test_retoucher_conditions_on_the_thumbnail_or_the_whole_input():
     model = CSRNet().eval()
     x = torch.rand(1, 3, 40, 56)
     with torch.no_grad():
-        torch.testing.assert_close(retoucher(model, 32)(x), model(x, thumbnail(x, 32)), rtol=0, atol=0)
-        torch.testing.assert_close(retoucher(model, None)(x), model(x), rtol=0, atol=0)
+        torch.testing.assert_close(retoucher(model, CondView(32))(x), model(x, thumbnail(x, 32)), rtol=0, atol=0)
+        torch.testing.assert_close(retoucher(model, CondView.FULL)(x), model(x), rtol=0, atol=0)
 
 
 def test_a_training_result_is_scored_on_the_view_it_trained_with(monkeypatch):
-    from csrnet_lite import evaluate as evaluate_module
+    from csrnet_lite import image as image_module
 
     data = [(x, (x * 1.2).clamp(0, 1)) for x in photos(2, size=(16, 20))]
     paper = train(None, data, TrainConfig.paper(steps=2, progress=False))  # conditions on the whole input
     fast = train(None, data, TrainConfig.fast(steps=2, thumb_size=8, progress=False))
     sizes = []
     spy = lambda x, size: sizes.append(size) or thumbnail(x, size)  # noqa: E731
-    monkeypatch.setattr(evaluate_module, "thumbnail", spy)
+    monkeypatch.setattr(image_module, "thumbnail", spy)
     scores = evaluate(paper, data)
     assert scores.name == "paper" and sizes == []
-    assert scores.images == evaluate(paper.model, data, name="paper", thumb_size=None).images
+    assert scores.images == evaluate(paper.model, data, name="paper", view=CondView.FULL).images
     assert evaluate(fast, data).name == "fast" and sizes == [8, 8]
 
 
@@ -153,8 +156,8 @@ def test_cli_train_then_evaluate(tmp_path, capsys, monkeypatch):
     assert main(["train", "--data", str(root), "--steps", "5", "--out", str(model_path)]) == 0
     out = capsys.readouterr().out
     assert "5 steps" in out and model_path.is_file()
-    model, view = model_view(model_path)
-    assert view == 128 and isinstance(model, CSRNet)
+    model, view = load_model(model_path)
+    assert view == CondView(128) and isinstance(model, CSRNet)
     # resume to 8 steps in total
     assert main(["train", "--data", str(root), "--steps", "8", "--out", str(model_path),
                  "--resume", str(model_path)]) == 0

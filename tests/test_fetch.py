@@ -1,4 +1,4 @@
-"""csrnet_lite.develop (rendering) and csrnet_lite.fetch end to end against a FiveK server on 127.0.0.1,
+"""csrnet_lite.tools.develop (rendering) and csrnet_lite.tools.fetch end to end against a FiveK server on 127.0.0.1,
 with DNG and ProPhoto TIFF fixtures made here from known images (tests/fixtures_fetch.py): colour,
 raw development, downloads, resume, damage, offline."""
 from __future__ import annotations
@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from csrnet_lite import develop as D
-from csrnet_lite import fetch as F
 from csrnet_lite.files import sha256
 from csrnet_lite.image import load_image, to_numpy
+from csrnet_lite.tools import develop as D
+from csrnet_lite.tools import fetch as F
+from csrnet_lite.tools.cli import main
 from fixtures_fetch import (FiveKServer, closed_port_url, dng_bytes, expert_tiff_bytes, prophoto_icc, psnr,
                             smooth_image, srgb_to_prophoto, BRADFORD_D65_TO_D50, SRGB_TO_XYZ, XYZ_TO_PROPHOTO)
 
@@ -206,8 +207,8 @@ def test_command_line_resizes_and_follows_a_names_file(tmp_path, photos, server,
     names = tmp_path / "names.txt"
     names.write_text(f"{NAMES[1]}\n{NAMES[0]}\n")
     root = tmp_path / "subset"
-    code = F.main(["--root", str(root), "--n", "1", "--size", "32", "--names", str(names),
-                   "--base-url", server.url])  # progress bars on, as users see them
+    code = main(["data", "fetch", "--root", str(root), "--n", "1", "--size", "32", "--names", str(names),
+                 "--base-url", server.url])  # progress bars on, as users see them
     assert code == 0, capsys.readouterr().err
     assert [p.name for p in (root / "target").iterdir()] == [f"{NAMES[1]}.png"]  # file order
     x_input, x_target = _pair(root, NAMES[1])
@@ -264,7 +265,8 @@ def test_damaged_download_is_detected_and_downloaded_again(tmp_path, photos, ser
 
 def test_file_that_stays_damaged_is_reported_and_the_rest_goes_on(tmp_path, photos, server, capsys):
     server.files[f"/img/dng/{NAMES[0]}.dng"] = b"\0" * 3000
-    code = F.main(["--root", str(tmp_path), "--n", "2", "--size", "0", "--base-url", server.url, "--quiet"])
+    code = main(["data", "fetch", "--root", str(tmp_path), "--n", "2", "--size", "0", "--base-url", server.url,
+                 "--quiet"])
     assert code == 1
     out = capsys.readouterr().out
     assert "1 pairs written" in out and "1 failed" in out and f"{NAMES[0]}: cannot develop" in out
@@ -303,8 +305,8 @@ def test_offline_is_a_clear_error_and_leaves_no_half_files(tmp_path, capsys):
     with pytest.raises(ConnectionError, match=r"cannot reach 127\.0\.0\.1:\d+ .*check your connection; "
                                               r"files already downloaded are kept in"):
         F.fetch(tmp_path, n=1, base_url=url, progress=False)
-    assert F.main(["--root", str(tmp_path), "--names", str(_write(tmp_path / "n.txt", NAMES[0])),
-                   "--base-url", url, "--quiet"]) == 2
+    assert main(["data", "fetch", "--root", str(tmp_path), "--names", str(_write(tmp_path / "n.txt", NAMES[0])),
+                 "--base-url", url, "--quiet"]) == 2
     assert capsys.readouterr().err.startswith("error: cannot reach 127.0.0.1")
     assert not [p for p in tmp_path.rglob("*") if p.is_file() and p.name != "n.txt"]
 

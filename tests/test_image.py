@@ -9,8 +9,8 @@ import torch
 from PIL import Image, ImageCms
 
 from csrnet_lite.files import atomic_path
-from csrnet_lite.image import (load_image, quantize, save_image, stored_bits, thumbnail, to_numpy, to_pil,
-                               to_tensor)
+from csrnet_lite.image import load_image, quantize, save_image, thumbnail, to_numpy, to_pil, to_tensor
+from csrnet_lite.tools.formats import stored_bits
 
 
 def test_uint8_and_uint16_map_to_unit_range():

@@ -12,11 +12,12 @@ import torch
 from PIL import Image
 
 from conftest import require
-from csrnet_lite.data import Resize
-from csrnet_lite.image import quantize, thumbnail, to_numpy, to_tensor
-from csrnet_lite.lut import (DEFAULT_SIZE, CondView, Cube, apply_lut, bake_lut, identity_lut, lut_image,
-                             photo_modulations, read_cube, retouch_lut, write_cube)
-from csrnet_lite.model import CSRNet, Modulations, load_official
+from csrnet_lite.checkpoint import load_official
+from csrnet_lite.image import CondView, Resize, quantize, thumbnail, to_numpy, to_tensor
+from csrnet_lite.lut import (DEFAULT_SIZE, apply_lut, bake_lut, identity_lut, lut_image, photo_modulations,
+                             retouch_lut)
+from csrnet_lite.model import CSRNet, Modulations
+from csrnet_lite.tools.cube import Cube, read_cube, write_cube
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from csrnet_lite.model import (CSRNet, ConditionNet, Modulations, OFFICIAL_URL, count_parameters, gfm,
-                               load_official, load_state)
+from csrnet_lite.checkpoint import OFFICIAL_URL, load_model, load_official
+from csrnet_lite.model import CSRNet, ConditionNet, Modulations, count_parameters, gfm
 
 
 @pytest.fixture(scope="module")
@@ -131,24 +131,24 @@ def test_foreign_checkpoints_are_rejected_with_their_keys(tmp_path):
     path = tmp_path / "other.pth"
     torch.save({"features.0.weight": torch.zeros(3)}, path)
     with pytest.raises(ValueError, match=r"missing keys \['cond_net.*unexpected keys \['features.0.weight'\]"):
-        load_state(path)
+        load_model(path)
     wide = CSRNet(base_nf=32).state_dict()
     torch.save(wide, path)
     with pytest.raises(ValueError, match=r"wrong shapes for \['cond_scale1.weight'"):
-        load_state(path)
+        load_model(path)
     path.write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="cannot read"):
-        load_state(path)
+        load_model(path)
     torch.save([1, 2, 3], path)
     with pytest.raises(ValueError, match="holds a list"):
-        load_state(path)
+        load_model(path)
 
 
 def test_training_checkpoint_dicts_load(tmp_path):
     model = CSRNet()
     path = tmp_path / "ckpt.pt"
     torch.save({"model": model.state_dict(), "step": 3}, path)
-    loaded = load_state(path)
+    loaded, _ = load_model(path)
     assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), model.state_dict().values()))
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from csrnet_lite import book
 from csrnet_lite.settings import PROJECT_ROOT, official_weights_path
+from csrnet_lite.tools import book as builder
 
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
@@ -117,7 +118,7 @@ def _structure(nb) -> dict:
 @functools.lru_cache(maxsize=None)
 def _executed(path: Path, fivek_root: str = ""):
     """Execute once per test session -> (notebook, seconds); on data_samples/ or a FiveK root."""
-    return book.execute(path, smoke=True, timeout=600, env={"CSRNET_LITE_FIVEK": fivek_root})
+    return builder.execute(path, smoke=True, timeout=600, env={"CSRNET_LITE_FIVEK": fivek_root})
 
 
 @pytest.mark.slow
@@ -126,7 +127,7 @@ def test_notebook_runs_in_smoke_mode(path, record_property):
     nb, seconds = _executed(path)
     record_property("seconds", round(seconds, 1))
     print(f"{path.stem}: {seconds:.1f} s in smoke mode")
-    rec = book.recorded(nb)
+    rec = builder.recorded(nb)
     structure = _structure(nb)
     expected = EXPECTED.get(path.stem, {"values": {}, "images": 1})
     # warnings (stderr) are defects in teaching material; progress bars write to stderr only outside Jupyter
@@ -162,7 +163,7 @@ def test_notebook_runs_on_a_real_fivek_root(path, shared_fivek):
     nb, seconds = _executed(path, str(shared_fivek))
     print(f"{path.stem}: {seconds:.1f} s in smoke mode on {shared_fivek}")
     assert not _structure(nb)["stderr"]
-    rec = book.recorded(nb)
+    rec = builder.recorded(nb)
     solutions = [c for c in rec["checks"] if c["check"].endswith("(solution)")]
     assert solutions and all(c["correct"] for c in solutions)
     said = " ".join(str(v) for v in rec["values"].values())
@@ -178,16 +179,14 @@ def test_building_csrnet_uses_the_authors_weights_when_present():
     if not official_weights_path().is_file():
         pytest.skip("no official weights")
     nb, _ = _executed(path)
-    assert book.recorded(nb)["values"]["net_name"] == "CSRNet, authors' weights"
+    assert builder.recorded(nb)["values"]["net_name"] == "CSRNet, authors' weights"
 
 
 # ---- book.py's helpers, without a kernel ----
 
 def test_check_says_whether_an_answer_is_right(monkeypatch):
-    import IPython.display
-
     shown = []
-    monkeypatch.setattr(IPython.display, "display", lambda obj, **kw: shown.append((obj.data, kw)))
+    monkeypatch.setattr(book, "display", lambda obj, **kw: shown.append((obj.data, kw)))
     assert book.check(2.0000001, 2.0, name="t") is True
     assert "correct" in shown[-1][0] and shown[-1][1]["metadata"][book.META]["correct"] is True
     assert book.check(2.1, 2.0, name="t", hint="look again") is False
@@ -220,10 +219,10 @@ def test_recorded_and_static_copy():
         nbformat.v4.new_output("display_data", data={WIDGET: {"model_id": "y"}, "text/plain": "tqdm bar"}),
     ]
     nb.cells = [code]
-    rec = book.recorded(nb)
+    rec = builder.recorded(nb)
     assert rec == {"values": {"n": 3}, "checks": [{"check": "Exercise 1", "answered": True, "correct": True}],
                    "images": 1}
-    book._static(nb)
+    builder.make_static(nb)
     assert nb.cells[0].cell_type == "markdown" and "<details>" in nb.cells[0].source
     assert "solution = 1" in nb.cells[0].source
     assert book.HIDE_INPUT in nb.cells[1].metadata["tags"]

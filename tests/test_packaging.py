@@ -53,8 +53,16 @@ def test_ci_runs_the_readme_test_command():
 
 def test_readme_lists_every_library_file_and_notebook():
     readme = (PROJECT_ROOT / "README.md").read_text()
-    for path in sorted((PROJECT_ROOT / "csrnet_lite").glob("*.py")):
+    for path in sorted((PROJECT_ROOT / "csrnet_lite").glob("**/*.py")):
         if path.name != "__init__.py":
-            assert f"`{path.name}`" in readme, f"README's table does not describe csrnet_lite/{path.name}"
+            name = path.relative_to(PROJECT_ROOT / "csrnet_lite").as_posix()
+            assert f"`{path.name}`" in readme, f"README's table does not describe csrnet_lite/{name}"
     for path in sorted((PROJECT_ROOT / "notebooks").glob("*.ipynb")):
         assert path.stem in readme, f"README's table does not list notebooks/{path.name}"
+
+
+def test_every_package_is_installed():
+    packages = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    found = {p.parent.relative_to(PROJECT_ROOT).as_posix().replace("/", ".")
+             for p in (PROJECT_ROOT / "csrnet_lite").glob("**/__init__.py")}
+    assert sorted(packages) == sorted(found)

@@ -1,8 +1,9 @@
-"""`python -m csrnet_lite retouch` (csrnet_lite.retouch): photos in, retouched photos out, with their
+"""`python -m csrnet_lite retouch` (csrnet_lite.tools.retouch): photos in, retouched photos out, with their
 format, bit depth, orientation and metadata; the condition view each model source gets; inputs never
 overwritten unless asked; clear errors; atomic writes."""
 from __future__ import annotations
 
+import csv
 import functools
 import struct
 from pathlib import Path
@@ -12,12 +13,14 @@ import pytest
 import torch
 from PIL import Image, ImageCms
 
-from csrnet_lite.__main__ import main
-from csrnet_lite.data import Resize
-from csrnet_lite.image import load_image, quantize, save_image, stored_bits, to_numpy
-from csrnet_lite.lut import CondView, apply_lut, read_cube
-from csrnet_lite.model import load_official
-from csrnet_lite.retouch import load_model, retouch_file, retouch_photo
+from csrnet_lite.checkpoint import OFFICIAL_VIEW, load_model, load_official
+from csrnet_lite.image import CondView, Resize, load_image, quantize, save_image, to_numpy
+from csrnet_lite.lut import apply_lut
+from csrnet_lite.metrics import psnr
+from csrnet_lite.tools.cli import main
+from csrnet_lite.tools.cube import read_cube
+from csrnet_lite.tools.formats import stored_bits
+from csrnet_lite.tools.retouch import retouch_file, retouch_photo
 from test_lut import photo_like, random_csrnet
 
 MAKE = 0x010F  # EXIF tags used below
@@ -33,7 +36,7 @@ def model_file(tmp_path_factory) -> Path:
 
 def expected(path: Path) -> np.ndarray:
     """What the retouch of the photo file `path` should contain, as uint8 (H, W, 3)."""
-    return quantize(to_numpy(retouch_photo(random_csrnet(), load_image(path)))).astype(int)
+    return quantize(to_numpy(retouch_photo(random_csrnet(), load_image(path), view=OFFICIAL_VIEW))).astype(int)
 
 
 def pixels(path: Path) -> np.ndarray:
@@ -77,7 +80,8 @@ def test_folder_of_pngs_with_cube_and_strength(model_file, tmp_path, capsys):
     outputs = folder.parent / "shoot_retouched"
     assert sorted(p.name for p in outputs.iterdir()) == ["img0.png", "img1.png", "img2.png"]
     for i in range(3):
-        truth = quantize(to_numpy(retouch_photo(random_csrnet(), load_image(folder / f"img{i}.png"), size=17)))
+        truth = quantize(to_numpy(retouch_photo(random_csrnet(), load_image(folder / f"img{i}.png"), size=17,
+                                                           view=OFFICIAL_VIEW)))
         assert np.array_equal(pixels(outputs / f"img{i}.png"), truth.astype(int))  # PNG: lossless
     src = folder / "img0.png"
     assert run(src, "--model", model_file, "--out", tmp_path / "half", "--strength", 0.5, "--lut-size", 17,
@@ -98,7 +102,7 @@ def test_16bit_png_stays_16bit(model_file, tmp_path):
     assert run(src, "--model", model_file) == 0
     out = tmp_path / "deep_retouched.png"
     assert png_bit_depth(out) == 16
-    truth = retouch_photo(random_csrnet(), load_image(src)).clamp(0, 1)
+    truth = retouch_photo(random_csrnet(), load_image(src), view=OFFICIAL_VIEW).clamp(0, 1)
     assert (load_image(out) - truth).abs().max() <= 1 / 65535  # 16-bit rounding only
 
 
@@ -116,7 +120,7 @@ def test_16bit_tiff_keeps_orientation_icc_and_exif(model_file, tmp_path):
         assert im.size == (30, 40)  # stored upright: width and height swapped
         assert im.info["icc_profile"] == srgb_profile()
         assert im.getexif()[MAKE] == "csrnet-lite test" and ORIENTATION not in im.getexif()
-    truth = retouch_photo(random_csrnet(), load_image(src), size=17).clamp(0, 1)
+    truth = retouch_photo(random_csrnet(), load_image(src), size=17, view=OFFICIAL_VIEW).clamp(0, 1)
     assert (load_image(out) - truth).abs().max() <= 1 / 65535
 
 
@@ -242,8 +246,8 @@ def test_official_weights_see_long_edge_512(shared_weights, tmp_path):
 
 
 def test_load_model_picks_the_trained_view(model_file, shared_weights, tmp_path):
-    assert load_model(official=shared_weights / "csrnet_official.pth")[1] == CondView.LONG_512
-    assert load_model(model_file)[1] == CondView.THUMB_128  # a bare state_dict: csrnet-lite's default
+    assert load_model(shared_weights / "csrnet_official.pth")[1] == CondView.LONG_512 == OFFICIAL_VIEW
+    assert load_model(model_file)[1] == CondView.LONG_512  # a bare state_dict: the authors' convention
     state = random_csrnet().state_dict()
     trained = [(64, CondView(64)), (None, CondView(None, Resize.LONG_512)), (128, CondView.THUMB_128)]
     for thumb, view in trained:
@@ -251,3 +255,21 @@ def test_load_model_picks_the_trained_view(model_file, shared_weights, tmp_path)
         torch.save({"model": state, "config": {"recipe": "test", "thumb_size": thumb}}, path)
         model, chosen = load_model(path)
         assert chosen == view and torch.equal(model.conv1.weight, state["conv1.weight"])
+
+
+def test_a_bare_state_dict_is_seen_alike_by_evaluate_and_retouch(model_file, tmp_path, capsys):
+    """One decision for bare state_dicts: the same file scores in `evaluate` what `retouch` writes."""
+    root = tmp_path / "data"
+    for i, (height, width) in enumerate(((40, 56), (48, 40))):
+        x = torch.from_numpy(photo_like(height, width, noise=4)).permute(2, 0, 1)[None].float() / 255
+        save_image(x, root / "input" / f"a{i + 1:04d}.png")
+        save_image((x * 1.1).clamp(0, 1), root / "target" / f"a{i + 1:04d}.png")
+    scores = tmp_path / "scores.csv"
+    assert main(["evaluate", "--data", str(root), "--model", str(model_file), "--csv", str(scores)]) == 0
+    assert run(root / "input", "--model", model_file, "--out", tmp_path / "out", "--lut-size", 65) == 0
+    rows = [r for r in csv.DictReader(open(scores)) if r["method"] == model_file.name]
+    assert len(rows) == 2
+    for row in rows:
+        written = load_image(tmp_path / "out" / f"{row['id']}.png")
+        target = load_image(root / "target" / f"{row['id']}.png")
+        assert float(psnr(written, target)[0]) == pytest.approx(float(row["psnr"]), abs=0.05)

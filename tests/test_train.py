@@ -9,11 +9,14 @@ import pytest
 import torch
 
 from csrnet_lite import train as train_module
+from csrnet_lite.batches import sample_batch
+from csrnet_lite.checkpoint import config_from_checkpoint, load_checkpoint, save_checkpoint
+from csrnet_lite.fit import fit_base, identity_init, init_model
 from csrnet_lite.image import thumbnail
 from csrnet_lite.model import CSRNet
+from csrnet_lite.recipes import TrainConfig
 from csrnet_lite.settings import one_thread
-from csrnet_lite.train import (TrainConfig, _lr_at, _sample_batch, config_from_checkpoint, fit_base,
-                               identity_init, init_model, load_checkpoint, save_checkpoint, train)
+from csrnet_lite.train import _lr_at, train
 
 # A tiny but complete fast recipe: every augmentation on, so every random choice is exercised.
 TINY = TrainConfig.fast(steps=6, batch=3, pixels=64, thumb_size=16, warmup=2, progress=False)
@@ -64,7 +67,7 @@ def test_paper_recipe_is_as_published():
     assert (c.loss, c.lr, c.betas, c.batch, c.pixels, c.thumb_size) == ("l1", 1e-4, (0.9, 0.99), 1, None, None)
     assert (c.lr_halve_every, c.cosine, c.warmup, c.weight_decay, c.init) == (100_000, False, 0, 0.0, "default")
     assert (c.exposure, c.white_balance, c.crop, c.modulation_penalty, c.ema) == (0.0, 0.0, 1.0, 0.0, 0.0)
-    assert (c.modulated, c.train_base, c.flips) == ((1, 2, 3), True, False)
+    assert c.flips is False
     assert _lr_at(c, 0, 0.0) == 1e-4 and _lr_at(c, 99_999, 0.0) == 1e-4
     assert _lr_at(c, 100_000, 0.0) == 5e-5 and _lr_at(c, 250_000, 0.0) == 2.5e-5
 
@@ -116,7 +119,7 @@ def test_training_batch_is_what_inference_sees(pairs):
     """Without augmentation the condition input is exactly thumbnail(input) and the pixels are the
     photo's own (input, target) pixels."""
     config = dataclasses.replace(TINY, crop=1.0, flips=False, exposure=0.0, white_balance=0.0, batch=4)
-    batch = _sample_batch(pairs, config, torch.Generator().manual_seed(0))
+    batch = sample_batch(pairs, config, torch.Generator().manual_seed(0))
     assert batch.pixels.shape == (4, 3, 1, 64) and batch.cond.shape == (4, 3, 16, 16)
     for b in range(4):
         matches = [i for i, (x, _) in enumerate(pairs) if torch.equal(batch.cond[b:b + 1], thumbnail(x, 16))]

@@ -20,14 +20,14 @@ import torch
 from IPython.display import Markdown, display
 from PIL import ImageEnhance
 
-from csrnet_lite import book, ops, viz
+from csrnet_lite import book, ops, pictures, plots, widgets
 from csrnet_lite.image import to_pil, to_tensor
 
 book.setup()
 size = book.pick(full=512, smoke=128)  # long edge in pixels
 photo, _, photo_name = book.sample_pair(0, size)
 B, C, H, W = photo.shape
-viz.photo_report(photo, f"{photo_name} ({W}x{H})")
+plots.photo_report(photo, f"{photo_name} ({W}x{H})")
 
 # %% [markdown]
 # Left: the photo. Middle: for each channel, the fraction of pixels at each value (its histogram).
@@ -57,7 +57,7 @@ brighter = ops.brightness(photo, factor).clamp(0, 1)  # operators do not clip; a
 clipped = (photo * factor > 1).float().mean().item()
 book.say("With factor {factor}, **{clipped:.1%}** of the values pass 1 and are clipped to white.",
          factor=factor, clipped=clipped)
-viz.photo_report(brighter, f"brightness x{factor}")
+plots.photo_report(brighter, f"brightness x{factor}")
 
 # %% [markdown]
 # The histogram stretches to the right and piles up at 1. Plotting each output value against its
@@ -65,7 +65,7 @@ viz.photo_report(brighter, f"brightness x{factor}")
 # **per-channel tone curve**: the output red depends only on the input red.
 
 # %%
-viz.colour_map_scatter(photo, brighter, title=f"brightness x{factor}: output against input, per channel")
+plots.colour_map_scatter(photo, brighter, title=f"brightness x{factor}: output against input, per channel")
 
 # %% [markdown]
 # ## Contrast: push away from the mean
@@ -87,14 +87,14 @@ mean_darker = ops.mean_luminance(darker).item()
 book.say("Mean luminance: **{a:.3f}** for the photo and **{b:.3f}** for the darker version. Contrast "
          "leaves exactly these values unchanged, so the same slider setting applies a different "
          "colour map to each photo.", a=mean_photo, b=mean_darker)
-fig = viz.colour_map_scatter(photo, ops.contrast(photo, 1.5).clamp(0, 1),
+fig = plots.colour_map_scatter(photo, ops.contrast(photo, 1.5).clamp(0, 1),
                              title="contrast x1.5 on the photo (red dots: the fixed point)")
 for ax in fig.axes:
     ax.plot([mean_photo], [mean_photo], "o", color="darkred")
 fig
 
 # %%
-fig = viz.colour_map_scatter(darker, ops.contrast(darker, 1.5).clamp(0, 1),
+fig = plots.colour_map_scatter(darker, ops.contrast(darker, 1.5).clamp(0, 1),
                              title="contrast x1.5 on the darker photo")
 for ax in fig.axes:
     ax.plot([mean_darker], [mean_darker], "o", color="darkred")
@@ -113,19 +113,19 @@ book.show_source(ops.saturation)
 
 # %%
 saturated = ops.saturation(photo, 1.8).clamp(0, 1)
-viz.photo_report(saturated, "saturation x1.8")
+plots.photo_report(saturated, "saturation x1.8")
 
 # %% [markdown]
 # The cloud in the RGB cube spreads away from the grey diagonal. Unlike brightness, the output red now
 # depends on green and blue too, so output-against-input per channel is no longer one curve but a band:
 
 # %%
-viz.colour_map_scatter(photo, saturated, title="saturation x1.8: output against input, per channel")
+plots.colour_map_scatter(photo, saturated, title="saturation x1.8: output against input, per channel")
 
 # %%
 # Spread of output red among pixels whose input red is nearly the same (within 1/64):
-bins = np.floor(viz.as_array(photo)[..., 0] * 64).ravel()
-out_red = viz.as_array(saturated)[..., 0].ravel()
+bins = np.floor(pictures.as_array(photo)[..., 0] * 64).ravel()
+out_red = pictures.as_array(saturated)[..., 0].ravel()
 spread = max(np.ptp(out_red[bins == k]) for k in np.unique(bins) if (bins == k).sum() > 20)
 book.say("Pixels with the same input red get output reds up to **{spread:.2f}** apart: saturation "
          "mixes the channels. It is still a colour map: one input colour, one output colour.",
@@ -158,11 +158,11 @@ book.say("Largest change from shuffling: brightness {brightness:.1e}, contrast {
 # position only.
 
 # %%
-viz.Preview(lambda brightness, contrast, saturation: viz.preview_operators(
+widgets.Preview(lambda brightness, contrast, saturation: widgets.preview_operators(
                 photo, brightness, contrast, saturation, histogram=True),
-            {"brightness": viz.slider(1.0, 0.0, 2.0, description="brightness"),
-             "contrast": viz.slider(1.0, 0.0, 2.0, description="contrast"),
-             "saturation": viz.slider(1.0, 0.0, 2.0, description="saturation")},
+            {"brightness": widgets.slider(1.0, 0.0, 2.0, description="brightness"),
+             "contrast": widgets.slider(1.0, 0.0, 2.0, description="contrast"),
+             "saturation": widgets.slider(1.0, 0.0, 2.0, description="saturation")},
             readout=lambda image, **_: f"mean value {image[:H].mean():.3f}, "
                                        f"white pixels {(image[:H] >= 1).all(-1).mean():.1%}",
             title="brightness, contrast, saturation")
@@ -203,7 +203,7 @@ book.say("Rounded, our results are at most **{rounded_worst}** level(s) of 255 f
 # %%
 pillow_color = to_tensor(ImageEnhance.Color(to_pil(x8)).enhance(1.5))
 ours_color = ours["Color"](x8, 1.5).clamp(0, 1)
-viz.show_images([ours_color, pillow_color, viz.difference_image(ours_color, pillow_color, gain=50)],
+plots.show_images([ours_color, pillow_color, pictures.difference_image(ours_color, pillow_color, gain=50)],
                 ["ours: saturation x1.5", "Pillow: ImageEnhance.Color(1.5)", "|difference| x 50"],
                 size=3.5)
 
@@ -282,7 +282,7 @@ book.check(solution_3, (photo * 1.5 > 1).any(dim=1).float().mean().item(), tol=1
 # The statements of this notebook, as assertions (the test suite runs them):
 
 # %%
-assert np.allclose(viz.preview_operators(photo), viz.as_array(photo), atol=1e-6)  # all factors 1: no change
+assert np.allclose(widgets.preview_operators(photo), pictures.as_array(photo), atol=1e-6)  # all factors 1: no change
 assert abs(ops.contrast(torch.full((1, 3, 2, 2), mean_photo), 1.5, ops.mean_luminance(photo)) - mean_photo).max() < 1e-6
 assert mean_darker < mean_photo and spread > 0.05
 assert max(gaps.values()) < 1e-5

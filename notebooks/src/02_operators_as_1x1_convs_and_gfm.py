@@ -27,7 +27,7 @@ import torch
 from IPython.display import Markdown, display
 from matplotlib.figure import Figure
 
-from csrnet_lite import book, by_hand, ops, viz
+from csrnet_lite import book, by_hand, ops, pictures, plots, widgets
 from csrnet_lite.ops import ConvForm, GFMForm, apply_conv, apply_gfm, apply_mlp
 
 book.setup()
@@ -70,7 +70,7 @@ print("as a 1x1 convolution, weight:\n", wb_conv.weight)
 warm = ops.white_balance(photo, gains)
 book.say("Differences from `ops.white_balance`: convolution **{a:.1e}**, GFM **{b:.1e}**.",
          a=gap(apply_conv(photo, wb_conv), warm), b=gap(apply_gfm(photo, wb_gfm), warm))
-viz.show_images([photo, warm.clamp(0, 1)], ["photo", f"white balance gains {gains}"])
+plots.show_images([photo, warm.clamp(0, 1)], ["photo", f"white balance gains {gains}"])
 
 # %% [markdown]
 # ## Saturation is a 3x3 matrix
@@ -244,19 +244,19 @@ book.say("The hand-made CSRNet reproduces the retouch to **{g:.1e}**, float32 ro
 
 # %%
 goal = by_hand.target_retouch(photo, **knobs, knots_in=knots_in, knots_out=knots_out).clamp(0, 1)
-goal_array = viz.as_array(goal)
-viz.show_images([photo, goal], ["photo", "target retouch"], size=3.5)
+goal_array = pictures.as_array(goal)
+plots.show_images([photo, goal], ["photo", "target retouch"], size=3.5)
 
 # %% [markdown]
 # The widget calls `by_hand.preview(hand_net, photo, brightness, contrast, saturation, warmth)` on every
 # slider move, and `by_hand.distance_readout` for the line under the picture:
 
 # %%
-viz.Preview(functools.partial(by_hand.preview, hand_net, photo),
-            {"brightness": viz.slider(1.0, 0.5, 2.0, 0.05, "brightness b"),
-             "contrast": viz.slider(1.0, 0.5, 2.0, 0.05, "contrast k"),
-             "saturation": viz.slider(1.0, 0.0, 2.0, 0.05, "saturation f"),
-             "warmth": viz.slider(0.0, -0.2, 0.2, 0.01, "warmth w")},
+widgets.Preview(functools.partial(by_hand.preview, hand_net, photo),
+            {"brightness": widgets.slider(1.0, 0.5, 2.0, 0.05, "brightness b"),
+             "contrast": widgets.slider(1.0, 0.5, 2.0, 0.05, "contrast k"),
+             "saturation": widgets.slider(1.0, 0.0, 2.0, 0.05, "saturation f"),
+             "warmth": widgets.slider(0.0, -0.2, 0.2, 0.01, "warmth w")},
             readout=functools.partial(by_hand.distance_readout, goal=goal_array), title="CSRNet by hand")
 
 # %% solution

@@ -20,13 +20,14 @@
 import torch
 from IPython.display import Markdown, display
 
-from csrnet_lite import book, viz
-from csrnet_lite.model import CSRNet, Modulations, count_parameters, gfm, load_official
+from csrnet_lite import book, pictures, plots, widgets
+from csrnet_lite.checkpoint import load_official
+from csrnet_lite.model import CSRNet, Modulations, count_parameters, gfm
 
 book.setup()
 size = book.pick(full=512, smoke=128)  # long edge of the photo we follow through the network
 photo, _, photo_name = book.sample_pair(0, size)
-viz.show_images([photo], [f"{photo_name}: tensor of shape {tuple(photo.shape)}"], size=4)
+plots.show_images([photo], [f"{photo_name}: tensor of shape {tuple(photo.shape)}"], size=4)
 
 # %% [markdown]
 # Every image in this package is a float32 tensor of shape (B, 3, H, W) with values in [0, 1]: a
@@ -207,7 +208,7 @@ ratios = {name: n / total for name, n in paper_table.items()}
 book.say("CSRNet is **{hdr:.0f}x** smaller than HDRNet, **{dupe:.0f}x** smaller than DUPE, "
          "**{wb:.0f}x** smaller than White-Box and **{dr:,.0f}x** smaller than Distort-and-Recover.",
          hdr=ratios["HDRNet"], dupe=ratios["DUPE"], wb=ratios["White-Box"], dr=ratios["Distort-and-Recover"])
-viz.bar_chart(list(counts), list(counts.values()), highlight="CSRNet (this package)",
+plots.bar_chart(list(counts), list(counts.values()), highlight="CSRNet (this package)",
               xlabel="parameters (log scale)", title="Parameters of global retouching networks")
 
 # %% [markdown]
@@ -229,16 +230,16 @@ with torch.no_grad():
     mods = net.modulations(photo)
 book.say("Using **{net_name}**; mean brightness {before:.3f} before and {after:.3f} after.",
          net_name=net_name, before=photo.mean().item(), after=retouched.mean().item())
-viz.show_images([photo, retouched], ["input", net_name], size=4)
+plots.show_images([photo, retouched], ["input", net_name], size=4)
 
 # %% [markdown]
 # Drag the slider to move the line between the input (left) and the result (right). Without a live
 # kernel (e.g. in the HTML copy) you see the picture at the slider's starting position.
 
 # %%
-before, after = viz.as_array(photo), viz.as_array(retouched)  # computed once; the slider only cuts
-viz.Preview(lambda position: viz.split_view(before, after, position, line=True),
-            {"position": viz.slider(0.5, 0, 1, 0.01, "split")}, title="input | " + net_name)
+before, after = pictures.as_array(photo), pictures.as_array(retouched)  # computed once; the slider only cuts
+widgets.Preview(lambda position: pictures.split_view(before, after, position, line=True),
+            {"position": widgets.slider(0.5, 0, 1, 0.01, "split")}, title="input | " + net_name)
 
 # %% [markdown]
 # What did the condition network decide for this photo? Its modulation numbers, layer by layer
@@ -248,17 +249,17 @@ viz.Preview(lambda position: viz.split_view(before, after, position, line=True),
 n_modulations = sum(s.shape[1] for s in mods.scales) + sum(s.shape[1] for s in mods.shifts)
 book.say("{n} numbers: a scale and a shift for each of the {c1} + {c2} + {c3} channels.", n=n_modulations,
          c1=mods.scales[0].shape[1], c2=mods.scales[1].shape[1], c3=mods.scales[2].shape[1])
-viz.modulation_bars(mods, title=f"Modulations the {net_name} chose for {photo_name}")
+plots.modulation_bars(mods, title=f"Modulations the {net_name} chose for {photo_name}")
 
 # %% [markdown]
 # With those modulations fixed, the base network is a colour map. Feeding it a ramp of greys,
 # (t, t, t) for t from 0 to 1, shows its tone curve for each output channel:
 
 # %%
-curve = viz.tone_curves(lambda x: net.base(x, mods), mode="grey")
+curve = pictures.tone_curves(lambda x: net.base(x, mods), mode="grey")
 book.say("For this photo the base network maps grey {t:.2f} to ({r:.3f}, {g:.3f}, {b:.3f}).",
          t=curve[0][128], r=curve[1][128, 0], g=curve[1][128, 1], b=curve[1][128, 2])
-viz.tone_curve_figure({f"{net_name}, {photo_name}": curve})
+plots.tone_curve_figure({f"{net_name}, {photo_name}": curve})
 
 # %% [markdown]
 # ## Summary

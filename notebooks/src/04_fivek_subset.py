@@ -24,10 +24,12 @@ import torch
 from IPython.display import Markdown, display
 from matplotlib.figure import Figure
 
-from csrnet_lite import book, ops, viz
-from csrnet_lite.data import PairDataset, Resize, default_root, describe_root, split_by_id
+from csrnet_lite import book, ops, pictures, plots, widgets
+from csrnet_lite.checkpoint import load_official
+from csrnet_lite.data import PairDataset, default_root, describe_root
+from csrnet_lite.image import Resize
 from csrnet_lite.metrics import psnr
-from csrnet_lite.model import load_official
+from csrnet_lite.pairs import split_by_id
 
 book.setup()
 size = book.pick(full=512, smoke=128)  # long edge of the photos in this notebook
@@ -50,9 +52,9 @@ display(Markdown("| | |\n|---|---|\n" + "\n".join(f"| {k} | {v:,} |" if isinstan
                                                 for k, v in fivek.items())))
 
 # %% [markdown]
-# Because of the licence this repository ships **no** FiveK photo. `python -m csrnet_lite.data fetch
+# Because of the licence this repository ships **no** FiveK photo. `python -m csrnet_lite data fetch
 # --root DIR --n 100` downloads a subset from the official server and develops the raw files itself
-# (see `csrnet_lite.fetch`). Everything here also runs on **`data_samples/`**: free photographs
+# (see `csrnet_lite.tools.fetch`). Everything here also runs on **`data_samples/`**: free photographs
 # (public domain or CC0) turned into pairs by a known, random degradation (darker, flatter, duller, a
 # colour cast). The target is the photograph; the "expert" undoes the degradation.
 #
@@ -62,7 +64,7 @@ display(Markdown("| | |\n|---|---|\n" + "\n".join(f"| {k} | {v:,} |" if isinstan
 # differently: Lightroom exports with different settings (zeroed adjustments with as-shot or expert
 # white balance; CSRNet used darker inputs), sizes such as short edge 480 (3D-LUT, AdaInt) or long
 # edge 512 (DPE, CURL) or 500 (CSRNet), and splits such as 4,500 / 500 photos or 2,250 / 2,250 / 500.
-# `csrnet_lite.data.Resize` names the sizes:
+# `csrnet_lite.image.Resize` names the sizes:
 
 # %%
 for name in ("NONE", "SHORT_480", "LONG_500", "LONG_512"):
@@ -124,7 +126,7 @@ print("ids:", ", ".join(s.id for s in samples[:10]), "..." if len(samples) > 10 
 first = samples[0]
 print(f"{first.id}: input {tuple(first.input.shape)}, target {tuple(first.target.shape)}, "
       f"cond_input {tuple(first.cond_input.shape)}")
-viz.show_images([first.input, first.target, first.cond_input], ["input", "target (expert)", "thumbnail"])
+plots.show_images([first.input, first.target, first.cond_input], ["input", "target (expert)", "thumbnail"])
 
 # %% [markdown]
 # ## Page through the pairs
@@ -133,8 +135,8 @@ viz.show_images([first.input, first.target, first.cond_input], ["input", "target
 # second. The pictures are prepared once, so the widget only cuts and pastes.
 
 # %%
-inputs = [viz.as_array(s.input) for s in samples]
-targets = [viz.as_array(s.target) for s in samples]
+inputs = [pictures.as_array(s.input) for s in samples]
+targets = [pictures.as_array(s.target) for s in samples]
 pair_psnr = [psnr(s.input, s.target).item() for s in samples]
 
 
@@ -144,9 +146,9 @@ def _pair_caption(image, pair, position):
             f"target {pair_psnr[pair]:.2f} dB")
 
 
-viz.Preview(lambda pair, position: viz.split_view(inputs[pair], targets[pair], position, line=True),
-            {"pair": viz.int_slider(0, 0, len(samples) - 1, "pair"),
-             "position": viz.slider(0.5, 0.0, 1.0, 0.01, "input | target")},
+widgets.Preview(lambda pair, position: pictures.split_view(inputs[pair], targets[pair], position, line=True),
+            {"pair": widgets.int_slider(0, 0, len(samples) - 1, "pair"),
+             "position": widgets.slider(0.5, 0.0, 1.0, 0.01, "input | target")},
             readout=_pair_caption, title="input | target")
 
 # %% [markdown]

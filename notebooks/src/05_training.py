@@ -22,10 +22,13 @@ import json
 from IPython.display import Markdown, display
 from matplotlib.figure import Figure
 
-from csrnet_lite import book, viz
-from csrnet_lite.data import PairDataset, Resize, default_root, describe_root, split_by_id
+from csrnet_lite import book, pictures, plots, widgets
+from csrnet_lite.data import PairDataset, default_root, describe_root
 from csrnet_lite.evaluate import compare, retoucher
-from csrnet_lite.train import TrainConfig, train
+from csrnet_lite.image import CondView, Resize
+from csrnet_lite.pairs import split_by_id
+from csrnet_lite.recipes import TrainConfig
+from csrnet_lite.train import train
 
 book.setup()
 size = book.pick(full=512, smoke=128)  # long edge: the papers train on 500-512 px photos
@@ -78,7 +81,7 @@ display(Markdown("| setting | paper | fast |\n|---|---|---|\n" + "\n".join(rows)
 run = book.run_dir("05_training")
 checkpoint = run / "fast.pt"
 fast_config = TrainConfig.fast(minutes=minutes, steps=steps)
-curve = viz.LiveCurve(("loss", "PSNR (dB)"), interval=2.0, title="fast recipe")
+curve = plots.LiveCurve(("loss", "PSNR (dB)"), interval=2.0, title="fast recipe")
 halfway = {"seconds": minutes * 30 if minutes else None, "step": steps // 2 if steps else None}
 
 
@@ -111,7 +114,7 @@ book.say("Resumed at step {resumed_at} and finished at step **{final_steps}**: {
 
 # %%
 paper_config = TrainConfig.paper(minutes=minutes, steps=steps)
-paper_curve = viz.LiveCurve(("loss", "PSNR (dB)"), interval=2.0, title="paper recipe")
+paper_curve = plots.LiveCurve(("loss", "PSNR (dB)"), interval=2.0, title="paper recipe")
 paper_result = train(None, train_data, paper_config, checkpoint=run / "paper.pt",
                      callback=lambda step, h: paper_curve.update(step, loss=h.loss[-1], **{"PSNR (dB)": h.psnr[-1]}))
 paper_curve.close()
@@ -144,11 +147,11 @@ fig
 # values as in the paper; Delta E is the perceptual colour difference (lower is better).
 
 # %%
-comparison = compare({"fast recipe": fast_result.model, "paper recipe": (paper_result.model, None)},
+comparison = compare({"fast recipe": fast_result.model, "paper recipe": (paper_result.model, CondView.FULL)},
                      val_data, train=train_data, degrees=(2,))
 print(comparison)
 names = [e.name for e in comparison.evaluations]
-viz.bar_chart(names, [e.psnr for e in comparison.evaluations], highlight="fast recipe", log=False,
+plots.bar_chart(names, [e.psnr for e in comparison.evaluations], highlight="fast recipe", log=False,
               xlabel="mean PSNR on the validation photos (dB)", fmt="{:.2f} dB", title="Who retouches best?")
 
 # %%
@@ -163,23 +166,23 @@ book.say("The fast recipe scores **{fast:.2f} dB** against **{identity:.2f} dB**
 # ## Gallery: input, our retouch, the paper recipe's, the expert's
 
 # %%
-run_fast, run_paper = retoucher(fast_result.model), retoucher(paper_result.model, None)
+run_fast, run_paper = retoucher(fast_result.model), retoucher(paper_result.model, CondView.FULL)
 shown = [val_data[i] for i in range(min(3, len(val_data)))]
 images, titles = [], []
 for s in shown:
     images += [s.input, run_fast(s.input).clamp(0, 1), run_paper(s.input).clamp(0, 1), s.target]
     titles += [f"{s.id}: input", "fast recipe", "paper recipe", "expert"]
-viz.show_images(images, titles, columns=4, size=2.8)
+plots.show_images(images, titles, columns=4, size=2.8)
 
 # %% [markdown]
 # Drag the line across a validation photo: left our retouch, right the expert's.
 
 # %%
-ours = [viz.as_array(run_fast(s.input)) for s in shown]
-experts = [viz.as_array(s.target) for s in shown]
-viz.Preview(lambda photo, position: viz.split_view(ours[photo], experts[photo], position, line=True),
-            {"photo": viz.int_slider(0, 0, len(shown) - 1, "photo"),
-             "position": viz.slider(0.5, 0.0, 1.0, 0.01, "ours | expert")},
+ours = [pictures.as_array(run_fast(s.input)) for s in shown]
+experts = [pictures.as_array(s.target) for s in shown]
+widgets.Preview(lambda photo, position: pictures.split_view(ours[photo], experts[photo], position, line=True),
+            {"photo": widgets.int_slider(0, 0, len(shown) - 1, "photo"),
+             "position": widgets.slider(0.5, 0.0, 1.0, 0.01, "ours | expert")},
             title="fast recipe | expert")
 
 # %% [markdown]

@@ -26,12 +26,16 @@ import torch
 from IPython.display import Markdown, display
 from matplotlib.figure import Figure
 
-from csrnet_lite import analysis, book, ops, viz
-from csrnet_lite.data import PairDataset, Resize, default_root, describe_root, split_by_id
+from csrnet_lite import analysis, book, ops, pictures, plots, widgets
+from csrnet_lite.checkpoint import load_model
+from csrnet_lite.data import PairDataset, default_root, describe_root
+from csrnet_lite.image import Resize
 from csrnet_lite.lut import bake_lut, identity_lut
-from csrnet_lite.model import Modulations, load_state
+from csrnet_lite.model import Modulations
+from csrnet_lite.pairs import split_by_id
+from csrnet_lite.recipes import TrainConfig
 from csrnet_lite.samples import known_degradations
-from csrnet_lite.train import TrainConfig, train
+from csrnet_lite.train import train
 
 book.setup()
 size = book.pick(full=512, smoke=128)
@@ -53,7 +57,7 @@ train_pairs, _ = split_by_id(data.pairs, val_fraction=0.2)
 checkpoint = book.run_dir("05_training") / "fast.pt"
 meta = checkpoint.with_suffix(".json")
 if checkpoint.exists() and meta.exists() and json.loads(meta.read_text())["root"] == str(root):
-    model, origin = load_state(checkpoint), f"trained by notebook 5 ({checkpoint.name})"
+    model, origin = load_model(checkpoint)[0], f"trained by notebook 5 ({checkpoint.name})"
 else:
     config = TrainConfig.fast(minutes=book.pick(full=1.0, smoke=None), steps=book.pick(full=None, smoke=4))
     model = train(None, PairDataset(train_pairs, resize=Resize("long", size)), config).model
@@ -78,7 +82,7 @@ print("cond", tuple(mods.cond.shape), "| scales", [tuple(s.shape) for s in mods.
 # adapt its retouch to each photo.
 
 # %%
-viz.modulation_heatmaps(mods.scales, mods.shifts, row_labels=ids if len(ids) <= 30 else None,
+plots.modulation_heatmaps(mods.scales, mods.shifts, row_labels=ids if len(ids) <= 30 else None,
                         title="Modulations per photo (rows) and channel (columns)")
 
 # %%
@@ -95,13 +99,13 @@ book.say("Mean spread across photos (standard deviation per channel, averaged): 
 # most; we colour each photo by the mean luminance of its input.
 
 # %%
-coords, explained = viz.pca_2d(mods.cond)
+coords, explained = pictures.pca_2d(mods.cond)
 brightness = np.array([ops.mean_luminance(s.input).item() for s in samples])
 pc1_brightness = float(np.corrcoef(coords[:, 0], brightness)[0, 1])
 book.say("The first two principal components explain **{a:.0%}** and **{b:.0%}** of the variance; the "
          "first one correlates with the input's brightness at **{r:+.2f}**.", a=explained[0], b=explained[1],
          r=pc1_brightness)
-viz.scatter_2d(coords, brightness, labels=ids if len(ids) <= 30 else None, colour_label="input mean luminance",
+plots.scatter_2d(coords, brightness, labels=ids if len(ids) <= 30 else None, colour_label="input mean luminance",
                axis_labels=(f"PC 1 ({explained[0]:.0%})", f"PC 2 ({explained[1]:.0%})"),
                title="Condition vectors, coloured by input brightness")
 
@@ -115,11 +119,11 @@ if all(i in known for i in ids):
     ev = np.array([known[i].exposure_ev for i in ids])
     pc1_ev = float(np.corrcoef(coords[:, 0], ev)[0, 1])
     book.say("Correlation of PC 1 with the recorded exposure change: **{r:+.2f}**.", r=pc1_ev)
-    display(viz.scatter_2d(coords, ev, colour_label="recorded exposure change (stops)",
+    display(plots.scatter_2d(coords, ev, colour_label="recorded exposure change (stops)",
                            axis_labels=("PC 1", "PC 2"), title="Coloured by the known degradation"))
 else:
     groups = [p.group or "root" for p in data.pairs]
-    display(viz.scatter_2d(coords, groups, title="Coloured by source folder"))
+    display(plots.scatter_2d(coords, groups, title="Coloured by source folder"))
 
 # %% [markdown]
 # ## The colour map each photo receives
@@ -132,13 +136,13 @@ else:
 order = np.argsort(brightness)
 chosen = [int(order[0]), int(order[len(order) // 2]), int(order[-1])]
 curves = {f"{ids[i]} (input mean {brightness[i]:.2f})":
-          viz.tone_curves(analysis.colour_map(model, analysis.one_photo(mods, i)), mode="grey") for i in chosen}
+          pictures.tone_curves(analysis.colour_map(model, analysis.one_photo(mods, i)), mode="grey") for i in chosen}
 lift = {ids[i]: float(curves[k][1][128].mean()) for i, k in zip(chosen, curves)}
 dark_first = lift[ids[chosen[0]]] > lift[ids[chosen[-1]]]
 book.say("Grey 0.5 is mapped to " + ", ".join(f"**{v:.2f}** for {k}" for k, v in lift.items()) +
          ": the darkest input gets a {which} lift than the brightest.", lift=lift,
          which="stronger" if dark_first else "weaker")
-viz.tone_curve_figure(curves, title="Tone curves (grey ramp in, R/G/B out)")
+plots.tone_curve_figure(curves, title="Tone curves (grey ramp in, R/G/B out)")
 
 # %% [markdown]
 # The whole colour map, as a 17x17x17 lookup table (`csrnet_lite.lut`): each tile is one level of
@@ -147,7 +151,7 @@ viz.tone_curve_figure(curves, title="Tone curves (grey ramp in, R/G/B out)")
 
 # %%
 luts = [bake_lut(model, analysis.one_photo(mods, i), 17) for i in chosen]
-viz.show_images([viz.lut_picture(identity_lut(17))] + [viz.lut_picture(lut) for lut in luts],
+plots.show_images([pictures.lut_picture(identity_lut(17))] + [pictures.lut_picture(lut) for lut in luts],
                 ["identity"] + [ids[i] for i in chosen], size=3)
 
 # %% [markdown]
@@ -230,13 +234,13 @@ book.show_source(analysis.at_strength)
 # %%
 photo_index = int(order[0])  # the darkest input: the biggest retouch
 photo = samples[photo_index].input
-target = viz.as_array(samples[photo_index].target)
+target = pictures.as_array(samples[photo_index].target)
 base_mods = analysis.one_photo(mods, photo_index)
 score = functools.partial(analysis.psnr_readout, target=target)  # the line under each widget
 
 book.say("Photo: **{name}**.", name=ids[photo_index])
-viz.Preview(functools.partial(analysis.preview_strength, model, photo, base_mods),
-            {"t": viz.slider(1.0, 0.0, 1.5, 0.05, "strength")}, readout=score,
+widgets.Preview(functools.partial(analysis.preview_strength, model, photo, base_mods),
+            {"t": widgets.slider(1.0, 0.0, 1.5, 0.05, "strength")}, readout=score,
             title="Retouching strength (0: no modulation, 1: the network's choice)")
 
 # %% [markdown]
@@ -248,9 +252,9 @@ viz.Preview(functools.partial(analysis.preview_strength, model, photo, base_mods
 # if it were another:
 
 # %%
-viz.Preview(functools.partial(analysis.preview_mix, model, photo, mods, photo_index),
-            {"other": viz.int_slider(int(order[-1]), 0, len(samples) - 1, "other photo"),
-             "mix": viz.slider(0.0, 0.0, 1.0, 0.05, "mix")}, readout=score,
+widgets.Preview(functools.partial(analysis.preview_mix, model, photo, mods, photo_index),
+            {"other": widgets.int_slider(int(order[-1]), 0, len(samples) - 1, "other photo"),
+             "mix": widgets.slider(0.0, 0.0, 1.0, 0.05, "mix")}, readout=score,
             title=f"{ids[photo_index]} retouched with another photo's condition")
 
 # %% [markdown]
@@ -260,8 +264,8 @@ viz.Preview(functools.partial(analysis.preview_mix, model, photo, mods, photo_in
 book.show_source(analysis.switched)
 
 # %%
-boxes = {f"{kind}{i}": viz.toggle(True, f"{kind}{i}") for i in (1, 2, 3) for kind in ("scale", "shift")}
-viz.Preview(functools.partial(analysis.preview_switched, model, photo, base_mods), boxes, readout=score,
+boxes = {f"{kind}{i}": widgets.toggle(True, f"{kind}{i}") for i in (1, 2, 3) for kind in ("scale", "shift")}
+widgets.Preview(functools.partial(analysis.preview_switched, model, photo, base_mods), boxes, readout=score,
             title="Modulations on/off")
 
 # %%
@@ -294,7 +298,7 @@ book.say("Switching a whole layer's modulations off costs " +
 answer_1 = None  # a number
 
 # %% solution
-book.check(answer_1, float(explained.sum()), tol=1e-3, name="Exercise 1", hint="viz.pca_2d returned it")
+book.check(answer_1, float(explained.sum()), tol=1e-3, name="Exercise 1", hint="pictures.pca_2d returned it")
 
 # %% solution
 solution_1 = float(explained[0] + explained[1])
@@ -342,7 +346,7 @@ book.check(solution_3, _is_half, name="Exercise 3 (solution)")
 # %%
 assert mods.cond.shape == (len(samples), 32) and 0 < explained.sum() <= 1 + 1e-6
 assert np.allclose(analysis.preview_strength(model, photo, base_mods, 1.0),
-                   viz.preview_modulations(model, photo, base_mods), atol=1e-6)
+                   widgets.preview_modulations(model, photo, base_mods), atol=1e-6)
 assert rms < 0.1  # four operators describe the learned colour maps well
 assert dark_first == (lift[ids[chosen[0]]] > lift[ids[chosen[-1]]])
 if agreement is not None:

@@ -1,16 +1,16 @@
 """Build a FiveK subset from the official MIT server: camera raw (DNG) -> *input*, expert TIFF -> *target*.
 
-    python -m csrnet_lite.data fetch --root DIR --n 100 --expert C --size 480   (or python -m csrnet_lite.fetch)
+    python -m csrnet_lite data fetch --root DIR --n 100 --expert C --size 480
 
-    >>> from csrnet_lite.fetch import fetch
-    >>> fetch("fivek_480", n=100, expert="C", size=480)
+    from csrnet_lite.tools.fetch import fetch
+    fetch("fivek_480", n=100, expert="C", size=480)
 
 What it does, per photo (the first `n` of FiveK's order a0001, a0002, ... unless `names` says otherwise):
 1. Downloads `img/dng/<name>.dng` and `img/tiff16_<expert>/<name>.tif` from `BASE_URL` into
    ROOT/.downloads/ (resumable `.part` files, renamed only when complete; deleted after use unless
    `keep_downloads`).
 2. Develops the DNG into the *input* and converts the expert's 16-bit ProPhoto RGB TIFF to the sRGB
-   *target* (csrnet_lite.develop: `develop_raw`, `read_expert_tiff`).
+   *target* (csrnet_lite.tools.develop: `develop_raw`, `read_expert_tiff`).
 3. Resizes both to short edge `size` (antialiased) and writes ROOT/input/<name>.png and
    ROOT/target/<name>.png (8-bit PNG by default), then records both, with the sha256 of every file
    downloaded and written, in ROOT/manifest.json. Finished pairs are skipped on the next run.
@@ -24,7 +24,6 @@ project ships none of it.
 """
 from __future__ import annotations
 
-import argparse
 import http.client
 import json
 import os
@@ -43,9 +42,9 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from ..files import atomic_path, sha256
+from ..image import save_image
 from .develop import PIPELINE_VERSION, RAW_PIPELINE, TARGET_PIPELINE, develop_raw, read_expert_tiff
-from .files import atomic_path, sha256
-from .image import save_image
 
 BASE_URL = "https://data.csail.mit.edu/graphics/fivek/"  # the official FiveK server
 # Where the 5000 base names are published: the licence lists on the FiveK page (their union is FiveK).
@@ -422,46 +421,3 @@ def _expert(expert: str) -> str:
 def _url(base_url: str, rel: str) -> str:
     """`rel` (a path on the server) under `base_url`, with or without its final slash."""
     return urllib.parse.urljoin(base_url if base_url.endswith("/") else base_url + "/", rel)
-
-
-# ---------------------------------------------------------------------------------------------------
-# Command line
-# ---------------------------------------------------------------------------------------------------
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m csrnet_lite.data fetch ...` / `python -m csrnet_lite.fetch ...`; returns the exit code
-    (0: all pairs done, 1: some photos failed, 2: cannot run: offline, bad arguments)."""
-    parser = argparse.ArgumentParser(
-        prog="python -m csrnet_lite.data fetch",
-        description="Download FiveK photos from the official server and write input/target pairs.")
-    parser.add_argument("--root", required=True, help="folder to fill with input/, target/, manifest.json")
-    parser.add_argument("--n", type=int, default=100, help="number of photos, the first n (default 100)")
-    parser.add_argument("--expert", default="C", help="expert A..E whose rendering is the target (default C)")
-    parser.add_argument("--size", type=int, default=480,
-                        help="short edge in pixels, 0 for full size (default 480)")
-    parser.add_argument("--names", help="text file of base names to use, one per line "
-                                        "(default: the 5000 listed on the FiveK site, in FiveK order)")
-    parser.add_argument("--base-url", default=BASE_URL, help=f"server (default {BASE_URL})")
-    parser.add_argument("--bits", type=int, choices=(8, 16), default=8, help="PNG bit depth (default 8)")
-    parser.add_argument("--keep-downloads", action="store_true",
-                        help="keep the DNG and TIFF files (about 125 MB a photo) in ROOT/.downloads")
-    parser.add_argument("--retries", type=int, default=2, help="resumes of a dropped download (default 2)")
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds without data before a retry")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    args = parser.parse_args(argv)
-    try:
-        report = fetch(args.root, args.n, args.expert, args.size, args.names, args.base_url,
-                       bits=args.bits, keep_downloads=args.keep_downloads, retries=args.retries,
-                       timeout=args.timeout, progress=not args.quiet)
-    except (ConnectionError, FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; run the same command again to go on where it stopped", file=sys.stderr)
-        return 130
-    print(report)
-    return 1 if report.failed else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

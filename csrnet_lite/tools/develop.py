@@ -1,7 +1,7 @@
 """Render one FiveK photo: the camera raw (DNG) -> *input*, an expert's TIFF -> *target*.
 
 Both come out as float32 sRGB (1, 3, H, W) in [0, 1], upright and framed alike, so that after
-resizing to one size (csrnet_lite.fetch does that) they line up pixel for pixel.
+resizing to one size (csrnet_lite.tools.fetch does that) they line up pixel for pixel.
 
 Input, `develop_raw` (its steps are recorded in every manifest as `RAW_PIPELINE`):
 1. LibRaw (rawpy) decodes and demosaics the sensor data with the camera's as-shot white balance and
@@ -32,7 +32,7 @@ import rawpy
 import torch
 from PIL import Image, TiffImagePlugin
 
-from .image import load_image, to_numpy, to_tensor
+from ..image import load_image, to_numpy, to_tensor
 
 RAW_PIPELINE = (
     "LibRaw (rawpy) postprocess: as-shot white balance (use_camera_wb), no auto-brightness "

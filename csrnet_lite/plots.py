@@ -1,0 +1,286 @@
+"""Figures for the notebooks: builders that return a `matplotlib.figure.Figure`.
+
+No pyplot: a notebook shows the figure when it is the cell's last expression (after `book.setup()`,
+which calls `show_figures_in_notebooks`), and nothing is left open. What the figures show is computed
+by the plain functions of `pictures.py`, which the unit tests call directly.
+
+Images here are numpy float32 arrays (H, W, 3) in [0, 1]; `pictures.as_array` converts the
+package's tensors.
+"""
+from __future__ import annotations
+
+import io
+import time
+from typing import Mapping, Sequence
+
+import numpy as np
+import torch
+from IPython import get_ipython
+from IPython.display import display
+from matplotlib.figure import Figure
+
+from .pictures import as_array, histograms, sample_pixels
+
+
+def figure_png(fig: Figure, dpi: int = 80) -> bytes:
+    """A matplotlib figure -> PNG bytes."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def show_figures_in_notebooks() -> None:
+    """Show a returned Figure as a PNG in IPython/Jupyter (pyplot's inline backend is not involved).
+
+    `book.setup()` calls it; importing this module changes nothing.
+    """
+    shell = get_ipython()
+    if shell is not None:
+        shell.display_formatter.formatters["image/png"].for_type(Figure, lambda fig: figure_png(fig, dpi=96))
+
+
+def show_images(images: Sequence, titles: Sequence[str] | None = None, *, columns: int | None = None,
+                size: float = 3.2, suptitle: str | None = None) -> Figure:
+    """Images side by side (wrapping after `columns`), each with its title."""
+    arrays = [as_array(i) for i in images]
+    columns = columns or len(arrays)
+    rows = int(np.ceil(len(arrays) / columns))
+    aspect = max(a.shape[0] / a.shape[1] for a in arrays)
+    fig = Figure(figsize=(size * columns, size * aspect * rows + (0.5 if suptitle else 0.3)),
+                 layout="constrained")
+    axes = fig.subplots(rows, columns, squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if i < len(arrays):
+            ax.imshow(arrays[i], interpolation="lanczos" if max(arrays[i].shape) > 600 else "nearest")
+            if titles is not None and i < len(titles):
+                ax.set_title(titles[i], fontsize=10)
+    if suptitle:
+        fig.suptitle(suptitle)
+    return fig
+
+
+def plot_histograms(ax, image, bins: int = 64, title: str | None = "RGB histogram") -> None:
+    """Draw the three channel histograms of `image` on `ax`."""
+    edges, counts = histograms(image, bins)
+    centres = (edges[:-1] + edges[1:]) / 2
+    for c, colour in enumerate(("tab:red", "tab:green", "tab:blue")):
+        ax.fill_between(centres, counts[c], color=colour, alpha=0.25, step="mid")
+        ax.plot(centres, counts[c], color=colour, lw=1, drawstyle="steps-mid")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, None)
+    ax.set_xlabel("value")
+    ax.set_ylabel("fraction of pixels")
+    if title:
+        ax.set_title(title, fontsize=10)
+
+
+def plot_colour_scatter(ax, image, n: int = 2000, seed: int = 0, title: str | None = "pixels in RGB space"):
+    """Draw sampled pixels as points in the RGB cube, each in its own colour (ax must be 3D)."""
+    p = sample_pixels(image, n, seed)
+    ax.scatter(p[:, 0], p[:, 1], p[:, 2], c=p, s=4, depthshade=False, linewidths=0)
+    ax.set_xlim(0, 1), ax.set_ylim(0, 1), ax.set_zlim(0, 1)
+    ax.set_xlabel("R"), ax.set_ylabel("G"), ax.set_zlabel("B")
+    ax.view_init(elev=20, azim=-60)
+    if title:
+        ax.set_title(title, fontsize=10)
+
+
+def photo_report(image, title: str = "photo", *, bins: int = 64, n: int = 2000) -> Figure:
+    """A photo beside its RGB histogram and its pixels in the RGB cube."""
+    fig = Figure(figsize=(12, 3.6), layout="constrained")
+    ax_img = fig.add_subplot(1, 3, 1)
+    ax_img.imshow(as_array(image))
+    ax_img.set_axis_off()
+    ax_img.set_title(title, fontsize=10)
+    plot_histograms(fig.add_subplot(1, 3, 2), image, bins)
+    plot_colour_scatter(fig.add_subplot(1, 3, 3, projection="3d"), image, n)
+    return fig
+
+
+def colour_map_scatter(before, after, n: int = 3000, seed: int = 0, title: str | None = None) -> Figure:
+    """Output against input value per channel, for sampled pixels: the colour map an edit applied."""
+    idx = np.random.default_rng(seed).permutation(as_array(before).shape[0] * as_array(before).shape[1])[:n]
+    a = as_array(before).reshape(-1, 3)[idx]
+    b = as_array(after).reshape(-1, 3)[idx]
+    fig = Figure(figsize=(10, 3.4), layout="constrained")
+    axes = fig.subplots(1, 3)
+    for c, (ax, name, colour) in enumerate(zip(axes, "RGB", ("tab:red", "tab:green", "tab:blue"))):
+        ax.scatter(a[:, c], b[:, c], s=2, color=colour, alpha=0.4, linewidths=0)
+        ax.plot([0, 1], [0, 1], "k--", lw=0.8)
+        ax.set(xlim=(0, 1), ylim=(0, 1), xlabel=f"{name} before", ylabel=f"{name} after", aspect="equal")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_heatmap(ax, matrix, *, title: str = "", row_labels: Sequence[str] | None = None,
+                 xlabel: str = "channel", limit: float | None = None):
+    """A diverging heatmap centred on 0 (blue < 0 < red); returns the image for a colour bar."""
+    m = np.asarray(matrix.detach().cpu() if isinstance(matrix, torch.Tensor) else matrix, dtype=np.float32)
+    m = m[None] if m.ndim == 1 else m
+    limit = limit or float(np.abs(m).max()) or 1.0
+    im = ax.imshow(m, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest")
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel(xlabel)
+    if row_labels is not None:
+        ax.set_yticks(range(len(row_labels)), row_labels, fontsize=8)
+    else:
+        ax.set_yticks([])
+    return im
+
+
+def modulation_heatmaps(scales: Sequence, shifts: Sequence, row_labels: Sequence[str] | None = None,
+                        title: str | None = None) -> Figure:
+    """scale_i and shift_i of every layer as heatmaps: rows are images, columns are channels.
+
+    `scales[i]`, `shifts[i]`: (B, C_i) arrays or tensors, e.g. `Modulations.scales` of a batch.
+    """
+    fig = Figure(figsize=(12, 1.6 + 0.25 * len(np.asarray(scales[0]))), layout="constrained")
+    axes = fig.subplots(2, len(scales), squeeze=False, width_ratios=[np.asarray(s).shape[1] + 8 for s in scales])
+    for i, (scale, shift) in enumerate(zip(scales, shifts)):
+        for row, (name, values) in enumerate((("scale", scale), ("shift", shift))):
+            im = plot_heatmap(axes[row, i], values, title=f"{name}{i + 1}",
+                              row_labels=row_labels if i == 0 else None)
+            fig.colorbar(im, ax=axes[row, i], shrink=0.8)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def modulation_bars(mods, title: str | None = None) -> Figure:
+    """The modulations of one photo as bar charts: scale_i (top) and shift_i (bottom) per layer.
+
+    `mods`: a `Modulations` with batch 1 (or any object with .scales and .shifts of shape (1, C_i)).
+    """
+    layers = len(mods.scales)
+    widths = [s.shape[1] for s in mods.scales]
+    fig = Figure(figsize=(12, 4), layout="constrained")
+    axes = fig.subplots(2, layers, squeeze=False, width_ratios=[w + 6 for w in widths])
+    for i in range(layers):
+        for row, (name, values) in enumerate((("scale", mods.scales[i]), ("shift", mods.shifts[i]))):
+            v = np.asarray(values.detach().cpu() if isinstance(values, torch.Tensor) else values)[0]
+            ax = axes[row, i]
+            ax.bar(np.arange(len(v)), v, color=np.where(v >= 0, "tab:red", "tab:blue"), width=0.8)
+            ax.axhline(0, color="k", lw=0.6)
+            ax.set_title(f"{name}{i + 1} ({len(v)} channels)", fontsize=10)
+            ax.set_xlim(-0.7, len(v) - 0.3)
+            if len(v) <= 3:
+                ax.set_xticks(range(len(v)), ["R", "G", "B"][:len(v)])
+            if row == 1:
+                ax.set_xlabel("channel")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def scatter_2d(coords, colour=None, *, labels: Sequence[str] | None = None, title: str = "",
+               colour_label: str = "", axis_labels: tuple[str, str] = ("PC 1", "PC 2")) -> Figure:
+    """Points in 2-D (e.g. `pca_2d` of condition vectors), coloured by a value or by category labels."""
+    xy = np.asarray(coords)
+    fig = Figure(figsize=(5.5, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    if colour is not None and len(colour) and isinstance(np.asarray(colour)[0], (str, np.str_)):
+        for name in dict.fromkeys(colour):  # one legend entry per category
+            sel = np.asarray(colour) == name
+            ax.scatter(xy[sel, 0], xy[sel, 1], s=30, label=name)
+        ax.legend(fontsize=8)
+    else:
+        sc = ax.scatter(xy[:, 0], xy[:, 1], c=colour, s=30, cmap="viridis")
+        if colour is not None:
+            fig.colorbar(sc, ax=ax, label=colour_label)
+    for i, text in enumerate(labels or []):
+        ax.annotate(text, xy[i], fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.set_xlabel(axis_labels[0])
+    ax.set_ylabel(axis_labels[1])
+    ax.set_title(title, fontsize=10)
+    return fig
+
+
+def tone_curve_figure(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str = "") -> Figure:
+    """One panel per entry {name: (t, out (n, 3))}: the R, G, B output curves and the identity line."""
+    fig = Figure(figsize=(3.3 * len(curves), 3.3), layout="constrained")
+    axes = fig.subplots(1, len(curves), squeeze=False)[0]
+    for ax, (name, (t, out)) in zip(axes, curves.items()):
+        for c, colour in enumerate(("tab:red", "tab:green", "tab:blue")):
+            ax.plot(t, out[:, c], color=colour, lw=1.5)
+        ax.plot([0, 1], [0, 1], "k--", lw=0.8)
+        ax.set(xlim=(0, 1), ylim=(min(0, out.min()), max(1, out.max())), xlabel="input", ylabel="output",
+               title=name, aspect="equal")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def bar_chart(names: Sequence[str], values: Sequence[float], *, highlight: str | None = None,
+              log: bool = True, xlabel: str = "", title: str = "", fmt: str = "{:,.0f}") -> Figure:
+    """Horizontal bars with their values written beside them (log scale by default)."""
+    fig = Figure(figsize=(7, 0.5 * len(names) + 1), layout="constrained")
+    ax = fig.add_subplot()
+    colours = ["tab:orange" if n == highlight else "tab:gray" for n in names]
+    ax.barh(list(names), list(values), color=colours)
+    for i, v in enumerate(values):
+        ax.text(v, i, " " + fmt.format(v), va="center", fontsize=9)
+    if log:
+        ax.set_xscale("log")
+    ax.set_xlim(None, max(values) * (30 if log else 1.3))
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    ax.set_title(title, fontsize=10)
+    return fig
+
+
+class LiveCurve:
+    """A training curve that redraws in place while training runs; the final state stays in the notebook.
+
+        curve = LiveCurve(("loss", "PSNR (dB)"))
+        for step ...: curve.update(step, **{"loss": l, "PSNR (dB)": p})   # e.g. from a training callback
+        curve.close()                                                     # draw the final state
+
+    Uses a display handle (no widget), so an executed notebook, a static HTML copy and a live kernel all
+    show the last drawn curve. Redraws at most every `interval` seconds.
+    """
+
+    def __init__(self, metrics: Sequence[str] = ("loss", "PSNR (dB)"), interval: float = 1.0,
+                 title: str = "", show: bool = True):
+        self.metrics = tuple(metrics)
+        self.interval = interval
+        self.title = title
+        self.history: dict[str, list[tuple[float, float]]] = {m: [] for m in self.metrics}
+        self._last = 0.0
+        self._handle = None
+        if show:
+            self._handle = display(self.figure(), display_id=True)
+
+    def update(self, step: float, **values: float) -> None:
+        """Record values (names from `metrics`; others are ignored) and redraw if `interval` has passed."""
+        for name, value in values.items():
+            if name in self.history and value is not None:
+                self.history[name].append((float(step), float(value)))
+        if time.perf_counter() - self._last >= self.interval:
+            self.draw()
+
+    def draw(self) -> None:
+        self._last = time.perf_counter()
+        if self._handle is not None:
+            self._handle.update(self.figure())
+
+    def close(self) -> None:
+        self.draw()
+
+    def figure(self) -> Figure:
+        fig = Figure(figsize=(4 * len(self.metrics), 3), layout="constrained")
+        axes = fig.subplots(1, len(self.metrics), squeeze=False)[0]
+        for ax, name in zip(axes, self.metrics):
+            points = self.history[name]
+            if points:
+                x, y = zip(*points)
+                ax.plot(x, y, lw=1.2)
+                ax.set_title(f"{name}: {y[-1]:.4g}", fontsize=10)
+            else:
+                ax.set_title(name, fontsize=10)
+            ax.set_xlabel("step")
+            ax.grid(alpha=0.3)
+        if self.title:
+            fig.suptitle(self.title)
+        return fig

@@ -1,0 +1,112 @@
+"""How to train: `TrainConfig` and its recipes `paper`, `fast` and `finetune`; `History`, what a run records.
+
+`paper` is the published recipe: L1 loss on whole images, batch 1, Adam (lr 1e-4, betas 0.9/0.99),
+lr halved every 100k iterations, no augmentation, and the condition network looking at the whole
+input (as in the authors' code). `fast` is this project's recipe for a CPU and minutes (`train.py`
+explains it); `finetune` is `fast` starting from the authors' weights.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train. Use `TrainConfig.paper()` or `TrainConfig.fast()` and override with keywords."""
+
+    recipe: str = "fast"              # a name, stored in checkpoints and shown in tables
+    steps: int | None = 1200          # stop after this many optimiser steps in total (None: no limit)
+    minutes: float | None = None      # and/or after this much wall-clock training time in total
+    batch: int = 16                   # photos per step
+    pixels: int | None = 1024         # random pixels per photo for the loss; None: the whole photo
+    thumb_size: int | None = 128      # condition input = thumbnail(input, thumb_size); None: the input
+    loss: Literal["l1", "l2"] = "l2"  # l2 is what PSNR measures; the paper used l1
+    lr: float = 2e-3                  # Adam learning rate
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0         # decoupled (AdamW) weight decay on all weights
+    lr_halve_every: int | None = None  # step schedule: halve lr every this many steps (paper: 100k)
+    cosine: bool = True               # cosine decay of lr to 0 over the run (steps or minutes)
+    warmup: int = 50                  # linear lr warm-up steps
+    modulation_penalty: float = 1e-3  # loss += penalty * mean(scale^2 + shift^2): prefer the average retouch
+    ema: float = 0.99                 # >0: return the running average of the weights (decay per step)
+    init: Literal["default", "identity", "fit", "official"] = "fit"
+    # default: PyTorch's init; identity: base = identity on [0, 1], zero heads; fit: identity, then the
+    # base's last layer least-squares fitted to the training pairs; official: the authors' weights
+    official_path: str | None = None  # authors' weights for init="official" (None: settings' default)
+    ridge: float = 1e-2               # ridge strength of the least-squares fit (relative to feature scale)
+    flips: bool = True                # random flips / 90-degree rotations (of the condition view)
+    crop: float = 0.5                 # random crops keeping [crop, 1] of the area; 1: no crops
+    exposure: float = 1.5             # random exposure shift of the input, up to +-this many stops
+    white_balance: float = 0.0        # random per-channel gain of the input, log-normal with this sigma
+    seed: int = 0                     # seeds the initialisation and every random choice of the loop
+    device: str = "cpu"               # "cpu", "cuda", "mps" or "auto" (first available of those)
+    checkpoint_minutes: float = 1.0   # write the checkpoint (if asked for) this often, and at the end
+    progress: bool = True             # show a tqdm progress bar
+
+    def __post_init__(self):
+        if self.steps is None and self.minutes is None:
+            raise ValueError("TrainConfig needs a stopping rule: set steps=N and/or minutes=M")
+        if self.steps is not None and self.steps < 0:
+            raise ValueError(f"steps must be >= 0, got {self.steps}")
+        if self.minutes is not None and self.minutes < 0:
+            raise ValueError(f"minutes must be >= 0, got {self.minutes}")
+        if self.batch < 1:
+            raise ValueError(f"batch must be >= 1, got {self.batch}")
+        if self.pixels is not None and self.pixels < 1:
+            raise ValueError(f"pixels must be >= 1 or None (whole photos), got {self.pixels}")
+        if self.pixels is None and self.batch != 1:
+            raise ValueError(f"whole-photo training (pixels=None) needs batch=1 (photos differ in size), "
+                             f"got batch={self.batch}")
+        if self.loss not in ("l1", "l2"):
+            raise ValueError(f"loss must be 'l1' or 'l2', got {self.loss!r}")
+        if self.init not in ("default", "identity", "fit", "official"):
+            raise ValueError(f"init must be 'default', 'identity', 'fit' or 'official', got {self.init!r}")
+        if not 0 < self.crop <= 1:
+            raise ValueError(f"crop must be in (0, 1], got {self.crop}")
+        if not 0 <= self.ema < 1:
+            raise ValueError(f"ema must be in [0, 1), got {self.ema}")
+        if self.device not in ("cpu", "cuda", "mps", "auto") and not self.device.startswith("cuda:"):
+            raise ValueError(f"device must be 'cpu', 'cuda', 'mps' or 'auto', got {self.device!r}")
+
+    @staticmethod
+    def paper(**overrides) -> "TrainConfig":
+        """The published recipe (He et al. 2020; the authors' training configuration,
+        train_Enhance.yml: whole photos, no augmentation, PyTorch's default initialisation)."""
+        return TrainConfig(**{**dict(
+            recipe="paper", steps=600_000, batch=1, pixels=None, thumb_size=None, loss="l1", lr=1e-4,
+            betas=(0.9, 0.99), weight_decay=0.0, lr_halve_every=100_000, cosine=False, warmup=0,
+            modulation_penalty=0.0, ema=0.0, init="default", flips=False, crop=1.0, exposure=0.0,
+            white_balance=0.0), **overrides})
+
+    @staticmethod
+    def fast(**overrides) -> "TrainConfig":
+        """This project's recipe for a CPU and minutes (see the module docstring). The defaults.
+
+        1200 steps (~20,000 photos seen, 2-3 minutes on one core): on 16 pairs, longer training
+        fits the training photos better and the validation photos worse.
+        """
+        return TrainConfig(**{**dict(recipe="fast"), **overrides})
+
+    @staticmethod
+    def finetune(official_path: str | None = None, **overrides) -> "TrainConfig":
+        """`fast` starting from the authors' weights: 300 steps at a lower learning rate, so that
+        what they learnt from 4,500 FiveK photos is adapted to your photos rather than overwritten."""
+        return TrainConfig(**{**dict(recipe="finetune", init="official", official_path=official_path,
+                                     steps=300, lr=5e-4), **overrides})
+
+
+@dataclass
+class History:
+    """One entry per optimiser step: the loss, a PSNR estimate on the training batch (dB, floats, no
+    quantisation), the learning rate, seconds since the start, and photos seen so far."""
+
+    step: list[int] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    psnr: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    images: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.step)

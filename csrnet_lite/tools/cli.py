@@ -1,0 +1,289 @@
+"""The command line: `python -m csrnet_lite {train,evaluate,retouch,data,book} ...` (also `csrnet-lite`).
+
+One parser (`parser()`), one function per command (`_train`, `_evaluate`, ...) taking the parsed
+arguments and returning an exit code, and one error handler (`main`): a user error (a missing file,
+a bad value, no network) is one line "error: ..." and exit code 2, Ctrl-C exit code 130.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from ..checkpoint import OFFICIAL_VIEW, load_model, load_official
+from ..data import PairDataset, default_root
+from ..evaluate import compare
+from ..image import Resize
+from ..lut import DEFAULT_SIZE, check_size, check_strength
+from ..pairs import relative, scan_pairs
+from ..recipes import TrainConfig
+from ..settings import PROJECT_ROOT, smoke_mode
+from ..train import train
+from .book import write_book
+from .cube import write_cube
+from .fetch import BASE_URL, fetch
+from .retouch import PHOTO_SUFFIXES, plan_outputs, retouch_file
+
+DESCRIPTION = "Train, evaluate and apply CSRNet (conditional sequential modulation for global retouching)."
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; the one place that turns user errors into a message and an exit code."""
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (FileNotFoundError, ValueError, TypeError, ConnectionError) as e:  # one clear line, no traceback
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(args.interrupted, file=sys.stderr)
+        return 130
+
+
+def parser() -> argparse.ArgumentParser:
+    """The whole command line: one subcommand per job."""
+    p = argparse.ArgumentParser(prog="python -m csrnet_lite", description=DESCRIPTION)
+    p.set_defaults(interrupted="interrupted")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{train,evaluate,retouch,data,book}")
+    _add_train(sub)
+    _add_evaluate(sub)
+    _add_retouch(sub)
+    data = sub.add_parser("data", help="list the pairs of a FiveK root, or fetch a subset")
+    data_sub = data.add_subparsers(dest="data_command", required=True, metavar="{list,fetch}")
+    _add_list(data_sub)
+    _add_fetch(data_sub)
+    _add_book(sub)
+    return p
+
+
+# ---- train and evaluate ----
+
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train CSRNet on a folder of input/target pairs",
+                       description="Train CSRNet on input/target pairs and write a checkpoint.")
+    p.add_argument("--data", required=True, help="data root in any layout csrnet_lite.data reads")
+    p.add_argument("--out", required=True, help="checkpoint to write (also used for --resume)")
+    p.add_argument("--recipe", choices=("fast", "paper"), default="fast")
+    p.add_argument("--minutes", type=float, default=None,
+                   help="training-time budget in total, resumed runs included (default 5; smoke mode: "
+                        "20 steps). The recipe's own step count still applies (fast: 1200, finetune: 300)")
+    p.add_argument("--steps", type=int, default=None, help="stop after this many steps in total")
+    p.add_argument("--resume", default=None, help="checkpoint to continue from")
+    p.add_argument("--official", default=None,
+                   help="start from the authors' weights at this path (fast: the finetune recipe)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.set_defaults(func=_train)
+
+
+def default_budget() -> tuple[int | None, float | None]:
+    """(steps, minutes) when the user gives neither: 5 minutes, or 20 steps in smoke mode."""
+    return (20, None) if smoke_mode() else (None, 5.0)
+
+
+def data_resize() -> Resize:
+    """How the command line resizes photos: long edge 512 as the papers do (128 in smoke mode)."""
+    return Resize("long", 128) if smoke_mode() else Resize.LONG_512
+
+
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    """The TrainConfig that `train`'s arguments ask for."""
+    overrides = dict(seed=args.seed, device=args.device)
+    steps, minutes = (args.steps, args.minutes) if args.steps or args.minutes else default_budget()
+    if steps:
+        overrides["steps"] = steps
+    overrides["minutes"] = minutes
+    if args.recipe == "paper":
+        if args.official:
+            overrides.update(init="official", official_path=args.official)
+        return TrainConfig.paper(**overrides)
+    return TrainConfig.finetune(args.official, **overrides) if args.official else TrainConfig.fast(**overrides)
+
+
+def _train(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config = train_config(args)
+    data = PairDataset(args.data, resize=data_resize())
+    print(f"training the {config.recipe} recipe on {len(data)} pairs from {args.data}")
+    result = train(None, data, config, resume=args.resume, checkpoint=args.out)
+    state = "interrupted" if result.interrupted else "done"
+    print(f"{state}: {result.steps} steps, {result.images_per_second:.1f} photos/s, "
+          f"last training-batch PSNR {result.history.psnr[-1] if len(result.history) else float('nan'):.2f} dB; "
+          f"checkpoint {args.out}")
+    return 130 if result.interrupted else 0
+
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="score a trained model against baselines",
+                       description="Print PSNR / SSIM / Delta E of a model and baselines.")
+    p.add_argument("--data", required=True, help="data root in any layout csrnet_lite.data reads")
+    p.add_argument("--model", default=None, help="a checkpoint from `train` (or a CSRNet state_dict)")
+    p.add_argument("--official", default=None,
+                   help="also score the authors' weights at this path ('auto': when present)")
+    p.add_argument("--train-data", default=None,
+                   help="fit the fixed colour transform baseline on the pairs at this root")
+    p.add_argument("--csv", default=None, help="also write per-photo scores to this CSV file")
+    p.add_argument("--per-image", action="store_true", help="print per-photo tables too")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.set_defaults(func=_evaluate)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    data = list(PairDataset(args.data, resize=data_resize()))
+    train_pairs = list(PairDataset(args.train_data, resize=data_resize())) if args.train_data else None
+    methods = {}
+    if args.model:
+        methods[Path(args.model).name] = load_model(args.model)
+    result = compare(methods, data, train=train_pairs, official=args.official)
+    if args.per_image:
+        for e in result.evaluations:
+            print(e.table(), end="\n\n")
+    print(result.table())
+    if args.csv:
+        print(f"per-photo scores: {result.to_csv(args.csv)}")
+    return 0
+
+
+# ---- retouch ----
+
+def _add_retouch(sub) -> None:
+    """`retouch`: full-resolution photos in, retouched photos out (see `python -m csrnet_lite retouch -h`)."""
+    p = sub.add_parser(
+        "retouch", help="retouch full-resolution photos through a baked 3D LUT",
+        description="Retouch full-resolution photos (JPEG, PNG, TIFF; 8 or 16 bit) with a CSRNet: the "
+                    "condition network sees a small view of the photo (the authors' weights: long edge "
+                    "512; a model trained here: its training thumbnail), the retouch is baked into a 3D "
+                    "LUT and applied to every pixel. Outputs keep the format, bit depth, ICC profile "
+                    "and EXIF (stored upright). By default photo.jpg becomes photo_retouched.jpg beside "
+                    "it and a folder DIR becomes DIR_retouched/; existing files are never replaced "
+                    "without --overwrite.")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", type=Path,
+                   help="photos, or folders whose photos (top level only) are all retouched")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--model", type=Path, metavar="M.pt",
+                       help="a CSRNet state_dict or csrnet-lite training checkpoint")
+    which.add_argument("--official", nargs="?", const="", metavar="PATH",
+                       help="the authors' weights (default: $CSRNET_LITE_WEIGHTS or ../shared/weights)")
+    p.add_argument("--out", type=Path, metavar="DIR", help="write outputs into DIR (same file names)")
+    p.add_argument("--strength", type=float, default=1.0, help="0: unchanged .. 1: full retouch (default 1)")
+    p.add_argument("--lut-size", type=int, default=DEFAULT_SIZE,
+                   help=f"lattice points per axis (default {DEFAULT_SIZE}; 33 is the usual .cube size, "
+                        "about 9 dB less faithful)")
+    p.add_argument("--save-cube", type=Path, metavar="FILE",
+                   help="also write the photo's LUT as an Adobe .cube file (one input photo only)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace existing outputs, or the inputs themselves when --out points at them")
+    p.set_defaults(func=_retouch)
+
+
+def _retouch(args: argparse.Namespace) -> int:
+    check_strength(args.strength)
+    check_size(args.lut_size)
+    if args.official and Path(args.official).suffix.lower() in PHOTO_SUFFIXES:
+        raise ValueError(f"--official takes the weights file, got the photo {args.official}; write the "
+                         "photos first (retouch photo.jpg --official) or --official=PATH")
+    pairs = plan_outputs(args.inputs, args.out, args.overwrite)
+    if args.save_cube is not None:
+        if len(pairs) != 1:
+            raise ValueError(f"--save-cube FILE takes one input photo (each photo has its own LUT), "
+                             f"got {len(pairs)}")
+        if args.save_cube.exists() and not args.overwrite:
+            raise ValueError(f"{args.save_cube} exists already; pass --overwrite to replace it")
+    if args.model is None:
+        model, view = load_official(args.official or None), OFFICIAL_VIEW
+    else:
+        model, view = load_model(args.model)
+    for src, dst in tqdm(pairs, desc="retouch", unit="photo", disable=len(pairs) < 2):
+        lut = retouch_file(model, src, dst, size=args.lut_size, strength=args.strength, view=view)
+        if args.save_cube is not None:
+            write_cube(args.save_cube, lut, title=f"csrnet-lite retouch of {src.name}".replace('"', "'"),
+                       comments=[f"CSRNet retouch of {src.name}, strength {args.strength:g}, "
+                                 f"condition network view: {view}",
+                                 "baked by csrnet-lite (python -m csrnet_lite retouch)"])
+    print(f"wrote {len(pairs)} photo{'s' * (len(pairs) != 1)}: {pairs[0][1]}{' ...' * (len(pairs) > 1)}")
+    return 0
+
+
+# ---- data ----
+
+def _add_list(sub) -> None:
+    p = sub.add_parser("list", help="print the pairs found below ROOT and the problems")
+    p.add_argument("root", nargs="?", type=Path, help="a FiveK root (default: CSRNET_LITE_FIVEK, "
+                   "else data_samples/)")
+    p.add_argument("--expert", default="C", help="letter of the expert whose folders are targets")
+    p.add_argument("--group", help="keep only this group (a glob), e.g. JPG/480p")
+    p.set_defaults(func=_list)
+
+
+def _list(args: argparse.Namespace) -> int:
+    root = args.root if args.root is not None else default_root()
+    pairs, problems = scan_pairs(root, expert=args.expert, group=args.group)
+    print(f"{len(pairs)} pairs in {root}")
+    for p in pairs:
+        where = " ".join(filter(None, (p.group, p.split)))
+        print(f"{p.id}\t{where or '.'}\t{relative(p.input, root)}\t{relative(p.target, root)}")
+    for line in problems:
+        print(f"problem: {line}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def _add_fetch(sub) -> None:
+    p = sub.add_parser("fetch", help="download a FiveK subset from the official server",
+                       description="Download FiveK photos from the official server and write input/target "
+                                   "pairs. Exit code 0: all pairs done, 1: some photos failed, 2: cannot "
+                                   "run (offline, bad arguments).")
+    p.add_argument("--root", required=True, help="folder to fill with input/, target/, manifest.json")
+    p.add_argument("--n", type=int, default=100, help="number of photos, the first n (default 100)")
+    p.add_argument("--expert", default="C", help="expert A..E whose rendering is the target (default C)")
+    p.add_argument("--size", type=int, default=480,
+                   help="short edge in pixels, 0 for full size (default 480)")
+    p.add_argument("--names", help="text file of base names to use, one per line "
+                                   "(default: the 5000 listed on the FiveK site, in FiveK order)")
+    p.add_argument("--base-url", default=BASE_URL, help=f"server (default {BASE_URL})")
+    p.add_argument("--bits", type=int, choices=(8, 16), default=8, help="PNG bit depth (default 8)")
+    p.add_argument("--keep-downloads", action="store_true",
+                   help="keep the DNG and TIFF files (about 125 MB a photo) in ROOT/.downloads")
+    p.add_argument("--retries", type=int, default=2, help="resumes of a dropped download (default 2)")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds without data before a retry")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_fetch, interrupted="interrupted; run the same command again to go on where it stopped")
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    report = fetch(args.root, args.n, args.expert, args.size, args.names, args.base_url,
+                   bits=args.bits, keep_downloads=args.keep_downloads, retries=args.retries,
+                   timeout=args.timeout, progress=not args.quiet)
+    print(report)
+    return 1 if report.failed else 0
+
+
+# ---- book ----
+
+def _add_book(sub) -> None:
+    p = sub.add_parser("book", help="execute every notebook and write a static HTML book",
+                       description="Execute the notebooks (full size unless --smoke) and write a static "
+                                   "HTML copy of each, plus index.html.")
+    p.add_argument("names", nargs="*", help="notebook names, e.g. 03_building_csrnet (default: all)")
+    p.add_argument("--out", type=Path, default=PROJECT_ROOT / "_build" / "book", help="output folder")
+    p.add_argument("--smoke", action="store_true", help="small images and short runs (minutes)")
+    p.set_defaults(func=_book)
+
+
+def _book(args: argparse.Namespace) -> int:
+    rows = write_book(args.out, args.names, smoke=args.smoke)
+    total = sum(abs(s) for _, s, _ in rows)
+    print(f"\n{'notebook':40s} {'seconds':>8s} {'pictures':>8s}")
+    for name, seconds, images in rows:
+        print(f"{name:40s} {abs(seconds):8.1f} {images:8d}" + ("  FAILED" if seconds < 0 else ""))
+    print(f"{'total':40s} {total:8.1f}\nwrote {args.out / 'index.html'}")
+    failed = [name for name, seconds, _ in rows if seconds < 0]
+    if failed:
+        print(f"error: {len(failed)} notebook(s) failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
