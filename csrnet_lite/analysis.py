@@ -17,7 +17,6 @@ everything else is the package's tensors (B, 3, H, W).
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import astuple, dataclass, fields
 from typing import Callable, Sequence
 
@@ -26,6 +25,7 @@ import torch
 
 from . import ops
 from .image import check_image
+from .metrics import psnr_of_mse
 from .model import CSRNet, Modulations
 from .ops import ConvForm, GFMForm, apply_conv, apply_gfm
 from .pictures import as_array, sample_pixels
@@ -104,8 +104,7 @@ def switched(mods: Modulations, *, scale1: bool = True, scale2: bool = True, sca
 
 def psnr_db(image, target) -> float:
     """PSNR in dB (peak 1) of two images (H, W, 3) in [0, 1], unquantized; capped at 100 dB."""
-    mse = float(np.mean((as_array(image) - as_array(target)) ** 2))
-    return 10 * math.log10(1 / max(mse, 1e-10))
+    return psnr_of_mse(float(np.mean((as_array(image) - as_array(target)) ** 2)))
 
 
 def psnr_readout(image, target, **values) -> str:

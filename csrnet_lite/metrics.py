@@ -62,6 +62,19 @@ def psnr(output: torch.Tensor, target: torch.Tensor, *, quantize: bool = True) -
     return -10 * torch.log10(mse)
 
 
+def psnr_of_mse(mse: float) -> float:
+    """PSNR in dB for a peak of 1 from a mean squared error; capped at 100 dB (MSE 1e-10).
+
+    The one formula: `psnr` applies it per image, training to its batch loss.
+
+    >>> psnr_of_mse(0.01)
+    20.0
+    >>> psnr_of_mse(0.0)
+    100.0
+    """
+    return -10 * math.log10(max(mse, 1e-10))
+
+
 def ssim(output: torch.Tensor, target: torch.Tensor, *, quantize: bool = True) -> torch.Tensor:
     """Structural similarity (Wang et al. 2004) per image: (B, 3, H, W) x 2 -> (B,) in [-1, 1].
 

@@ -37,7 +37,7 @@ import copy
 import math
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
@@ -47,6 +47,7 @@ from tqdm.auto import tqdm
 from .batches import as_pairs, sample_batch
 from .checkpoint import check_same_training, config_from_checkpoint, load_checkpoint, save_checkpoint
 from .fit import init_model
+from .metrics import psnr_of_mse
 from .model import CSRNet
 from .recipes import History, TrainConfig
 
@@ -118,6 +119,52 @@ def train(model: CSRNet | None, data, config: TrainConfig = TrainConfig(), *,
     """
     pairs = as_pairs(data)
     device = pick_device(config.device)
+    run = _prepare(model, pairs, config, resume, device)
+    bar = tqdm(total=config.steps, initial=run.step, desc=f"train ({config.recipe})", unit="step",
+               disable=not config.progress, leave=False)
+    interrupted = False
+    try:
+        while (progress := _progress(run, config, stop_after)) is not None:
+            lr = _lr_at(config, run.step, progress)
+            loss, mse = _step(run, sample_batch(pairs, config, run.gen), config, lr, device)
+            _record(run, config, loss, mse, lr)
+            bar.update(1)
+            bar.set_postfix(loss=f"{run.history.loss[-1]:.4f}", psnr=f"{run.history.psnr[-1]:.2f}")
+            if checkpoint is not None and time.perf_counter() - run.last_save >= config.checkpoint_minutes * 60:
+                _save(run, checkpoint, config)
+            if callback is not None:
+                callback(run.step, run.history)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        bar.close()
+    return _finish(run, config, checkpoint, interrupted)
+
+
+@dataclass
+class _Run:
+    """Everything a training run changes as it goes (what a checkpoint saves, and the clocks)."""
+
+    model: CSRNet
+    average: CSRNet | None  # the running average of the weights (config.ema > 0), else None
+    optimizer: torch.optim.Optimizer
+    history: History
+    step: int  # optimiser steps done in total, resumed runs included
+    gen: torch.Generator  # every random choice of the loop
+    rng: torch.Tensor = None  # gen's state at the start of the next step (what a checkpoint saves)
+    start: float = field(default_factory=time.perf_counter)
+    last_save: float = field(default_factory=time.perf_counter)
+    seen: int = 0  # photos seen in this call
+    updating: bool = False  # True while the parameters are half-updated
+
+    def __post_init__(self):
+        self.rng = self.gen.get_state()
+        self.offset = self.history.seconds[-1] if len(self.history) else 0.0  # training time before this call
+        self.images_before = self.history.images[-1] if len(self.history) else 0
+
+
+def _prepare(model: CSRNet | None, pairs, config: TrainConfig, resume, device: torch.device) -> _Run:
+    """The run's starting point: a fresh model (`init_model`) or `model`, or where `resume` left off."""
     gen = torch.Generator().manual_seed(config.seed)
     state = None
     if resume is not None:
@@ -128,84 +175,83 @@ def train(model: CSRNet | None, data, config: TrainConfig = TrainConfig(), *,
     if state is not None:
         model.load_state_dict(state["weights"])
     model.to(device).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
-    average = None
-    if config.ema:
-        average = copy.deepcopy(model).requires_grad_(False)
-        if state is not None:
-            average.load_state_dict(state["model"])
-    history, step = History(), 0
-    if state is not None:
-        optimizer.load_state_dict(state["optimizer"])
-        history = History(**state["history"])
-        step = state["step"]
-        gen.set_state(state["rng"])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=config.betas,
+                                  weight_decay=config.weight_decay)
+    average = copy.deepcopy(model).requires_grad_(False) if config.ema else None
+    if state is None:
+        return _Run(model, average, optimizer, History(), 0, gen)
+    if average is not None:
+        average.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    gen.set_state(state["rng"])
+    return _Run(model, average, optimizer, History(**state["history"]), state["step"], gen)
 
-    bar = tqdm(total=config.steps, initial=step, desc=f"train ({config.recipe})", unit="step",
-               disable=not config.progress, leave=False)
-    start = time.perf_counter()
-    seen, last_save, interrupted, updating = 0, start, False, False
-    rng = gen.get_state()  # the random state at the start of the next step
-    offset = history.seconds[-1] if len(history) else 0.0  # training time before this call
-    images_before = history.images[-1] if len(history) else 0
-    try:
-        while True:
-            elapsed = offset + time.perf_counter() - start
-            if config.steps is not None and step >= config.steps:
-                break
-            if stop_after is not None and step >= stop_after:
-                break
-            if config.minutes is not None and elapsed >= config.minutes * 60:
-                break
-            progress = max(step / config.steps if config.steps else 0.0,
-                           elapsed / (config.minutes * 60) if config.minutes else 0.0)
-            lr = _lr_at(config, step, progress)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            batch = sample_batch(pairs, config, gen)
-            pixels, target, cond = batch.pixels.to(device), batch.target.to(device), batch.cond.to(device)
-            mods = model.modulations(cond)
-            output = model.base(pixels, mods)
-            mse = F.mse_loss(output, target)
-            loss = mse if config.loss == "l2" else F.l1_loss(output, target)
-            if config.modulation_penalty:
-                squares = [s.square().mean() for s in mods.scales + mods.shifts]
-                loss = loss + config.modulation_penalty * torch.stack(squares).mean()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            updating = True
-            optimizer.step()
-            if average is not None:
-                with torch.no_grad():
-                    for a, w in zip(average.parameters(), model.parameters()):
-                        a.lerp_(w, 1 - config.ema)
-            updating = False
-            step += 1
-            seen += config.batch
-            rng = gen.get_state()
-            history.step.append(step)
-            history.loss.append(loss.item())
-            history.psnr.append(-10 * math.log10(max(mse.item(), 1e-10)))
-            history.lr.append(lr)
-            history.seconds.append(offset + time.perf_counter() - start)
-            history.images.append(images_before + seen)
-            bar.update(1)
-            bar.set_postfix(loss=f"{history.loss[-1]:.4f}", psnr=f"{history.psnr[-1]:.2f}")
-            if checkpoint is not None and time.perf_counter() - last_save >= config.checkpoint_minutes * 60:
-                save_checkpoint(checkpoint, model, optimizer, step, config, history, rng, average)
-                last_save = time.perf_counter()
-            if callback is not None:
-                callback(step, history)
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        bar.close()
-    seconds = time.perf_counter() - start
+
+def _progress(run: _Run, config: TrainConfig, stop_after: int | None) -> float | None:
+    """The fraction of the run done (by steps or by time, whichever is further), or None to stop."""
+    elapsed = run.offset + time.perf_counter() - run.start
+    if config.steps is not None and run.step >= config.steps:
+        return None
+    if stop_after is not None and run.step >= stop_after:
+        return None
+    if config.minutes is not None and elapsed >= config.minutes * 60:
+        return None
+    return max(run.step / config.steps if config.steps else 0.0,
+               elapsed / (config.minutes * 60) if config.minutes else 0.0)
+
+
+def _step(run: _Run, batch, config: TrainConfig, lr: float, device: torch.device
+          ) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimiser step on `batch` at learning rate `lr` -> (loss, mean squared error)."""
+    for group in run.optimizer.param_groups:
+        group["lr"] = lr
+    pixels, target, cond = batch.pixels.to(device), batch.target.to(device), batch.cond.to(device)
+    mods = run.model.modulations(cond)
+    output = run.model.base(pixels, mods)
+    mse = F.mse_loss(output, target)
+    loss = mse if config.loss == "l2" else F.l1_loss(output, target)
+    if config.modulation_penalty:
+        squares = [s.square().mean() for s in mods.scales + mods.shifts]
+        loss = loss + config.modulation_penalty * torch.stack(squares).mean()
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    run.updating = True
+    run.optimizer.step()
+    if run.average is not None:
+        with torch.no_grad():
+            for a, w in zip(run.average.parameters(), run.model.parameters()):
+                a.lerp_(w, 1 - config.ema)
+    run.updating = False
+    return loss, mse
+
+
+def _record(run: _Run, config: TrainConfig, loss: torch.Tensor, mse: torch.Tensor, lr: float) -> None:
+    """Count the step and append it to the history."""
+    run.step += 1
+    run.seen += config.batch
+    run.rng = run.gen.get_state()
+    history = run.history
+    history.step.append(run.step)
+    history.loss.append(loss.item())
+    history.psnr.append(psnr_of_mse(mse.item()))
+    history.lr.append(lr)
+    history.seconds.append(run.offset + time.perf_counter() - run.start)
+    history.images.append(run.images_before + run.seen)
+
+
+def _save(run: _Run, path, config: TrainConfig) -> None:
+    save_checkpoint(path, run.model, run.optimizer, run.step, config, run.history, run.rng, run.average)
+    run.last_save = time.perf_counter()
+
+
+def _finish(run: _Run, config: TrainConfig, checkpoint, interrupted: bool) -> TrainResult:
+    """Write the last checkpoint (unless a parameter update was cut short) and return the result."""
+    seconds = time.perf_counter() - run.start
     if checkpoint is not None:
-        if interrupted and updating:
+        if interrupted and run.updating:
             warnings.warn("interrupted during a parameter update: the returned model may be half-updated; "
-                          f"{checkpoint} keeps the last complete checkpoint", stacklevel=2)
+                          f"{checkpoint} keeps the last complete checkpoint", stacklevel=3)
         else:
-            save_checkpoint(checkpoint, model, optimizer, step, config, history, rng, average)
-    model = (average if average is not None else model).to("cpu").eval()
-    return TrainResult(model.requires_grad_(True), history, config, interrupted, seconds, seen)
+            _save(run, checkpoint, config)
+    model = (run.average if run.average is not None else run.model).to("cpu").eval()
+    return TrainResult(model.requires_grad_(True), run.history, config, interrupted, seconds, run.seen)
