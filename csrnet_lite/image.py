@@ -97,20 +97,32 @@ def load_image(path: str | os.PathLike) -> torch.Tensor:
 
     EXIF orientation is applied, so the tensor shows the photo upright as a viewer would.
     16-bit RGB TIFF and PNG keep their full precision (PIL keeps only the high byte of each sample, so
-    they are decoded twice by PIL, for the high and the low bytes).
+    they are decoded twice by PIL, for the high and the low bytes: `tools.formats.read_16bit_rgb`).
+    """
+    path = Path(path)
+    im = open_image(path)
+    try:
+        array = read_16bit_rgb(path, im)
+    except (OSError, SyntaxError, ValueError) as e:  # PIL raises these for unreadable files
+        raise ValueError(f"cannot decode {path} as an image ({e}); is the file complete?") from None
+    return to_tensor(im if array is None else array)
+
+
+def open_image(path: str | os.PathLike) -> Image.Image:
+    """Decode an image file into a PIL image, upright (EXIF orientation applied), as `load_image` sees it.
+
+    Raises FileNotFoundError for a missing file and ValueError for one PIL cannot decode.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no image file at {path}")
     try:
         with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
-            array = read_16bit_rgb(path, im)
-            if array is None:
-                array = _pil_to_array(im)
+            upright = ImageOps.exif_transpose(im)
+            upright.load()
     except (OSError, SyntaxError, ValueError) as e:  # PIL raises these for unreadable files
         raise ValueError(f"cannot decode {path} as an image ({e}); is the file complete?") from None
-    return to_tensor(array)
+    return upright
 
 
 def thumbnail(x: torch.Tensor, size: int = 128) -> torch.Tensor:
