@@ -1,6 +1,7 @@
 """Full-resolution retouching: the direct forward pass vs the baked 3D LUT, at 2, 12 and 24 megapixels.
 
     python bench/fullres.py [--sizes 2 12 24] [--lut-sizes 33 65] [--repeat 3] [--force-direct]
+    python bench/fullres.py --eight-bit-only --sizes 12     the last table and the whole-command time
 
 The condition network sees the view `checkpoint.load_model` picks for the weights (the authors':
 CondView.LONG_512, long edge 512; a random CSRNet: CondView.THUMB_128). Each path runs in a fresh
@@ -26,6 +27,11 @@ may be shared: the ratio columns, and the CPU-time ratio, are the numbers to com
 machine --threads 1 gives steadier numbers (torch's threads wait for each other at every operation
 while other processes hold the cores).
 
+The last table compares the two ways an 8-bit photo goes through the baked LUT: the torch path
+(`lut.apply_lut` with its conversions from and to uint8; the retouch command keeps it for 16-bit
+photos) and Pillow's `ImageFilter.Color3DLUT` (C; the retouch command's 8-bit path), and times the
+whole `python -m csrnet_lite retouch` process on a 12 MP JPEG (target: <= 2 s on 2 idle cores).
+
 Targets (issue 6): at 12 MP the LUT path <= 1.0 s and <= 1 GB peak, >= 30x faster than the direct
 path in the same run, and >= 50 dB PSNR against it.
 """
@@ -50,7 +56,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from csrnet_lite.checkpoint import OFFICIAL_VIEW, load_official  # noqa: E402
-from csrnet_lite.image import CondView, Resize, to_tensor  # noqa: E402
+from csrnet_lite.image import CondView, Resize, quantize, to_numpy, to_tensor  # noqa: E402
 from csrnet_lite.lut import DEFAULT_SIZE, apply_lut, photo_modulations, retouch_lut  # noqa: E402
 from csrnet_lite.model import CSRNet  # noqa: E402
 from csrnet_lite.settings import SHARED, official_weights_path  # noqa: E402
@@ -200,6 +206,67 @@ def available_gb() -> float:
     return float("inf")
 
 
+def eight_bit_rows(model: CSRNet, view: CondView, sizes: list[float], lut_size: int, repeat: int) -> list:
+    """Per size: the 8-bit photo (uint8 in, uint8 out) through the baked LUT by the torch path (with its
+    conversions) and by Pillow's Color3DLUT (what `retouch` uses for 8-bit photos), best of `repeat`;
+    and how far apart they are in 8-bit levels."""
+    rows = []
+    for mp in sizes:
+        pixels = test_photo(mp)
+        image = Image.fromarray(pixels)
+        lut = retouch_lut(model, to_tensor(pixels), lut_size, 1.0, view)
+        torch_s, pillow_s = [], []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            by_torch = quantize(to_numpy(apply_lut(to_tensor(pixels), lut)))  # uint8 -> float -> uint8
+            torch_s.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            by_pillow = np.asarray(retouch.apply_lut_8bit(image, lut))
+            pillow_s.append(time.perf_counter() - start)
+        levels = np.abs(by_torch.astype(np.int16) - by_pillow.astype(np.int16))
+        rows.append((f"{pixels.size / 3e6:.1f}", str(lut_size), f"{min(torch_s):.2f}", f"{min(pillow_s):.2f}",
+                     f"{min(torch_s) / min(pillow_s):.1f}x", str(int(levels.max())), f"{levels.mean():.3f}"))
+    return rows
+
+
+def command_seconds(weights: str, megapixels: float, repeat: int) -> tuple[float, float]:
+    """Wall seconds of the whole `python -m csrnet_lite retouch` process on a JPEG of `megapixels`
+    (best of `repeat`), and of the same process importing the command line only."""
+    with tempfile.TemporaryDirectory(prefix="csrnet-cli-") as tmp:
+        photo = Path(tmp) / "photo.jpg"
+        Image.fromarray(test_photo(megapixels)).save(photo, quality=95)
+        if weights:
+            model = ["--official", weights]
+        else:
+            torch.manual_seed(0)
+            torch.save(CSRNet().state_dict(), Path(tmp) / "random.pt")
+            model = ["--model", str(Path(tmp) / "random.pt")]
+        runs = {"retouch": [sys.executable, "-m", "csrnet_lite", "retouch", str(photo), *model, "--overwrite"],
+                "import": [sys.executable, "-c", "import csrnet_lite.tools.cli"]}
+        best = {}
+        for name, command in runs.items():
+            times = []
+            for _ in range(repeat):
+                start = time.perf_counter()
+                subprocess.run(command, check=True, capture_output=True, cwd=ROOT)
+                times.append(time.perf_counter() - start)
+            best[name] = min(times)
+    return best["retouch"], best["import"]
+
+
+def print_eight_bit(model: CSRNet, view: CondView, args: argparse.Namespace) -> None:
+    rows = eight_bit_rows(model, view, args.sizes, DEFAULT_SIZE, args.repeat)
+    print(f"\n8-bit photos, uint8 in -> uint8 out through the baked LUT (best of {args.repeat}): torch "
+          "(to_tensor, apply_lut, quantize; kept for 16-bit photos and teaching) vs Pillow's Color3DLUT "
+          "(the retouch command's 8-bit path)")
+    print_table(("MP", "LUT N", "torch s", "Pillow s", "speedup", "max levels", "mean levels"), rows)
+    if 12 in args.sizes:
+        whole, imports = command_seconds(args.weights, 12, args.repeat)
+        print(f"whole command, 12 MP JPEG: python -m csrnet_lite retouch {whole:.2f} s "
+              f"(of which starting Python and importing the command line {imports:.2f} s; target <= 2 s "
+              f"on 2 idle cores: {'met' if whole <= 2 else 'MISSED'})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=float, nargs="+", default=[2, 12, 24], help="megapixels")
@@ -210,6 +277,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--force-direct", action="store_true", help="run the direct path at every size")
     parser.add_argument("--weights", default=None, help="CSRNet weights (default: the authors')")
+    parser.add_argument("--eight-bit-only", action="store_true",
+                        help="only the 8-bit table (torch vs Pillow) and the whole-command time")
     for hidden in ("--child", "--input", "--output", "--lut-size"):  # for the child processes
         parser.add_argument(hidden, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -229,6 +298,8 @@ def main() -> None:
     print(f"# {source}; {'authors' if args.weights else 'random'} weights, condition on a {view}; "
           f"{args.threads} threads, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start; "
           f"torch {torch.__version__}")
+    if args.eight_bit_only:
+        return print_eight_bit(model, view, args)
     header = ("MP", "direct s", "direct GB", "LUT N", "LUT s", "LUT MB", "base MB", "speedup", "CPU ratio",
               "PSNR lut/direct", "view cost", "lut/full cond")
     rows, view_rows, checks = [], [], []
@@ -281,6 +352,7 @@ def main() -> None:
     for n, results in checks:
         print(f"targets at 12 MP, LUT {n}^3: " + "; ".join(f"{name} {'met' if ok else 'MISSED'}"
                                                            for name, ok in results))
+    print_eight_bit(model, view, args)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ from ..pairs import relative, scan_pairs
 from ..recipes import TrainConfig
 from ..settings import PROJECT_ROOT, smoke_mode
 from ..train import train
-from .book import write_book
 from .cube import write_cube
 from .fetch import BASE_URL, fetch
 from .retouch import PHOTO_SUFFIXES, plan_outputs, retouch_file
@@ -277,6 +276,8 @@ def _add_book(sub) -> None:
 
 
 def _book(args: argparse.Namespace) -> int:
+    from .book import write_book  # the book needs the optional notebook tools (the [test] extra)
+
     rows = write_book(args.out, args.names, smoke=args.smoke)
     total = sum(abs(s) for _, s, _ in rows)
     print(f"\n{'notebook':40s} {'seconds':>8s} {'pictures':>8s}")
