@@ -35,7 +35,11 @@ def as_pairs(data) -> list[tuple[torch.Tensor, torch.Tensor]]:
 
 
 def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
-    """One of the 8 flips/rotations of x (..., H, W), k in 0..7."""
+    """One of the 8 flips/rotations of x (..., H, W), k in 0..7.
+
+    >>> dihedral(torch.tensor([[1, 2], [3, 4]]), 1).tolist()  # a quarter turn
+    [[2, 4], [1, 3]]
+    """
     if k & 4:
         x = x.flip(-1)
     return torch.rot90(x, k & 3, dims=(-2, -1))

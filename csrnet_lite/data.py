@@ -199,6 +199,10 @@ def iter_pairs(data) -> Iterator[tuple[str, torch.Tensor, torch.Tensor]]:
     (input, target) tuples of (B, 3, H, W) tensors in [0, 1] (their id is their position).
 
     Raises TypeError for any other item and ValueError when an input and its target differ in shape.
+
+    >>> pairs = [(torch.zeros(1, 3, 2, 2), torch.ones(1, 3, 2, 2))]
+    >>> [(id, tuple(input.shape)) for id, input, target in iter_pairs(pairs)]
+    [('0', (1, 3, 2, 2))]
     """
     for i, item in enumerate(data):
         if hasattr(item, "input") and hasattr(item, "target"):

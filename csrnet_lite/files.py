@@ -13,8 +13,8 @@ from typing import Iterator
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
 
-    >>> with atomic_path("model.pt") as tmp:
-    ...     torch.save(state, tmp)
+        with atomic_path("model.pt") as tmp:
+            torch.save(state, tmp)   # a crash here leaves model.pt as it was
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

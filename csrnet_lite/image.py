@@ -31,6 +31,12 @@ def check_image(x: torch.Tensor, name: str = "input", *, check_range: bool = Tru
 
     Returns `x` unchanged so it can be used inline. `check_range=False` skips the value check (for
     network outputs, which may leave [0, 1] slightly).
+
+    >>> check_image(torch.zeros(1, 3, 2, 2)).shape
+    torch.Size([1, 3, 2, 2])
+    >>> check_image(torch.zeros(3, 2, 2))
+    Traceback (most recent call last):
+    ValueError: input must have shape (B, 3, H, W), got (3, 2, 2) (add a batch axis with x[None])
     """
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of shape (B, 3, H, W), got {type(x).__name__}; "
@@ -56,6 +62,10 @@ def to_tensor(image: Image.Image | np.ndarray) -> torch.Tensor:
 
     uint8 is divided by 255 and uint16 by 65535; float arrays must already lie in [0, 1]. Grayscale is
     repeated to RGB; an alpha channel is dropped (FiveK's RGBA PNGs are opaque).
+
+    >>> x = to_tensor(np.full((2, 5, 3), 255, np.uint8))  # an 8-bit white image, 2 rows of 5
+    >>> x.shape, x.dtype, x.max().item()
+    (torch.Size([1, 3, 2, 5]), torch.float32, 1.0)
     """
     if isinstance(image, Image.Image):
         image = _pil_to_array(image)
@@ -131,6 +141,9 @@ def thumbnail(x: torch.Tensor, size: int = 128) -> torch.Tensor:
     Used identically in training, evaluation and full-resolution retouching, so the condition vector
     of a photo does not depend on its resolution. The aspect ratio is not kept: the condition network
     only takes global statistics, and a fixed size lets photos of any shape share a batch.
+
+    >>> thumbnail(torch.rand(1, 3, 300, 200)).shape
+    torch.Size([1, 3, 128, 128])
     """
     check_image(x, "image", check_range=False)
     return F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
@@ -166,7 +179,13 @@ class Resize:
         return "no resize" if self.edge == "none" else f"{self.edge} edge {self.size}"
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:
-        """(height, width) after resizing a photo of (height, width)."""
+        """(height, width) after resizing a photo of (height, width).
+
+        >>> Resize.LONG_512.output_size(1000, 600)
+        (512, 307)
+        >>> Resize.LONG_512.output_size(400, 300)  # never upscaled
+        (400, 300)
+        """
         edge = {"none": 0, "short": min(height, width), "long": max(height, width)}[self.edge]
         if edge <= self.size:
             return height, width
@@ -228,7 +247,11 @@ class CondView:
     @staticmethod
     def trained_on(thumb_size: int | None) -> "CondView":
         """The view of a model trained with `TrainConfig.thumb_size`: its thumbnail, or LONG_512 for
-        None (whole photos, which the command line trains at long edge 512)."""
+        None (whole photos, which the command line trains at long edge 512).
+
+        >>> str(CondView.trained_on(64)), CondView.trained_on(None) == CondView.LONG_512
+        ('64x64 thumbnail', True)
+        """
         return CondView(thumb_size) if thumb_size is not None else CondView.LONG_512
 
     def __str__(self) -> str:
@@ -237,7 +260,11 @@ class CondView:
         return "full photo" if self.resize == Resize.NONE else str(self.resize)
 
     def __call__(self, photo: torch.Tensor) -> torch.Tensor:
-        """photo (B, 3, H, W) -> the condition network's input (B, 3, h, w) in [0, 1]."""
+        """photo (B, 3, H, W) -> the condition network's input (B, 3, h, w) in [0, 1].
+
+        >>> CondView.LONG_512(torch.rand(1, 3, 1000, 600)).shape
+        torch.Size([1, 3, 512, 307])
+        """
         if self.thumb_size is not None:
             return thumbnail(photo, self.thumb_size)  # -> (B, 3, s, s)
         return self.resize(photo)  # -> (B, 3, h, w), aspect ratio kept
@@ -253,7 +280,11 @@ CondView.FULL = CondView(None, Resize.NONE)
 
 
 def to_numpy(x: torch.Tensor) -> np.ndarray:
-    """(1, 3, H, W) or (3, H, W) tensor -> float32 array (H, W, 3), clamped to [0, 1], for plotting."""
+    """(1, 3, H, W) or (3, H, W) tensor -> float32 array (H, W, 3), clamped to [0, 1], for plotting.
+
+    >>> to_numpy(torch.ones(1, 3, 2, 4)).shape
+    (2, 4, 3)
+    """
     if x.ndim == 4:
         if x.shape[0] != 1:
             raise ValueError(f"to_numpy takes one image, got a batch of {x.shape[0]}; index it first")
@@ -264,12 +295,20 @@ def to_numpy(x: torch.Tensor) -> np.ndarray:
 
 
 def to_pil(x: torch.Tensor) -> Image.Image:
-    """(1, 3, H, W) tensor -> 8-bit RGB PIL image (values rounded, clamped to [0, 1])."""
+    """(1, 3, H, W) tensor -> 8-bit RGB PIL image (values rounded, clamped to [0, 1]).
+
+    >>> to_pil(torch.zeros(1, 3, 2, 5)).size  # PIL: (width, height)
+    (5, 2)
+    """
     return Image.fromarray(quantize(to_numpy(x)))
 
 
 def quantize(a: np.ndarray | torch.Tensor, bits: int = 8):
-    """Round [0, 1] values to integers as an 8-bit (uint8) or 16-bit (uint16) file stores them."""
+    """Round [0, 1] values to integers as an 8-bit (uint8) or 16-bit (uint16) file stores them.
+
+    >>> quantize(np.array([0.0, 0.5, 1.0, 1.2]))
+    array([  0, 128, 255, 255], dtype=uint8)
+    """
     top = (1 << bits) - 1
     if isinstance(a, torch.Tensor):
         return (a.clamp(0, 1) * top).round()

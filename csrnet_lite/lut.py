@@ -71,7 +71,11 @@ Domain = float | Sequence[float]  # one value for all channels, or (R, G, B)
 # --- baking -------------------------------------------------------------------------------------
 
 def identity_lut(size: int = DEFAULT_SIZE) -> torch.Tensor:
-    """The lattice itself: (N, N, N, 3) with identity_lut(N)[b, g, r] = (r, g, b) / (N - 1)."""
+    """The lattice itself: (N, N, N, 3) with identity_lut(N)[b, g, r] = (r, g, b) / (N - 1).
+
+    >>> identity_lut(2)[1, 0, 1].tolist()  # lut[b, g, r]: blue 1, green 0, red 1
+    [1.0, 0.0, 1.0]
+    """
     check_size(size)
     v = torch.linspace(0, 1, size)
     b, g, r = torch.meshgrid(v, v, v, indexing="ij")  # three (N, N, N) grids, blue slowest
@@ -128,6 +132,10 @@ def apply_lut(x: torch.Tensor, lut: torch.Tensor, *, domain_min: Domain = 0.0, d
     and clamped to it, as .cube readers do. Rows are processed `chunk_pixels` at a time into a
     preallocated output, so memory beyond input and output stays bounded (~50 MB) for any photo size.
     Returns (B, 3, H, W) float32, not clamped.
+
+    >>> x = torch.rand(1, 3, 4, 5)
+    >>> torch.allclose(apply_lut(x, identity_lut(3)), x, atol=1e-5)  # trilinear reproduces linear maps
+    True
     """
     check_image(x, "x", check_range=False)
     lut = check_lut(lut)
@@ -156,7 +164,11 @@ def apply_lut(x: torch.Tensor, lut: torch.Tensor, *, domain_min: Domain = 0.0, d
 
 def lut_image(lut: torch.Tensor) -> torch.Tensor:
     """A LUT as a picture (1, 3, N, N * N): N tiles side by side, one per blue level (dark to bright),
-    each with red growing to the right and green growing downwards. Clamped to [0, 1] for display."""
+    each with red growing to the right and green growing downwards. Clamped to [0, 1] for display.
+
+    >>> lut_image(identity_lut(4)).shape
+    torch.Size([1, 3, 4, 16])
+    """
     lut = check_lut(lut)
     n = lut.shape[0]
     tiles = lut.permute(3, 1, 0, 2)  # (b, g, r, 3) -> (3, g, b, r)
@@ -166,7 +178,11 @@ def lut_image(lut: torch.Tensor) -> torch.Tensor:
 # --- validation ---------------------------------------------------------------------------------
 
 def check_size(size: int) -> int:
-    """Raise ValueError unless size is a LUT lattice size (an integer from 2 to MAX_SIZE); return it."""
+    """Raise ValueError unless size is a LUT lattice size (an integer from 2 to MAX_SIZE); return it.
+
+    >>> check_size(33)
+    33
+    """
     if isinstance(size, bool) or not isinstance(size, int) or not 2 <= size <= MAX_SIZE:
         raise ValueError(f"LUT size must be an integer from 2 to {MAX_SIZE} (33 and 65 are usual), "
                          f"got {size!r}")

@@ -55,6 +55,9 @@ def psnr(output: torch.Tensor, target: torch.Tensor, *, quantize: bool = True) -
     """Peak signal-to-noise ratio in dB for a peak of 1 (255 in 8 bits): (B, 3, H, W) x 2 -> (B,).
 
     10 * log10(1 / MSE), the MSE over all pixels and channels of each image; +inf for identical images.
+
+    >>> round(psnr(torch.zeros(1, 3, 4, 4), torch.full((1, 3, 4, 4), 0.1), quantize=False).item(), 3)
+    20.0
     """
     with one_thread():
         output, target = _prepare(output, target, quantize)
@@ -136,6 +139,9 @@ def srgb_to_lab(x: torch.Tensor) -> torch.Tensor:
     L* in [0, 100]; a*, b* roughly [-110, 130]. Undoes the sRGB transfer curve, maps to XYZ with the
     IEC 61966-2-1 matrix, and takes the white as what that matrix makes of RGB (1, 1, 1), i.e. D65
     (0.95047, 1, 1.08883); so white is exactly (100, 0, 0).
+
+    >>> [round(v, 3) + 0.0 for v in srgb_to_lab(torch.ones(1, 3, 1, 1)).flatten().tolist()]  # white
+    [100.0, 0.0, 0.0]
     """
     check_image(x, "x", check_range=False)
     x = x.clamp(0, 1)
@@ -201,6 +207,10 @@ def delta_e(output: torch.Tensor, target: torch.Tensor, *, quantize: bool = True
 
     Both images go to CIELAB with `srgb_to_lab` (sRGB, D65); about 1 is a just-noticeable difference.
     Computed in float32 (within ~1e-5 of float64 on photos) and summed in float64.
+
+    >>> x = torch.rand(2, 3, 16, 16)
+    >>> delta_e(x, x).tolist()
+    [0.0, 0.0]
     """
     with one_thread():
         output, target = _prepare(output, target, quantize)

@@ -101,6 +101,10 @@ def compose(*steps: ConvForm | GFMForm) -> tuple[ConvForm, GFMForm]:
     diag(1 + s): always when the scale is the same for every channel (brightness, exposure, contrast)
     or the conv does not mix channels (white balance). Otherwise the chain needs a different colour
     matrix per image, which no single conv + GFM has, and a ValueError says so.
+
+    >>> conv, mod = compose(brightness_as_gfm(2.0), brightness_as_gfm(1.5))
+    >>> mod.scale  # x * 2 * 1.5 = x * (1 + 2)
+    tensor([[2., 2., 2.]])
     """
     conv, mod = ConvForm.identity(3), GFMForm.identity(1, 3)
     for step in steps:
@@ -122,7 +126,11 @@ def compose(*steps: ConvForm | GFMForm) -> tuple[ConvForm, GFMForm]:
 # ---- global statistics: what a condition network computes, once per image ----
 
 def luma(x: torch.Tensor) -> torch.Tensor:
-    """BT.601 luma L = 0.299 R + 0.587 G + 0.114 B: (B, 3, H, W) -> (B, 1, H, W), same range as x."""
+    """BT.601 luma L = 0.299 R + 0.587 G + 0.114 B: (B, 3, H, W) -> (B, 1, H, W), same range as x.
+
+    >>> round(luma(torch.ones(1, 3, 2, 2))[0, 0, 0, 0].item(), 6)  # the weights sum to 1
+    1.0
+    """
     check_image(x, "x", check_range=False)
     return torch.einsum("c,bchw->bhw", x.new_tensor(LUMA), x)[:, None]  # (B, 3, H, W) -> (B, 1, H, W)
 
@@ -186,6 +194,9 @@ def brightness(x: torch.Tensor, factor: float) -> torch.Tensor:
 
     0 gives black, 1 the input. Pillow's `ImageEnhance.Brightness` blends with a black image; its
     8-bit output is floor(255 * brightness(x, factor)) clipped to 0..255 (see `contrast`).
+
+    >>> brightness(torch.full((1, 3, 1, 1), 0.5), 1.5).flatten().tolist()
+    [0.75, 0.75, 0.75]
     """
     return _check(x) * _number(factor, "brightness factor")
 
@@ -195,7 +206,11 @@ def brightness_as_conv(factor: float) -> ConvForm:
 
 
 def brightness_as_gfm(factor: float, batch: int = 1) -> GFMForm:
-    """Brightness as a GFM: scale = factor - 1, shift = 0, for `batch` images (B, 3)."""
+    """Brightness as a GFM: scale = factor - 1, shift = 0, for `batch` images (B, 3).
+
+    >>> brightness_as_gfm(1.5).scale
+    tensor([[0.5000, 0.5000, 0.5000]])
+    """
     scale = torch.full((batch, 3), _number(factor, "brightness factor") - 1)
     return GFMForm(scale, torch.zeros(batch, 3))
 
@@ -210,7 +225,11 @@ def offset_as_conv(amount: float | tuple[float, float, float]) -> ConvForm:
 
 
 def exposure(x: torch.Tensor, ev: float) -> torch.Tensor:
-    """Exposure change in stops, on the (gamma-encoded) values as stored: x * 2**ev. (B, 3, H, W)."""
+    """Exposure change in stops, on the (gamma-encoded) values as stored: x * 2**ev. (B, 3, H, W).
+
+    >>> exposure(torch.full((1, 3, 1, 1), 0.25), 1).flatten().tolist()  # one stop brighter
+    [0.5, 0.5, 0.5]
+    """
     return _check(x) * 2.0 ** _number(ev, "exposure ev", minimum=None)
 
 
@@ -219,7 +238,11 @@ def exposure_as_conv(ev: float) -> ConvForm:
 
 
 def white_balance(x: torch.Tensor, gains: tuple[float, float, float]) -> torch.Tensor:
-    """Multiply R, G, B by their gains (each >= 0): (B, 3, H, W)."""
+    """Multiply R, G, B by their gains (each >= 0): (B, 3, H, W).
+
+    >>> white_balance(torch.full((1, 3, 1, 1), 0.5), (2.0, 1.0, 0.5)).flatten().tolist()
+    [1.0, 0.5, 0.25]
+    """
     return _check(x) * _per_channel(gains, "white balance gains", minimum=0.0)[:, None, None]  # (3,) -> (3, 1, 1)
 
 
@@ -244,7 +267,11 @@ def contrast(x: torch.Tensor, factor: float, mean: torch.Tensor | None = None) -
 
 
 def contrast_as_gfm(factor: float, mean: torch.Tensor) -> GFMForm:
-    """Contrast for images with luma means `mean` (B,): scale = factor - 1, shift = (1 - factor) * mean."""
+    """Contrast for images with luma means `mean` (B,): scale = factor - 1, shift = (1 - factor) * mean.
+
+    >>> contrast_as_gfm(0.5, torch.tensor([0.4]))  # halfway towards the mean 0.4
+    GFMForm(scale=tensor([[-0.5000, -0.5000, -0.5000]]), shift=tensor([[0.2000, 0.2000, 0.2000]]))
+    """
     factor = _number(factor, "contrast factor")
     mean = _mean(mean, None)[:, None].expand(-1, 3)  # (B,) -> (B, 3)
     return GFMForm(torch.full_like(mean, factor - 1), (1 - factor) * mean)
@@ -298,6 +325,9 @@ def tone_curve(x: torch.Tensor, knots_in, knots_out) -> torch.Tensor:
 
     knots (K,) for one curve on R, G and B, or (3, K) for one curve per channel; knots_in strictly
     increasing. Beyond the first and last knot the curve is flat (as numpy.interp).
+
+    >>> tone_curve(torch.full((1, 3, 1, 1), 0.25), [0, 0.5, 1], [0, 0.25, 1]).flatten().tolist()
+    [0.125, 0.125, 0.125]
     """
     xs, ys = (k.float() for k in _knots(knots_in, knots_out))
     b, _, h, w = _check(x).shape

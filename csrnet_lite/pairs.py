@@ -63,7 +63,11 @@ class Pair:
 
 
 def fivek_id(name: str) -> str | None:
-    """The FiveK id a file or base name starts with ("a0001-jmac_DSC1459.tif" -> "a0001"), or None."""
+    """The FiveK id a file or base name starts with ("a0001-jmac_DSC1459.tif" -> "a0001"), or None.
+
+    >>> fivek_id("a0001-jmac_DSC1459.tif"), fivek_id("holiday.jpg")
+    ('a0001', None)
+    """
     m = _FIVEK_ID.match(name)
     return f"a{m[1]}" if m and 1 <= int(m[1]) <= 5000 else None
 
@@ -73,6 +77,9 @@ def clean_stem(stem: str, *, copies: bool = True) -> str:
 
     "x_input", "x input", "x_gt", "x_output", "x.tif_GT", "x 2", "x (2)", "x copy" -> "x".
     copies=False keeps copy suffixes (" 2", " (2)", " copy"), which are also plain numbered names.
+
+    >>> clean_stem("beach_input"), clean_stem("beach 2"), clean_stem("beach 2", copies=False)
+    ('beach', 'beach', 'beach 2')
     """
     patterns = _STEM_SUFFIXES if copies else _STEM_SUFFIXES[:2]
     while True:

@@ -38,6 +38,9 @@ def split_view(before, after, position: float = 0.5, line: bool = False) -> np.n
     """Columns left of `position` (0..1 of the width) from `before`, the rest from `after`.
 
     `line=True` paints the first column of the `after` part white, as a divider.
+
+    >>> split_view(np.zeros((2, 4, 3)), np.ones((2, 4, 3)))[0, :, 0].tolist()  # left half before
+    [0.0, 0.0, 1.0, 1.0]
     """
     a, b = as_array(before), as_array(after)
     if a.shape != b.shape:
@@ -83,6 +86,10 @@ def pca_2d(vectors) -> tuple[np.ndarray, np.ndarray]:
 
     Plain numpy SVD of the centred data; the axes' signs are fixed so that each axis's largest
     loading is positive (the same data always gives the same picture).
+
+    >>> coords, explained = pca_2d([[0, 0], [1, 1], [2, 2]])  # points on a line
+    >>> explained.round(3).tolist()
+    [1.0, 0.0]
     """
     x = np.asarray(vectors, dtype=np.float64)
     if x.ndim != 2 or len(x) < 2:

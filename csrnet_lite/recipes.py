@@ -72,7 +72,12 @@ class TrainConfig:
     @staticmethod
     def paper(**overrides) -> "TrainConfig":
         """The published recipe (He et al. 2020; the authors' training configuration,
-        train_Enhance.yml: whole photos, no augmentation, PyTorch's default initialisation)."""
+        train_Enhance.yml: whole photos, no augmentation, PyTorch's default initialisation).
+
+        >>> c = TrainConfig.paper()
+        >>> c.loss, c.batch, c.lr, c.thumb_size
+        ('l1', 1, 0.0001, None)
+        """
         return TrainConfig(**{**dict(
             recipe="paper", steps=600_000, batch=1, pixels=None, thumb_size=None, loss="l1", lr=1e-4,
             betas=(0.9, 0.99), weight_decay=0.0, lr_halve_every=100_000, cosine=False, warmup=0,
