@@ -15,6 +15,7 @@ from csrnet_lite.image import load_image, to_numpy
 from csrnet_lite.tools import develop as D
 from csrnet_lite.tools import fetch as F
 from csrnet_lite.tools.cli import main
+from csrnet_lite.tools.download import download
 from fixtures_fetch import (FiveKServer, closed_port_url, dng_bytes, expert_tiff_bytes, prophoto_icc, psnr,
                             smooth_image, srgb_to_prophoto, BRADFORD_D65_TO_D50, SRGB_TO_XYZ, XYZ_TO_PROPHOTO)
 
@@ -247,7 +248,7 @@ def test_dropped_connection_is_resumed_within_one_call(tmp_path, photos, server)
 def test_complete_part_file_is_accepted_on_416(tmp_path, photos, server):
     path = tmp_path / "x.dng"
     path.with_name("x.dng.part").write_bytes(photos[NAMES[0]]["dng"])
-    F.download(server.url + f"img/dng/{NAMES[0]}.dng", path, progress=False)
+    download(server.url + f"img/dng/{NAMES[0]}.dng", path, progress=False)
     assert path.read_bytes() == photos[NAMES[0]]["dng"] and server.requests[-1][2] == 416
 
 

@@ -130,7 +130,12 @@ def write_book(out: Path, names: list[str], *, smoke: bool) -> list[tuple[str, f
             tmp.chmod(0o644)  # readable by a web server, like any file written with open()
         rows.append((path.stem, seconds, images))
         print(f"  {abs(seconds):6.1f} s, {images} pictures -> {out / (path.stem + '.html')}", flush=True)
-    seconds = {n: s for n, s, _ in rows}
+    _write_index(out, {n: s for n, s, _ in rows}, smoke)
+    return rows
+
+
+def _write_index(out: Path, seconds: dict[str, float], smoke: bool) -> None:
+    """out/index.html: every notebook with an HTML page in `out`, with its time or failure this run."""
     listed = [p.stem for p in sorted(NOTEBOOKS.glob("*.ipynb")) if (out / f"{p.stem}.html").exists()]
 
     def note(name: str) -> str:
@@ -144,4 +149,3 @@ def write_book(out: Path, names: list[str], *, smoke: bool) -> list[tuple[str, f
                        f"<h1>csrnet-lite: the notebook series</h1><p>Executed in {mode}.</p>"
                        f"<ol>{items}</ol>\n", encoding="utf-8")
         tmp.chmod(0o644)
-    return rows

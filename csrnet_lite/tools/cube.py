@@ -71,8 +71,7 @@ def read_cube(path: str | os.PathLike) -> Cube:
     except UnicodeDecodeError as e:
         raise ValueError(f"{path} is not a text .cube file (byte {e.start} is not UTF-8)") from None
     where = lambda n: f"{path}, line {n}"  # noqa: E731
-    title, size, size_line = "", None, 0
-    lo, hi = [0.0] * 3, [1.0] * 3
+    header = {"title": "", "size": None, "size_line": 0, "lo": [0.0] * 3, "hi": [1.0] * 3}
     values: list[float] = []
     first_row = last_line = 0
     for n, raw in enumerate(text.splitlines(), start=1):
@@ -84,27 +83,9 @@ def read_cube(path: str | os.PathLike) -> Cube:
             if first_row:
                 raise ValueError(f"{where(n)}: keyword {keyword} after the table started at line "
                                  f"{first_row}; .cube keywords come before the table")
-            if keyword.startswith("LUT_1D"):
-                raise ValueError(f"{where(n)}: {keyword}: 1D LUTs (and 1D shapers) are not supported; "
-                                 "csrnet-lite reads 3D LUTs (LUT_3D_SIZE) only")
-            if keyword == "TITLE":
-                match = re.fullmatch(r'TITLE\s+"(.*)"', line) or re.fullmatch(r"TITLE\s*(.*)", line)
-                title = match.group(1)
-            elif keyword == "LUT_3D_SIZE":
-                if size is not None:
-                    raise ValueError(f"{where(n)}: second LUT_3D_SIZE (the first is at line {size_line})")
-                args = line.split()[1:]
-                if len(args) != 1 or not args[0].isdigit() or not 2 <= int(args[0]) <= MAX_SIZE:
-                    raise ValueError(f"{where(n)}: LUT_3D_SIZE must be one integer from 2 to {MAX_SIZE}, "
-                                     f"got {line!r}")
-                size, size_line = int(args[0]), n
-            elif keyword in ("DOMAIN_MIN", "DOMAIN_MAX"):
-                triple = _numbers(line.split()[1:], 3, where(n), f"{keyword} R G B")
-                lo, hi = (triple, hi) if keyword == "DOMAIN_MIN" else (lo, triple)
-            elif keyword == "LUT_3D_INPUT_RANGE":  # DaVinci Resolve: one range for all channels
-                a, b = _numbers(line.split()[1:], 2, where(n), "LUT_3D_INPUT_RANGE MIN MAX")
-                lo, hi = [a] * 3, [b] * 3
-            continue  # other keywords (LUT_IN_VIDEO_RANGE, ...) do not change a 3D table
+            _read_keyword(keyword, line, where(n), n, header)
+            continue
+        size, size_line = header["size"], header["size_line"]
         if size is None:
             raise ValueError(f"{where(n)}: table row {line!r} before LUT_3D_SIZE; a .cube file must "
                              "declare its size first (is this a .cube file?)")
@@ -113,6 +94,36 @@ def read_cube(path: str | os.PathLike) -> Cube:
                              f"exactly {size ** 3} rows, already read")
         values += _numbers(line.split("#", 1)[0].split(), 3, where(n), "a table row 'R G B'")
         first_row, last_line = first_row or n, n
+    return _cube(path, header, values, last_line)
+
+
+def _read_keyword(keyword: str, line: str, where: str, n: int, header: dict) -> None:
+    """Apply one keyword line of a .cube header to `header` (title, size, domain), or raise."""
+    if keyword.startswith("LUT_1D"):
+        raise ValueError(f"{where}: {keyword}: 1D LUTs (and 1D shapers) are not supported; "
+                         "csrnet-lite reads 3D LUTs (LUT_3D_SIZE) only")
+    if keyword == "TITLE":
+        match = re.fullmatch(r'TITLE\s+"(.*)"', line) or re.fullmatch(r"TITLE\s*(.*)", line)
+        header["title"] = match.group(1)
+    elif keyword == "LUT_3D_SIZE":
+        if header["size"] is not None:
+            raise ValueError(f"{where}: second LUT_3D_SIZE (the first is at line {header['size_line']})")
+        args = line.split()[1:]
+        if len(args) != 1 or not args[0].isdigit() or not 2 <= int(args[0]) <= MAX_SIZE:
+            raise ValueError(f"{where}: LUT_3D_SIZE must be one integer from 2 to {MAX_SIZE}, got {line!r}")
+        header["size"], header["size_line"] = int(args[0]), n
+    elif keyword in ("DOMAIN_MIN", "DOMAIN_MAX"):
+        header["lo" if keyword == "DOMAIN_MIN" else "hi"] = _numbers(line.split()[1:], 3, where,
+                                                                    f"{keyword} R G B")
+    elif keyword == "LUT_3D_INPUT_RANGE":  # DaVinci Resolve: one range for all channels
+        a, b = _numbers(line.split()[1:], 2, where, "LUT_3D_INPUT_RANGE MIN MAX")
+        header["lo"], header["hi"] = [a] * 3, [b] * 3
+    # other keywords (LUT_IN_VIDEO_RANGE, ...) do not change a 3D table
+
+
+def _cube(path: Path, header: dict, values: list[float], last_line: int) -> Cube:
+    """The Cube of a file's header and table rows, once the table is checked complete."""
+    size, size_line, lo, hi = header["size"], header["size_line"], header["lo"], header["hi"]
     if size is None:
         raise ValueError(f"{path} has no LUT_3D_SIZE line; is it a 3D .cube LUT?")
     if len(values) != 3 * size ** 3:
@@ -122,7 +133,7 @@ def read_cube(path: str | os.PathLike) -> Cube:
     if any(b <= a for a, b in zip(lo, hi)):
         raise ValueError(f"{path}: DOMAIN_MAX {hi} must exceed DOMAIN_MIN {lo} in every channel")
     lut = torch.tensor(values, dtype=torch.float32).reshape(size, size, size, 3)  # rows, red fastest
-    return Cube(lut, title, tuple(lo), tuple(hi))
+    return Cube(lut, header["title"], tuple(lo), tuple(hi))
 
 
 def _numbers(tokens: list[str], count: int, where: str, expected: str) -> list[float]:

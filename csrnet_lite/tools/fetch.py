@@ -24,15 +24,11 @@ project ships none of it.
 """
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import re
 import sys
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -44,6 +40,7 @@ from tqdm.auto import tqdm
 
 from ..files import atomic_path, sha256
 from ..image import save_image
+from .download import download
 from .develop import PIPELINE_VERSION, RAW_PIPELINE, TARGET_PIPELINE, develop_raw, read_expert_tiff
 
 BASE_URL = "https://data.csail.mit.edu/graphics/fivek/"  # the official FiveK server
@@ -52,7 +49,6 @@ NAME_LISTS = ("legal/filesAdobe.txt", "legal/filesAdobeMIT.txt")
 EXPERTS = "ABCDE"
 # a0001-jmac_DSC1459; some names have spaces and brackets: 'a0532-jmacdscf0021 (1)'
 NAME_PATTERN = re.compile(r"^a(\d{4})-[^/\\\t,;]+$")
-USER_AGENT = "csrnet-lite-fetch/1"
 DOWNLOADS = ".downloads"  # under ROOT; a dot folder so that dataset scans skip it
 
 
@@ -64,97 +60,6 @@ def dng_url(name: str, base_url: str = BASE_URL) -> str:
 def tiff_url(name: str, expert: str = "C", base_url: str = BASE_URL) -> str:
     """URL of expert `expert`'s (A..E) 16-bit ProPhoto RGB rendering of photo `name`."""
     return _url(base_url, f"img/tiff16_{_expert(expert).lower()}/{urllib.parse.quote(name)}.tif")
-
-
-# ---------------------------------------------------------------------------------------------------
-# Downloads: resumable, atomic, with a progress bar
-# ---------------------------------------------------------------------------------------------------
-
-class _Interrupted(Exception):
-    """A transfer stopped before the end; the `.part` file keeps what arrived."""
-
-    def __init__(self, have: int, total: int | None, reason: object):
-        super().__init__(f"stopped after {have:,} of {'?' if total is None else f'{total:,}'} bytes ({reason})")
-
-
-def download(url: str, path: str | os.PathLike, *, retries: int = 2, timeout: float = 60.0,
-             progress: bool = True) -> Path:
-    """Download `url` to `path`, resuming `path.part` with an HTTP Range request if one is there.
-
-    The file appears under `path` only once complete (its size matches the server's Content-Length);
-    an interrupted transfer keeps `path.part` for the next call, which continues where it stopped.
-    An existing `path` is returned as it is (callers check it). Raises ConnectionError when the server
-    cannot be reached or keeps dropping the connection, FileNotFoundError for HTTP 404.
-    """
-    path = Path(path)
-    if path.exists():
-        return path
-    part = path.with_name(path.name + ".part")
-    for attempt in range(retries + 1):
-        try:
-            _download_once(url, part, timeout, progress, desc=path.name)
-            break
-        except _Interrupted as e:
-            if attempt == retries:
-                raise ConnectionError(f"download of {url} {e}; run again to resume from {part}") from None
-            time.sleep(0.5 * (attempt + 1))
-    os.replace(part, path)  # atomic: the final name only ever holds a complete file
-    return path
-
-
-def _download_once(url: str, part: Path, timeout: float, progress: bool, desc: str) -> None:
-    have = part.stat().st_size if part.exists() else 0
-    headers = {"User-Agent": USER_AGENT}
-    if have:
-        headers["Range"] = f"bytes={have}-"
-    host = urllib.parse.urlsplit(url).netloc
-    try:
-        response = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
-    except urllib.error.HTTPError as e:
-        if e.code == 416 and have:  # asked past the end: the part file is complete, or longer than it
-            total = _content_range(e.headers.get("Content-Range"))[1]
-            if total == have:
-                return
-            part.unlink()
-            raise _Interrupted(have, total, "partial file did not match the server's; starting over") from None
-        if e.code == 404:
-            raise FileNotFoundError(f"{url} is not on the server (HTTP 404); check the base name "
-                                    "(see --names) and the expert letter") from None
-        raise ConnectionError(f"{host} answered HTTP {e.code} {e.reason} for {url}; try again later") from None
-    except urllib.error.URLError as e:
-        raise ConnectionError(f"cannot reach {host} ({e.reason}): check your connection") from None
-    except (http.client.HTTPException, OSError) as e:  # dropped before the headers: worth a retry
-        raise _Interrupted(have, None, e) from None
-    with response:
-        total = response.headers.get("Content-Length")
-        total = int(total) if total is not None else None
-        if response.status == 206:  # the server continues where the part file stops
-            start, total = _content_range(response.headers.get("Content-Range"))
-            if start != have:
-                part.unlink()
-                raise _Interrupted(have, total, f"server resumed at byte {start}, not {have}; starting over")
-        else:  # 200: the whole file (the server ignored or was not asked for a range)
-            have = 0
-        part.parent.mkdir(parents=True, exist_ok=True)
-        with open(part, "ab" if have else "wb") as f, tqdm(
-                total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024, desc=desc,
-                leave=False, disable=not progress, file=sys.stderr) as bar:
-            try:
-                while chunk := response.read(1 << 16):
-                    f.write(chunk)
-                    have += len(chunk)
-                    bar.update(len(chunk))
-            except (http.client.HTTPException, OSError) as e:  # connection dropped or timed out
-                raise _Interrupted(have, total, e) from None
-    if total is not None and have != total:
-        raise _Interrupted(have, total, "connection closed early")
-
-
-def _content_range(value: str | None) -> tuple[int | None, int | None]:
-    """(first byte, file size) of a Content-Range header ('bytes 1000-4999/5000', 'bytes */5000'),
-    None for each that it does not give."""
-    start, total = re.match(r"bytes (\d+)-\d+/", value or ""), re.search(r"/(\d+)\s*$", value or "")
-    return int(start[1]) if start else None, int(total[1]) if total else None
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -275,12 +180,7 @@ def fetch(root: str | os.PathLike, n: int = 100, expert: str = "C", size: int | 
     without any request. Raises ConnectionError when the server cannot be reached (what is done is
     kept); a photo that fails for another reason is reported in the returned FetchReport.
     """
-    root, expert = Path(root), _expert(expert)
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive number of photos, got {n!r}")
-    if bits not in (8, 16):
-        raise ValueError(f"bits must be 8 or 16, got {bits!r}")
-    size = int(size) if size else None
+    root, expert, size = Path(root), _expert(expert), _check_subset(n, size, bits)
     downloads = root / DOWNLOADS
     settings = {"expert": expert, "size": size, "bits": bits, "pipeline": PIPELINE_VERSION}
     manifest = _load_manifest(root / "manifest.json")
@@ -306,6 +206,15 @@ def fetch(root: str | os.PathLike, n: int = 100, expert: str = "C", size: int | 
     except ConnectionError as e:
         raise ConnectionError(f"{e}{kept}") from None
     return report
+
+
+def _check_subset(n: int, size: int | None, bits: int) -> int | None:
+    """Raise ValueError for a bad number of photos or bit depth; the short edge (None: full size)."""
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive number of photos, got {n!r}")
+    if bits not in (8, 16):
+        raise ValueError(f"bits must be 8 or 16, got {bits!r}")
+    return int(size) if size else None
 
 
 def _choose(names, n: int, base_url: str, cache: Path, timeout: float) -> list[str]:

@@ -99,41 +99,52 @@ def write_16bit_rgb(a: np.ndarray, path: Path, fmt: str, icc_profile: bytes | No
     if isinstance(exif, Image.Exif):
         exif = exif.tobytes()  # one form: the bytes a file stores, sub-directories included
     exif = bytes(exif or b"").removeprefix(b"Exif\0\0")  # a TIFF structure, as PNG's eXIf stores it
-    h, w, _ = a.shape
     if fmt == "PNG":
-        rows = np.ascontiguousarray(a, ">u2").view(np.uint8).reshape(h, w * 6)  # (H, W, 3) -> bytes (H, 6W)
-        filtered = rows.copy()
-        filtered[:, 6:] -= rows[:, :-6]  # "Sub" filter: minus the same byte one pixel left (mod 256)
-        data = np.concatenate([np.ones((h, 1), np.uint8), filtered], axis=1)  # filter type 1 first: (H, 1 + 6W)
-
-        def chunk(kind: bytes, body: bytes) -> bytes:
-            return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-        header = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)  # 16 bits, colour type 2 (RGB)
-        metadata = b""
-        if icc_profile:  # name, NUL, compression method 0 (zlib), the compressed profile
-            metadata += chunk(b"iCCP", b"ICC Profile\0\0" + zlib.compress(icc_profile))
-        if exif:
-            metadata += chunk(b"eXIf", exif)
-        path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + metadata
-                         + chunk(b"IDAT", zlib.compress(data.tobytes(), 6)) + chunk(b"IEND", b""))
+        path.write_bytes(_png16(a, icc_profile, exif))
     elif fmt == "TIFF":
-        pixels = np.ascontiguousarray(a, "<u2").tobytes()
-        ifd = ImageFileDirectory_v2(prefix=b"II")
-        tags = Image.Exif()
-        tags.load(exif)  # nothing for b""
-        for tag in tags:  # EXIF tags live in a TIFF's own directory
-            if tag not in _TIFF_LAYOUT_TAGS:  # those describe the pixels written here, set below
-                sub_ifd = tag in TiffTags.TAGS_V2_GROUPS  # the Exif and GPS directories
-                ifd[tag] = tags.get_ifd(tag) if sub_ifd else tags[tag]
-        layout = {256: w, 257: h, 258: (16, 16, 16), 259: 1,  # width, height, bits per sample, no compression
-                  262: 2, 273: 0, 277: 3,  # RGB, strip offset (tobytes moves it past the tags), 3 samples
-                  278: h, 279: len(pixels), 284: 1}  # one strip of all rows, samples interleaved
-        for tag, value in layout.items():
-            ifd[tag] = value
-        if icc_profile:
-            ifd[34675] = icc_profile  # ICCProfile (type UNDEFINED)
-        path.write_bytes(b"II" + struct.pack("<HI", 42, 8) + ifd.tobytes(8) + pixels)  # header, IFD at 8
+        path.write_bytes(_tiff16(a, icc_profile, exif))
     else:
         raise ValueError(f"16-bit images can be written as PNG or TIFF, not {fmt}; "
                          "use a .png or .tif path, or bits=8")
+
+
+def _png16(a: np.ndarray, icc_profile: bytes | None, exif: bytes) -> bytes:
+    """A 16-bit RGB PNG file of a uint16 (H, W, 3) array, with iCCP and eXIf chunks when given."""
+    h, w, _ = a.shape
+    rows = np.ascontiguousarray(a, ">u2").view(np.uint8).reshape(h, w * 6)  # (H, W, 3) -> bytes (H, 6W)
+    filtered = rows.copy()
+    filtered[:, 6:] -= rows[:, :-6]  # "Sub" filter: minus the same byte one pixel left (mod 256)
+    data = np.concatenate([np.ones((h, 1), np.uint8), filtered], axis=1)  # filter type 1 first: (H, 1 + 6W)
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)  # 16 bits, colour type 2 (RGB)
+    metadata = b""
+    if icc_profile:  # name, NUL, compression method 0 (zlib), the compressed profile
+        metadata += chunk(b"iCCP", b"ICC Profile\0\0" + zlib.compress(icc_profile))
+    if exif:
+        metadata += chunk(b"eXIf", exif)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + metadata
+            + chunk(b"IDAT", zlib.compress(data.tobytes(), 6)) + chunk(b"IEND", b""))
+
+
+def _tiff16(a: np.ndarray, icc_profile: bytes | None, exif: bytes) -> bytes:
+    """A 16-bit RGB baseline TIFF file (one uncompressed strip) of a uint16 (H, W, 3) array, with tags."""
+    h, w, _ = a.shape
+    pixels = np.ascontiguousarray(a, "<u2").tobytes()
+    ifd = ImageFileDirectory_v2(prefix=b"II")
+    tags = Image.Exif()
+    tags.load(exif)  # nothing for b""
+    for tag in tags:  # EXIF tags live in a TIFF's own directory
+        if tag not in _TIFF_LAYOUT_TAGS:  # those describe the pixels written here, set below
+            sub_ifd = tag in TiffTags.TAGS_V2_GROUPS  # the Exif and GPS directories
+            ifd[tag] = tags.get_ifd(tag) if sub_ifd else tags[tag]
+    layout = {256: w, 257: h, 258: (16, 16, 16), 259: 1,  # width, height, bits per sample, no compression
+              262: 2, 273: 0, 277: 3,  # RGB, strip offset (tobytes moves it past the tags), 3 samples
+              278: h, 279: len(pixels), 284: 1}  # one strip of all rows, samples interleaved
+    for tag, value in layout.items():
+        ifd[tag] = value
+    if icc_profile:
+        ifd[34675] = icc_profile  # ICCProfile (type UNDEFINED)
+    return b"II" + struct.pack("<HI", 42, 8) + ifd.tobytes(8) + pixels  # header, IFD at 8
