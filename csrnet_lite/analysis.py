@@ -27,7 +27,7 @@ from . import ops
 from .image import check_image
 from .metrics import psnr_of_mse
 from .model import CSRNet, Modulations
-from .ops import ConvForm, GFMForm, apply_conv, apply_gfm
+from .ops import apply_conv, apply_gfm
 from .pictures import as_array, sample_pixels
 from .samples import Degradation
 from .widgets import preview_modulations
@@ -177,7 +177,8 @@ def operator_chain(x: torch.Tensor, params: ChainParams | torch.Tensor) -> torch
     """Saturation s, contrast k around the grey m, gains (g_R, 1, g_B) * 2**exposure, in that order:
     (B, 3, H, W) -> (B, 3, H, W), any values, not clamped.
 
-    Built from the operators' forms of notebook 2 (`ops.ConvForm`, `ops.GFMForm`). `params` is a
+    Composed of the operators' forms of notebook 2 (`ops.saturation_as_conv`, `ops.contrast_as_gfm`,
+    `ops.white_balance_as_conv`, `ops.exposure_as_conv`), which take tensor factors. `params` is a
     `ChainParams` or a (6,) tensor in its field order, which may require grad (what `fit_operators`
     optimises).
     """
@@ -186,12 +187,10 @@ def operator_chain(x: torch.Tensor, params: ChainParams | torch.Tensor) -> torch
         raise ValueError(f"params must be a ChainParams or a tensor of shape (6,) {ChainParams.names()}, "
                          f"got {p.shape if isinstance(p, torch.Tensor) else type(p).__name__}")
     s, k, m, gain_r, gain_b, ev = p
-    luma = torch.tensor(ops.LUMA)
-    sat = ConvForm(s * torch.eye(3) + (1 - s) * luma.expand(3, 3), torch.zeros(3))  # ops.saturation_as_conv
-    x = apply_conv(x, sat)
-    x = apply_gfm(x, GFMForm((k - 1).expand(1, 3), ((1 - k) * m).expand(1, 3)))  # ops.contrast_as_gfm
-    gains = torch.stack([gain_r, torch.ones(()), gain_b]) * 2 ** ev  # (3,)
-    return apply_gfm(x, GFMForm((gains - 1)[None], torch.zeros(1, 3)))  # white balance and exposure
+    x = apply_conv(x, ops.saturation_as_conv(s))
+    x = apply_gfm(x, ops.contrast_as_gfm(k, m[None]))  # m: (B,) with B = 1, the same for every image
+    x = apply_conv(x, ops.white_balance_as_conv(torch.stack([gain_r, torch.ones(()), gain_b])))
+    return apply_conv(x, ops.exposure_as_conv(ev))
 
 
 @dataclass(frozen=True)

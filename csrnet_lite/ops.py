@@ -128,10 +128,13 @@ def compose(*steps: ConvForm | GFMForm) -> tuple[ConvForm, GFMForm]:
 def luma(x: torch.Tensor) -> torch.Tensor:
     """BT.601 luma L = 0.299 R + 0.587 G + 0.114 B: (B, 3, H, W) -> (B, 1, H, W), same range as x.
 
+    The one place luma is computed. float32 as everywhere; float64 stays float64 (for sums over a whole
+    image that must not depend on the CPU, `samples.with_pivot`).
+
     >>> round(luma(torch.ones(1, 3, 2, 2))[0, 0, 0, 0].item(), 6)  # the weights sum to 1
     1.0
     """
-    check_image(x, "x", check_range=False)
+    check_image(x if x.dtype != torch.float64 else x[:, :, :1, :1].float(), "x", check_range=False)
     return torch.einsum("c,bchw->bhw", x.new_tensor(LUMA), x)[:, None]  # (B, 3, H, W) -> (B, 1, H, W)
 
 
@@ -169,8 +172,14 @@ def _check(x: torch.Tensor) -> torch.Tensor:
     return check_image(x, "x", check_range=False)
 
 
-def _number(value: float, name: str, *, minimum: float | None = 0.0) -> float:
-    """A finite real number >= minimum (None: any) as a float, else a ValueError naming it."""
+def _number(value: float | torch.Tensor, name: str, *, minimum: float | None = 0.0) -> float | torch.Tensor:
+    """A finite real number >= minimum (None: any) as a float, else a ValueError naming it.
+
+    A 0-dim tensor (e.g. a factor being fitted, with requires_grad) is returned as it is, so that the
+    forms of the operators compose into differentiable chains (`analysis.operator_chain`).
+    """
+    if isinstance(value, torch.Tensor) and value.ndim == 0 and value.is_floating_point():
+        return value
     if not isinstance(value, numbers.Real) or not math.isfinite(value) or (minimum is not None and value < minimum):
         expected = "a finite number" + ("" if minimum is None else f" >= {minimum:g}")
         raise ValueError(f"{name} must be {expected}, got {value!r}")
@@ -182,7 +191,10 @@ def _shape(value) -> str:
 
 
 def _per_channel(value, name: str, *, minimum: float | None) -> torch.Tensor:
-    """A number or 3 numbers -> float32 tensor (3,), each checked like `_number`."""
+    """A number or 3 numbers -> float32 tensor (3,), each checked like `_number`; a floating tensor
+    (3,) is returned as it is (see `_number`)."""
+    if isinstance(value, torch.Tensor) and value.shape == (3,) and value.is_floating_point():
+        return value
     values = [value] * 3 if isinstance(value, numbers.Real) else list(torch.as_tensor(value).flatten().tolist())
     if len(values) != 3:
         raise ValueError(f"{name} must be one number or 3 (R, G, B), got {len(values)}: {value!r}")
@@ -274,7 +286,7 @@ def contrast_as_gfm(factor: float, mean: torch.Tensor) -> GFMForm:
     """
     factor = _number(factor, "contrast factor")
     mean = _mean(mean, None)[:, None].expand(-1, 3)  # (B,) -> (B, 3)
-    return GFMForm(torch.full_like(mean, factor - 1), (1 - factor) * mean)
+    return GFMForm((factor - 1) * torch.ones_like(mean), (1 - factor) * mean)
 
 
 def _mean(mean: torch.Tensor, batch: int | None) -> torch.Tensor:

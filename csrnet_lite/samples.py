@@ -86,8 +86,7 @@ def with_pivot(target: torch.Tensor, d: Degradation) -> Degradation:
     """
     gains = torch.tensor(d.wb_gains, dtype=torch.float64).view(1, 3, 1, 1)  # (3,) -> (1, 3, 1, 1)
     x = target.double() * 2.0 ** d.exposure_ev * gains
-    luma = sum(w * x[:, c] for c, w in enumerate(ops.LUMA))  # (1, 3, H, W) -> (1, H, W)
-    return replace(d, contrast_mean=round(float(luma.mean()), MEAN_DECIMALS))
+    return replace(d, contrast_mean=round(float(ops.luma(x).mean()), MEAN_DECIMALS))  # float64 throughout
 
 
 def degrade(target: torch.Tensor, d: Degradation) -> torch.Tensor:

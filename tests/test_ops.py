@@ -269,3 +269,18 @@ def test_pillow_is_reproduced_on_real_photos(shared_fivek):
         pil = to_pil(x)
         mean = np.asarray(pil.convert("L"), dtype=np.float64).mean()
         assert ops.pillow_mean(x).item() * 255 == pytest.approx(int(mean + 0.5)), fivek_id
+
+
+def test_forms_take_tensor_factors_and_pass_gradients():
+    """The forms compose into differentiable chains (analysis fits operator factors with them)."""
+    x = torch.rand(1, 3, 5, 4)
+    s, k, ev = (torch.tensor(v, requires_grad=True) for v in (0.5, 1.3, -0.4))
+    gains = torch.tensor([1.2, 1.0, 0.8], requires_grad=True)
+    y = ops.apply_conv(x, ops.saturation_as_conv(s))
+    y = ops.apply_gfm(y, ops.contrast_as_gfm(k, torch.tensor([0.4])))
+    y = ops.apply_conv(ops.apply_conv(y, ops.white_balance_as_conv(gains)), ops.exposure_as_conv(ev))
+    y.sum().backward()
+    assert all(t.grad is not None and t.grad.abs().sum() > 0 for t in (s, k, ev, gains))
+    same = ops.exposure(ops.white_balance(ops.contrast(ops.saturation(x, 0.5), 1.3, torch.tensor([0.4])),
+                                          (1.2, 1.0, 0.8)), -0.4)
+    torch.testing.assert_close(y.detach(), same, atol=1e-6, rtol=0)
