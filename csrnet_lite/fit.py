@@ -55,7 +55,7 @@ def fit_base(model: CSRNet, pairs: Sequence[tuple[torch.Tensor, torch.Tensor]], 
 
     The map is fitted on up to `pixels` random pixels of each (input, target) pair, every photo
     weighted equally, by ridge regression on conv2's features (a fixed retouch of 64 random ReLU
-    features of the colour, like `evaluate.ColourTransform` with a richer basis).
+    features of the colour, like `baselines.ColourTransform` with a richer basis).
     """
     if not pairs:
         raise ValueError("fit_base needs at least one (input, target) pair")

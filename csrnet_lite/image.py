@@ -145,8 +145,23 @@ def thumbnail(x: torch.Tensor, size: int = 128) -> torch.Tensor:
     >>> thumbnail(torch.rand(1, 3, 300, 200)).shape
     torch.Size([1, 3, 128, 128])
     """
-    check_image(x, "image", check_range=False)
-    return F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return resize(x, (size, size), "bilinear")
+
+
+def resize(x: torch.Tensor, size: tuple[int, int], mode: str = "bicubic") -> torch.Tensor:
+    """The one place images are resampled: (B, 3, H, W) -> (B, 3, *size), antialiased, in [0, 1].
+
+    `Resize` (bicubic, which reproduces PIL's BICUBIC on float data), `thumbnail` (bilinear) and the
+    FiveK fetch (bilinear) call it. Returns x itself when it has that size already.
+
+    >>> resize(torch.rand(1, 3, 30, 40), (15, 20)).shape
+    torch.Size([1, 3, 15, 20])
+    """
+    check_image(x, "image to resize", check_range=False)  # shape and type; the output is clamped
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    y = F.interpolate(x, size=size, mode=mode, antialias=True, align_corners=False)  # -> (B, 3, *size)
+    return y.clamp(0, 1)  # bicubic overshoots a little at sharp edges
 
 
 @dataclass(frozen=True)
@@ -195,12 +210,7 @@ class Resize:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) -> (B, 3, H', W') in [0, 1] with (H', W') = output_size(H, W)."""
-        check_image(x, "image to resize", check_range=False)  # shape and type; the output is clamped
-        size = self.output_size(*x.shape[-2:])
-        if size == tuple(x.shape[-2:]):
-            return x
-        y = F.interpolate(x, size=size, mode="bicubic", antialias=True, align_corners=False)  # (B, 3, H', W')
-        return y.clamp(0, 1)  # bicubic overshoots a little at sharp edges
+        return resize(x, self.output_size(*x.shape[-2:]), "bicubic")
 
 
 Resize.NONE = Resize()
@@ -220,7 +230,7 @@ class CondView:
     """What the condition network sees of a photo of any size (the base network sees every pixel).
 
     A square thumbnail `image.thumbnail(photo, thumb_size)` (aspect ratio not kept) when thumb_size is
-    set, else `resize(photo)`: a `data.Resize` downscale that keeps the aspect ratio and never
+    set, else `resize(photo)`: a `Resize` downscale that keeps the aspect ratio and never
     upscales (Resize.NONE: the full photo). Show a model the view it was trained on (module docstring):
     CondView.THUMB_128 (models trained here, the default), CondView.LONG_512 (the authors' weights),
     CondView.FULL (the whole photo, as the authors' test code does; costly at 24 MP).
@@ -238,7 +248,7 @@ class CondView:
             raise ValueError(f"CondView thumb_size must be a positive number of pixels or None, "
                              f"got {self.thumb_size!r}")
         if not isinstance(self.resize, Resize):
-            raise TypeError(f"CondView resize must be a data.Resize such as Resize.LONG_512, "
+            raise TypeError(f"CondView resize must be an image.Resize such as Resize.LONG_512, "
                             f"got {self.resize!r}")
         if self.thumb_size is not None and self.resize != Resize.NONE:
             raise ValueError(f"a CondView is a {self.thumb_size}x{self.thumb_size} thumbnail or a resize "

@@ -9,17 +9,17 @@ input (as in the authors' code). One step on a 512 px photo takes a few tenths o
 
 `fast` uses CSRNet's structure. The base network works pixel by pixel, so the loss over a photo can
 be estimated on ~1000 random pixels; the condition network only needs a small view of the photo, the
-128x128 `image.thumbnail`, which is exactly what it sees at inference too (`evaluate.retoucher`).
+128x128 `image.thumbnail`, which is exactly what it sees at inference too (`image.CondView`).
 A step is then ~100x cheaper, so a batch of 16 photos fits in one (a few hundred photos/s on 2 cores).
 With few training pairs the problem is generalisation, not speed, so `fast` also:
-- starts from a good *fixed* retouch: the base network is built to be the identity on [0, 1]
-  (`identity_init`), its last layer is then fitted by ridge regression to the training pairs
+- starts from a good *fixed* retouch (`fit.py`): the base network is built to be the identity on
+  [0, 1] (`identity_init`), its last layer is then fitted by ridge regression to the training pairs
   (`fit_base`), and the modulation heads start at zero (`gfm` with zero scale/shift is the identity).
   The condition network only has to learn how each photo differs from that average retouch;
-- augments honestly: random crops, flips/rotations, and a random exposure shift of the input (up to
-  +-1.5 stops) while the target stays the same: the expert's result does not depend on how the
-  camera exposed the photo, so the condition network learns to judge exposure instead of memorising
-  16 photos. (Random white-balance shifts are available but off: these inputs already carry the
+- augments honestly (`batches.py`): random crops, flips/rotations, and a random exposure shift of
+  the input (up to +-1.5 stops) while the target stays the same: the expert's result does not depend
+  on how the camera exposed the photo, so the condition network learns to judge exposure instead of
+  memorising 16 photos. (Random white-balance shifts are available but off: these inputs already carry the
   expert's white balance, and undoing casts hurt validation photos whose cast is intended.)
 - returns the running average of the weights (`ema`), penalises large modulations, and decays the
   learning rate to zero at the end of the budget (cosine, over steps or minutes).

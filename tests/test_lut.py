@@ -142,7 +142,7 @@ def test_cond_views():
         CondView(128, Resize.LONG_512)
     with pytest.raises(ValueError, match="positive number of pixels"):
         CondView(0)
-    with pytest.raises(TypeError, match="data.Resize"):
+    with pytest.raises(TypeError, match="image.Resize"):
         CondView(None, 512)
 
 

@@ -35,11 +35,10 @@ from typing import Iterable, Sequence
 
 import rawpy
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..files import atomic_path, sha256
-from ..image import save_image
+from ..image import Resize, resize, save_image
 from .download import download
 from .develop import PIPELINE_VERSION, RAW_PIPELINE, TARGET_PIPELINE, develop_raw, read_expert_tiff
 
@@ -132,18 +131,9 @@ def official_names(base_url: str = BASE_URL, cache: str | os.PathLike = ".", *, 
 
 def resize_short_edge(x: torch.Tensor, size: int | None) -> torch.Tensor:
     """(1, 3, H, W) -> (1, 3, h, w) with short edge `size` (antialiased bilinear); never enlarges."""
-    h, w = x.shape[-2:]
-    if not size or min(h, w) <= size:
+    if not size:
         return x
-    scale = size / min(h, w)
-    return _resize(x, (max(1, round(h * scale)), max(1, round(w * scale))))
-
-
-def _resize(x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
-    """(1, 3, H, W) -> (1, 3, *hw), antialiased bilinear, clamped to [0, 1]; x itself if already hw."""
-    if tuple(x.shape[-2:]) == tuple(hw):
-        return x
-    return F.interpolate(x, size=hw, mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
+    return resize(x, Resize("short", size).output_size(*x.shape[-2:]), "bilinear")
 
 
 @dataclass
@@ -277,7 +267,7 @@ def _make_pair(root: Path, name: str, old: dict, settings: dict, base_url: str, 
                      f"{tuple(x_target.shape[-2:])} (the expert cropped?); input resized to the target's")
         tqdm.write(f"{name}: {notes[-1]}", file=sys.stderr)
     x_target = resize_short_edge(x_target, settings["size"])
-    x_input = _resize(x_input, tuple(x_target.shape[-2:]))  # same pixel grid as the target
+    x_input = resize(x_input, tuple(x_target.shape[-2:]), "bilinear")  # same pixel grid as the target
     for kind, x in (("input", x_input), ("target", x_target)):
         path = save_image(x, root / kind / f"{name}.png", bits=settings["bits"])
         entry[kind] = {"path": f"{kind}/{name}.png", "sha256": sha256(path),
