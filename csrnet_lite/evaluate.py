@@ -83,7 +83,8 @@ class Evaluation:
         rows.append(("mean", f"{self.psnr:.2f}", f"{self.ssim:.4f}", f"{self.delta_e:.2f}"))
         return f"{self.name}\n" + _format(("photo", "PSNR dB", "SSIM", "Delta E"), rows)
 
-    __str__ = table
+    def __str__(self) -> str:
+        return self.table()
 
     def to_csv(self, path) -> Path:
         """Write per-photo rows (method, id, psnr, ssim, delta_e) atomically."""
@@ -111,7 +112,8 @@ class Comparison:
         return _format(("method", "PSNR dB", f"vs {base.name}", "SSIM", "Delta E", ""), rows) + \
             f"\n(means over {n} photo{'s' * (n != 1)})"
 
-    __str__ = table
+    def __str__(self) -> str:
+        return self.table()
 
     def to_csv(self, path) -> Path:
         return _write_csv(path, [(e.name, s.id, s.psnr, s.ssim, s.delta_e)

@@ -17,8 +17,8 @@ from collections.abc import Iterator
 
 import torch
 
+from . import image
 from .image import check_image
-from .image import quantize as to_8bit
 from .settings import one_thread
 
 # sRGB (IEC 61966-2-1) linear RGB -> CIE XYZ for the D65 white point.
@@ -47,7 +47,8 @@ def _prepare(output: torch.Tensor, target: torch.Tensor, quantize: bool) -> tupl
         raise ValueError(f"output and target must have the same shape, got output {tuple(output.shape)} "
                          f"and target {tuple(target.shape)}")
     if quantize:
-        return to_8bit(output).div_(255), to_8bit(target).div_(255)  # clamped and rounded: k / 255 (new tensors)
+        # clamped and rounded: k / 255 (new tensors)
+        return image.quantize(output).div_(255), image.quantize(target).div_(255)
     return output.clamp(0, 1), target.clamp(0, 1)
 
 
