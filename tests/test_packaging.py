@@ -1,6 +1,7 @@
 """The set-up files agree with each other and with the README."""
 from __future__ import annotations
 
+import ast
 import re
 import tomllib
 
@@ -66,3 +67,22 @@ def test_every_package_is_installed():
     found = {p.parent.relative_to(PROJECT_ROOT).as_posix().replace("/", ".")
              for p in (PROJECT_ROOT / "csrnet_lite").glob("**/__init__.py")}
     assert sorted(packages) == sorted(found)
+
+
+def test_the_library_reads_in_one_sitting():
+    """No module over 400 lines, no function over 50, one torch.load, no imports inside functions
+    except the book builder's optional dependencies (the [test] extra)."""
+    lazy_ok = {"nbformat", "nbclient", "nbclient.exceptions", "nbconvert", "traitlets.config", "book"}
+    loads = []
+    for path in sorted((PROJECT_ROOT / "csrnet_lite").glob("**/*.py")):
+        text = path.read_text()
+        name = path.relative_to(PROJECT_ROOT).as_posix()
+        assert len(text.splitlines()) <= 400, f"{name} has {len(text.splitlines())} lines"
+        loads += [name] * text.count("torch.load(")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                assert node.end_lineno - node.lineno < 50, f"{name}: {node.name} is over 50 lines"
+                inner = [n for n in ast.walk(node) if isinstance(n, (ast.Import, ast.ImportFrom))]
+                modules = {n.module if isinstance(n, ast.ImportFrom) else n.names[0].name for n in inner}
+                assert modules <= lazy_ok, f"{name}: {node.name} imports {modules - lazy_ok} inside"
+    assert loads == ["csrnet_lite/checkpoint.py"], loads
