@@ -91,6 +91,24 @@ def say(text: str, **values) -> None:
     display(Markdown(text.format(**values)), metadata={META: {"values": _plain(values)}})
 
 
+def compare(a: float, b: float, threshold: float, *, more: str = "more", less: str = "less",
+            same: str = "no clear difference") -> str:
+    """Words for a against b: `more` when a exceeds b by more than `threshold`, `less` when b exceeds
+    a by more than it, else `same`. Every generated sentence that compares two numbers goes through
+    here, with a threshold at the size of the noise (rounding, seeds, a visible step).
+
+    >>> compare(0.6498, 0.6492, 0.01, more="stronger", less="weaker")
+    'no clear difference'
+    """
+    if threshold < 0:
+        raise ValueError(f"threshold must be >= 0, got {threshold}")
+    if a - b > threshold:
+        return more
+    if b - a > threshold:
+        return less
+    return same
+
+
 def _matches(answer: Any, expected: Any, tol: float) -> bool:
     if callable(expected):
         return bool(expected(answer))
@@ -108,11 +126,16 @@ def _matches(answer: Any, expected: Any, tol: float) -> bool:
     return a.shape == e.shape and bool(np.allclose(a, e, rtol=0, atol=tol))
 
 
-def check(answer: Any, expected: Any, *, name: str, tol: float = 1e-6, hint: str = "") -> bool:
-    """Tell the reader whether `answer` is right; returns True when it is.
+TRIAL = None  # set by the test suite while it feeds a planted answer to a check; recorded with it
+
+
+def check(answer: Any, expected: Any, *, name: str, tol: float = 1e-6, hint: str = "") -> None:
+    """Tell the reader whether `answer` is right: "correct", "not yet" (with the hint) or "not answered yet".
 
     `expected` is a value (numbers and arrays are compared within `tol`, strings ignoring case) or a
-    function answer -> bool. An answer of None or ... counts as "not answered yet".
+    function answer -> bool; prefer a function that checks a property of the answer (it does not give the
+    answer away). An answer of None or ... counts as "not answered yet". Returns nothing, so that a check
+    cell shows the verdict only; the verdict is recorded in the output's metadata for the test suite.
     """
     answered = answer is not None and answer is not Ellipsis
     try:
@@ -125,8 +148,10 @@ def check(answer: Any, expected: Any, *, name: str, tol: float = 1e-6, hint: str
         text = f"**{name}:** ✅ correct."
     else:
         text = f"**{name}:** ❌ not yet." + (f" Hint: {hint}" if hint else "")
-    display(Markdown(text), metadata={META: {"check": name, "answered": answered, "correct": correct}})
-    return correct
+    entry = {"check": name, "answered": answered, "correct": bool(correct)}
+    if TRIAL is not None:
+        entry["trial"] = TRIAL
+    display(Markdown(text), metadata={META: entry})
 
 
 def show_source(obj: Any) -> None:

@@ -134,6 +134,23 @@ def _blur_1d(x: torch.Tensor, dim: int) -> torch.Tensor:
     return out
 
 
+def srgb_to_linear(x: torch.Tensor) -> torch.Tensor:
+    """Undo the sRGB transfer curve (IEC 61966-2-1): encoded values in [0, 1] -> linear light in [0, 1],
+    proportional to the light each channel stands for (doubling it is one stop). Same shape."""
+    return torch.where(x <= 0.04045, x / 12.92, ((x.clamp(min=0.04045) + 0.055) / 1.055) ** 2.4)
+
+
+def relative_luminance(x: torch.Tensor) -> torch.Tensor:
+    """Luminance Y of sRGB photos, from linear light: (B, 3, H, W) in [0, 1] -> (B, 1, H, W) in [0, 1].
+
+    Unlike luma (the same kind of weighted sum of the gamma-encoded values, `ops.luma`), Y is
+    proportional to light: log2 of a ratio of Y is a difference in stops.
+    """
+    check_image(x, "x", check_range=False)
+    weights = torch.tensor(SRGB_TO_XYZ[1], dtype=x.dtype).view(1, 3, 1, 1)
+    return (srgb_to_linear(x.clamp(0, 1)) * weights).sum(dim=1, keepdim=True)  # (B, 3, H, W) -> (B, 1, H, W)
+
+
 def srgb_to_lab(x: torch.Tensor) -> torch.Tensor:
     """sRGB (D65) -> CIELAB: (B, 3, H, W) in [0, 1] (clamped) -> (B, 3, H, W) of L*, a*, b*.
 
@@ -146,7 +163,7 @@ def srgb_to_lab(x: torch.Tensor) -> torch.Tensor:
     """
     check_image(x, "x", check_range=False)
     x = x.clamp(0, 1)
-    linear = torch.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+    linear = srgb_to_linear(x)
     matrix = torch.tensor(SRGB_TO_XYZ, dtype=x.dtype)
     white = matrix.sum(dim=1)  # XYZ of RGB (1, 1, 1)
     xyz = torch.einsum("oc,bchw->bohw", matrix / white[:, None], linear)  # (B, 3, H, W) -> X/Xn, Y/Yn, Z/Zn

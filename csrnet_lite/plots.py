@@ -193,6 +193,7 @@ def scatter_2d(coords, colour=None, *, labels: Sequence[str] | None = None, titl
         ax.annotate(text, xy[i], fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax.set_xlabel(axis_labels[0])
     ax.set_ylabel(axis_labels[1])
+    ax.set_aspect("equal", adjustable="datalim")  # one unit is one unit on both axes (PCA: no stretching)
     ax.set_title(title, fontsize=10)
     return fig
 

@@ -97,6 +97,9 @@ def toggle(value: bool, description: str = ""):
     return w.Checkbox(value=value, description=description, indent=False)
 
 
+WIDGET_PX = 600  # the widgets' pictures are at most this wide on screen (and in their static copy)
+
+
 class Preview:
     """Sliders wired to a plain function `render(**values) -> image (H, W, 3)`, shown live.
 
@@ -110,16 +113,19 @@ class Preview:
     def __init__(self, render: Callable[..., np.ndarray], sliders: Mapping[str, object], *,
                  readout: Callable[..., str] | None = None, title: str = ""):
         self.render, self.sliders, self.readout_fn, self.title = render, dict(sliders), readout, title
-        self.image = w.Image(format="jpeg")
+        # at most 600 x 450 px on screen, so that the sliders, the picture and the readout fit on one screen
+        self.image = w.Image(format="jpeg", layout=w.Layout(max_width=f"{WIDGET_PX}px", max_height="450px",
+                                                             object_fit="contain"))
         self.readout = w.HTML()
         self.seconds = 0.0  # time of the last update (render + encode)
         for s in self.sliders.values():
             s.observe(self.update, names="value")
         first = self.update()
-        inches = min(first.shape[1], 640) / 96  # about the size the widget shows
+        inches = min(first.shape[1], WIDGET_PX) / 96  # about the size the widget shows
         self.fallback_png = figure_png(show_images([first], [self.caption(static=True)], size=inches), dpi=96)
         header = [w.HTML(f"<b>{title}</b>")] if title else []
-        self.widget = w.VBox(header + list(self.sliders.values()) + [self.image, self.readout])
+        # the readout sits right under the sliders: both stay in view together, whatever the picture's size
+        self.widget = w.VBox(header + list(self.sliders.values()) + [self.readout, self.image])
 
     def values(self) -> dict:
         return {name: s.value for name, s in self.sliders.items()}

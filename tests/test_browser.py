@@ -131,6 +131,8 @@ def test_moving_a_slider_changes_the_picture(tmp_path):
                 assert stats.text_content() != stats_before, "the callback's readout did not change"
                 assert after != before, (f"the picture did not change after moving the slider from "
                                          f"{value_before} to {value_after}")
+                top, bottom = slider.bounding_box(), stats.bounding_box()
+                assert bottom["y"] + bottom["height"] - top["y"] < 300, "slider and readout are not seen together"
             except Exception:
                 page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
                 print(f"screenshot: {tmp_path / 'failure.png'}\nserver log:\n{log.read_text()[-3000:]}")

@@ -266,3 +266,14 @@ def test_mismatched_shapes_name_both(metric):
 def test_bad_input_raises_a_clear_error(call, error, message):
     with pytest.raises(error, match=message):
         call(random_image())
+
+
+def test_relative_luminance_is_linear_light():
+    """sRGB 0.5 is 21.4 % of white's light (IEC 61966-2-1), so doubling an encoded grey is ~2.2 stops."""
+    y = metrics.relative_luminance(torch.cat([flat(0.5, 0.5, 0.5), flat(1, 1, 1), flat(0, 0, 0)]))
+    assert y.shape == (3, 1, 16, 16)
+    assert torch.allclose(y[:, 0, 0, 0], torch.tensor([0.214041, 1.0, 0.0]), atol=1e-5)
+    assert abs(torch.log2(y[1, 0, 0, 0] / y[0, 0, 0, 0]).item() - 2.224) < 1e-3
+    # green carries most of the light, blue least (the Y row of the sRGB matrix)
+    r, g, b = (metrics.relative_luminance(flat(*c)).flatten()[0].item() for c in ((1, 0, 0), (0, 1, 0), (0, 0, 1)))
+    assert (round(r, 4), round(g, 4), round(b, 4)) == (0.2127, 0.7152, 0.0722)

@@ -4,6 +4,11 @@ with outputs.
 The notebooks record the numbers their prose states (`book.say`) and the results of their exercise
 checks (`book.check`) in the outputs' metadata; this file reads them from the executed notebook.
 Each notebook also ends with assertion cells on its claims, which fail the execution.
+
+Exercises (see scripts/nbtools.py `exercises`): the test execution inserts, after each exercise's
+solution cell, cells that feed its check the solution and every planted wrong answer (`# wrong: ...`
+lines of the solution cell), then reset the answer to None. The solution must pass, every wrong answer
+must fail, and the reader's own check (run before any of this) must say "not answered yet".
 """
 from __future__ import annotations
 
@@ -25,8 +30,8 @@ WIDGET = "application/vnd.jupyter.widget-view+json"
 # least number of pictures it shows. Values that depend on the data root are checked by property.
 EXPECTED = {
     "01_retouching_is_a_colour_map": {
-        "values": {"truncated_differ": 0, "rounded_worst": lambda v: v <= 1, "brightness": 0.0,
-                   "contrast": 0.0, "saturation": 0.0, "spread": lambda v: v > 0.05},
+        "values": {"truncated_differ": 0, "rounded_worst": lambda v: v <= 1, "brightness": lambda v: v < 1e-6,
+                   "contrast": lambda v: v < 1e-6, "saturation": lambda v: v < 1e-6, "spread": lambda v: v > 0.05, "clipped": lambda v: 0.01 <= v <= 0.15},
         "images": 9,
     },
     "02_operators_as_1x1_convs_and_gfm": {
@@ -84,21 +89,95 @@ def test_committed_without_outputs_and_built_from_source(path):
         "(or `extract` after editing the notebook)")
 
 
-def test_nbtools_round_trip(tmp_path):
+EXERCISE = ("# %% [markdown]\n# # Title\n#\n# Some *text*.\n\n# %%\nx = 1\n\n"
+            "# %% answer\nanswer_1 = None  # a number\n\n"
+            "# %% check\n# Check Exercise 1: run this cell\nbook.check(answer_1, lambda a: a == x + 1, name=\"Exercise 1\")\n\n"
+            "# %% solution\n# Solution to Exercise 1\n# wrong: x\n# wrong: 1  # a guess\nsolution_1 = x + 1\n")
+
+
+def test_nbtools_round_trip_and_student_edition(tmp_path):
     nbtools = _nbtools()
-    text = ("# %% [markdown]\n# # Title\n#\n# Some *text*.\n\n# %%\nx = 1\n\n# %% solution\n"
-            "answer = x + 1\n")
-    cells = nbtools.parse(text)
-    assert [(c["type"], c["hidden"], c["source"]) for c in cells] == [
-        ("markdown", False, "# Title\n\nSome *text*."), ("code", False, "x = 1"),
-        ("code", True, "answer = x + 1")]
+    cells = nbtools.parse(EXERCISE)
+    assert [(c["type"], c["role"], c["source"].splitlines()[0]) for c in cells] == [
+        ("markdown", None, "# Title"), ("code", None, "x = 1"), ("code", "answer", "answer_1 = None  # a number"),
+        ("code", "check", "# Check Exercise 1: run this cell"), ("code", "solution", "# Solution to Exercise 1")]
+    assert nbtools.exercises(cells) == [{"answer": "answer_1", "solution": "solution_1", "check": cells[3]["source"],
+                                         "wrong": ["x", "1  # a guess"]}]
     source = tmp_path / "nb.py"
-    source.write_text(text)
+    source.write_text(EXERCISE)
     nb = nbtools.build_notebook(source)
-    assert nb.cells[2].metadata["jupyter"]["source_hidden"] is True
+    assert [nbtools.role(c) for c in nb.cells] == [None, None, "answer", "check", "solution"]
+    assert nb.cells[3].metadata["jupyter"]["source_hidden"] is True
+    assert nb.cells[4].metadata["jupyter"]["source_hidden"] is True
     assert nbtools.parse(nbtools.to_source(nb)) == cells
+    student = nbtools.build_notebook(source, student=True)
+    assert [nbtools.role(c) for c in student.cells] == [None, None, "answer", "check"]
+    assert "solution_1" not in nbtools.dumps(student) and "wrong:" not in nbtools.dumps(student)
     with pytest.raises(ValueError, match="unknown cell marker"):
         nbtools.parse("# %% [raw]\nx\n")
+
+
+@pytest.mark.parametrize("change, message", [
+    (("# Check Exercise 1: run this cell\n", ""), "first line"),                 # the check's code shows
+    (("# Solution to Exercise 1\n", ""), "first line"),                          # the wrong answers show
+    (("# wrong: 1  # a guess\n", ""), "at least two typical wrong answers"),
+    (("solution_1 = x + 1", "solution_1 = x + 1\nprint(solution_1)"), "prints nothing"),
+    (("solution_1 = x + 1", "solution_1 = x + 1\nbook.check(solution_1, 2, name='s')"), "prints nothing"),
+    (("lambda a: a == x + 1", "solution_1"), "must not use a solution"),
+    (("answer_1 = None", "answer_1 = 0"), "assigns `answer_<k> = None`"),
+    (("solution_1 = x + 1", "solution_2 = x + 1"), "assigns `solution_1"),
+    (("# %% solution\n", "# %%\n"), "followed by its '# %% solution' cell"),
+    (("x = 1\n", "x = 1\ny = solution_1\n"), "only the solution cell may use solution_1"),
+])
+def test_nbtools_rejects_an_exercise_that_breaks_the_rules(change, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace("*", r"\*")):
+        _nbtools().parse(EXERCISE.replace(*change))
+
+
+def test_student_edition_leaves_out_every_solution(tmp_path, capsys):
+    import nbformat
+
+    nbtools = _nbtools()
+    assert "nbtools.py student _build/student" in (PROJECT_ROOT / "Makefile").read_text()
+    assert nbtools.student(str(tmp_path)) == 0
+    written = sorted(tmp_path.glob("*.ipynb"))
+    assert [p.name for p in written] == [p.name for p in NOTEBOOKS]
+    for path in written:
+        full = nbformat.read(NOTEBOOK_DIR / path.name, as_version=4)
+        student = nbformat.read(path, as_version=4)
+        text = path.read_text()
+        assert "solution_" not in text and "# wrong:" not in text, f"{path.name} keeps a solution"
+        assert [nbtools.role(c) for c in student.cells].count("solution") == 0
+        kept = [c.source for c in full.cells if nbtools.role(c) != "solution"]
+        assert [c.source for c in student.cells] == kept, f"{path.name}: only the solutions may go"
+        assert [nbtools.role(c) for c in student.cells].count("check") == len(nbtools.exercises(full.cells))
+
+
+def _with_trials(nb):
+    """A copy of `nb` in which, after each exercise's solution cell, the check is fed the solution and
+    each planted wrong answer (recorded with book.TRIAL set), and the answer is then reset to None."""
+    import copy
+
+    import nbformat
+
+    nbtools = _nbtools()
+    nb = copy.deepcopy(nb)
+    cells = []
+    exercises = iter(nbtools.exercises(nb.cells))
+    for cell in nb.cells:
+        cells.append(cell)
+        if nbtools.role(cell) != "solution" or cell.cell_type != "code":
+            continue
+        ex = next(exercises)
+        trials = [("solution", ex["solution"])] + [(f"wrong: {w}", w) for w in ex["wrong"]]
+        for label, expression in trials:
+            cells.append(nbformat.v4.new_code_cell(
+                f"from csrnet_lite import book as _book\n_book.TRIAL = {label!r}\n"
+                f"{ex['answer']} = (\n{expression}\n)\n{ex['check']}", metadata={"tags": ["trial"]}))
+        cells.append(nbformat.v4.new_code_cell(f"_book.TRIAL = None\n{ex['answer']} = None",
+                                               metadata={"tags": ["trial"]}))
+    nb.cells = cells
+    return nb
 
 
 def _structure(nb) -> dict:
@@ -117,8 +196,41 @@ def _structure(nb) -> dict:
 
 @functools.lru_cache(maxsize=None)
 def _executed(path: Path, fivek_root: str = ""):
-    """Execute once per test session -> (notebook, seconds); on data_samples/ or a FiveK root."""
-    return builder.execute(path, smoke=True, timeout=600, env={"CSRNET_LITE_FIVEK": fivek_root})
+    """Execute once per test session, with the exercise trials -> (notebook, seconds); on
+    data_samples/ or a FiveK root."""
+    import nbformat
+
+    nb = _with_trials(nbformat.read(path, as_version=4))
+    seconds = builder.run(nb, path.parent, smoke=True, timeout=600, env={"CSRNET_LITE_FIVEK": fivek_root})
+    return nb, seconds
+
+
+def _check_exercises(nb, path: Path) -> None:
+    """Unanswered checks say "not answered yet"; solutions pass; every planted wrong answer fails;
+    solution and check cells show nothing else (no answer printed by Run All)."""
+    nbtools = _nbtools()
+    exercises = nbtools.exercises([c for c in nb.cells if "trial" not in c.metadata.get("tags", [])])
+    assert exercises, f"{path.name} has no exercise"
+    checks = builder.recorded(nb)["checks"]
+    own = [c for c in checks if "trial" not in c]
+    assert len(own) == len(exercises), f"{path.name}: {len(own)} checks ran for {len(exercises)} exercises"
+    for c in own:
+        assert c["answered"] is False and c["correct"] is False, f"{c['check']}: must start unanswered"
+    trials = [c for c in checks if "trial" in c]
+    expected = [t for ex in exercises for t in ["solution"] + [f"wrong: {w}" for w in ex["wrong"]]]
+    assert [c["trial"] for c in trials] == expected
+    for c in trials:
+        if c["trial"] == "solution":
+            assert c["correct"], f"{path.name} {c['check']}: the solution fails its own check"
+        else:
+            assert c["answered"] and not c["correct"], (
+                f"{path.name} {c['check']}: the check accepts the planted wrong answer {c['trial'][7:]!r}")
+    for cell in nb.cells:
+        if nbtools.role(cell) == "solution":
+            assert not cell.get("outputs"), f"{path.name}: a solution cell shows output"
+        if nbtools.role(cell) == "check":
+            for out in cell.get("outputs", []):
+                assert book.META in out.get("metadata", {}), f"{path.name}: a check cell shows {out}"
 
 
 @pytest.mark.slow
@@ -142,14 +254,7 @@ def test_notebook_runs_in_smoke_mode(path, record_property):
         else:
             assert stated == pytest.approx(value), f"{path.name}: {name}"
     assert rec["images"] >= expected["images"], f"{path.name} shows {rec['images']} pictures"
-    # every exercise has a self-check left unanswered for the reader and a solution that passes it
-    checks = {c["check"]: c for c in rec["checks"]}
-    exercises = [n for n in checks if not n.endswith("(solution)")]
-    assert exercises, f"{path.name} has no exercise with a self-check"
-    for name in exercises:
-        assert checks[name]["answered"] is False, f"{name}: the reader's answer cell must start empty"
-        solution = checks.get(f"{name} (solution)")
-        assert solution and solution["correct"], f"{name}: no solution, or its solution fails the check"
+    _check_exercises(nb, path)
     first = nb.cells[0].source.lower()
     assert "you will learn" in first and "time:" in first, "the notebook must open with objectives and time"
     assert any("## exercises" in c.source.lower() for c in nb.cells if c.cell_type == "markdown")
@@ -164,8 +269,7 @@ def test_notebook_runs_on_a_real_fivek_root(path, shared_fivek):
     print(f"{path.stem}: {seconds:.1f} s in smoke mode on {shared_fivek}")
     assert not _structure(nb)["stderr"]
     rec = builder.recorded(nb)
-    solutions = [c for c in rec["checks"] if c["check"].endswith("(solution)")]
-    assert solutions and all(c["correct"] for c in solutions)
+    _check_exercises(nb, path)
     said = " ".join(str(v) for v in rec["values"].values())
     if path.stem in ("04_fivek_subset", "05_training", "06_visualising_modulations"):
         text = " ".join(str(o.get("text", "")) for c in nb.cells for o in c.get("outputs", []))
@@ -187,20 +291,39 @@ def test_building_csrnet_uses_the_authors_weights_when_present():
 def test_check_says_whether_an_answer_is_right(monkeypatch):
     shown = []
     monkeypatch.setattr(book, "display", lambda obj, **kw: shown.append((obj.data, kw)))
-    assert book.check(2.0000001, 2.0, name="t") is True
-    assert "correct" in shown[-1][0] and shown[-1][1]["metadata"][book.META]["correct"] is True
-    assert book.check(2.1, 2.0, name="t", hint="look again") is False
-    assert "look again" in shown[-1][0]
-    assert book.check(None, 2.0, name="t") is False
-    assert "not answered" in shown[-1][0] and shown[-1][1]["metadata"][book.META]["answered"] is False
-    assert book.check([1, 2], (1.0, 2.0), name="t") is True
-    assert book.check([1, 2, 3], (1.0, 2.0), name="t") is False  # wrong shape
-    assert book.check(" Contrast ", "contrast", name="t") is True
-    assert book.check(3, lambda a: a % 2 == 1, name="t") is True
-    assert book.check("x", lambda a: a.missing, name="t") is False  # a raising check is "not yet"
+
+    def verdict(*args, **kwargs):
+        assert book.check(*args, name="t", **kwargs) is None  # nothing for a cell to print
+        return shown[-1][1]["metadata"][book.META]["correct"]
+
+    assert verdict(2.0000001, 2.0) is True
+    assert "correct" in shown[-1][0]
+    assert verdict(2.1, 2.0, hint="look again") is False
+    assert "look again" in shown[-1][0] and "not yet" in shown[-1][0]
+    assert verdict(None, 2.0) is False
+    assert "not answered yet" in shown[-1][0] and shown[-1][1]["metadata"][book.META]["answered"] is False
+    assert verdict(..., 2.0) is False and "not answered yet" in shown[-1][0]
+    assert verdict([1, 2], (1.0, 2.0)) is True
+    assert verdict([1, 2, 3], (1.0, 2.0)) is False  # wrong shape
+    assert verdict(" Contrast ", "contrast") is True
+    assert verdict(3, lambda a: a % 2 == 1) is True
+    assert verdict("x", lambda a: a.missing) is False  # a raising check is "not yet"
     assert "AttributeError" in shown[-1][0]
+    assert "trial" not in shown[-1][1]["metadata"][book.META]
+    monkeypatch.setattr(book, "TRIAL", "wrong: 0")
+    verdict(0, 1)
+    assert shown[-1][1]["metadata"][book.META]["trial"] == "wrong: 0"
     book.say("{n:,} pixels", n=1234567)
     assert shown[-1][0] == "1,234,567 pixels" and shown[-1][1]["metadata"][book.META] == {"values": {"n": 1234567}}
+
+
+def test_compare_has_a_threshold():
+    assert book.compare(0.6498, 0.6492, 0.01) == "no clear difference"
+    assert book.compare(0.70, 0.65, 0.01) == "more" and book.compare(0.60, 0.65, 0.01) == "less"
+    assert book.compare(0.655, 0.65, 0.01) == "no clear difference"  # within the threshold
+    assert book.compare(2.0, 1.0, 0.5, more="brighter", less="darker") == "brighter"
+    with pytest.raises(ValueError):
+        book.compare(1, 2, -1)
 
 
 def test_recorded_and_static_copy():

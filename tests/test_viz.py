@@ -222,3 +222,18 @@ def test_preview_takes_integer_sliders_and_checkboxes(photo):
     invert.value = True  # 1 - (1 - photo): the first picture again
     assert second != first and preview.image.value == first
     assert preview.caption() == "photo = 1, invert = True"
+
+
+def test_preview_keeps_sliders_and_readout_together():
+    """The readout sits right under the sliders and the picture is at most 600 px wide on screen,
+    so that moving a slider and reading its effect never needs scrolling."""
+    big = torch.rand(1, 3, 900, 1200)
+    preview = widgets.Preview(lambda factor: widgets.preview_brightness(big, factor),
+                              {"factor": widgets.slider(1.0, 0.0, 2.0, description="brightness")},
+                              readout=lambda image, factor: "ok", title="demo")
+    children = list(preview.widget.children)
+    assert children.index(preview.readout) == children.index(preview.sliders["factor"]) + 1
+    assert children.index(preview.image) > children.index(preview.readout)
+    assert preview.image.layout.max_width == "600px" and preview.image.layout.object_fit == "contain"
+    fallback = Image.open(io.BytesIO(preview.fallback_png))
+    assert 500 <= fallback.width <= 700

@@ -51,27 +51,45 @@ book.say("The photo has **{n:,}** pixels. The pixel at row {row}, column {col} i
 # %%
 book.show_source(ops.brightness)
 
+# %% [markdown]
+# A brightness factor large enough to matter depends on the photo: we take the factor that lifts the
+# brightest 5 % of the values past 1 (one over the 95th percentile of the values, rounded to 0.05).
+
 # %%
-factor = 1.5
+factor = round(round(1 / float(np.quantile(photo.numpy(), 0.95)) / 0.05) * 0.05, 2)
 brighter = ops.brightness(photo, factor).clamp(0, 1)  # operators do not clip; a saved photo is clipped
 clipped = (photo * factor > 1).float().mean().item()
-book.say("With factor {factor}, **{clipped:.1%}** of the values pass 1 and are clipped to white.",
+book.say("With factor {factor:.2f}, **{clipped:.1%}** of the values pass 1 and are clipped to white.",
          factor=factor, clipped=clipped)
-plots.photo_report(brighter, f"brightness x{factor}")
-
-# %% [markdown]
-# The histogram stretches to the right and piles up at 1. Plotting each output value against its
-# input value shows the rule itself: a straight line through 0 with slope 1.5, cut off at 1. It is a
-# **per-channel tone curve**: the output red depends only on the input red.
+plots.photo_report(brighter, f"brightness x{factor:.2f}")
 
 # %%
-plots.colour_map_scatter(photo, brighter, title=f"brightness x{factor}: output against input, per channel")
+if clipped >= 0.01:  # a pile of at least 1 % of the values is visible in the histogram
+    book.say("The histogram stretches to the right and piles up at 1: the **{clipped:.1%}** of values "
+             "that passed 1 all land there.", clipped=clipped)
+else:
+    book.say("The histogram stretches to the right; only **{clipped:.2%}** of the values pass 1, too few "
+             "to see as a pile at 1.", clipped=clipped)
+
+# %% [markdown]
+# Plotting each output value against its input value shows the rule itself: a straight line through 0
+# with slope `factor`, cut off at 1. It is a **per-channel tone curve**: the output red depends only on
+# the input red.
+
+# %%
+plots.colour_map_scatter(photo, brighter, title=f"brightness x{factor:.2f}: output against input, per channel")
 
 # %% [markdown]
 # ## Contrast: push away from the mean
 #
-# Contrast blends each value with one grey level, the mean luminance of the whole image: values above
+# Contrast blends each value with one grey level, the mean *luma* of the whole image: values above
 # it move up, values below it move down, and the mean itself stays put.
+#
+# **Luma** is a weighted sum of a pixel's stored values, `0.299 R + 0.587 G + 0.114 B` (the weights of
+# ITU-R BT.601, which Pillow uses too). The stored values of a photo are gamma-encoded (the sRGB curve
+# makes them roughly the 1/2.2 power of the light), so luma is *not* luminance, the same kind of sum of
+# linear light; notebook 4 uses luminance where it needs stops of light (one stop is twice the light). `ops.mean_luminance` returns
+# the mean luma; its name is older than this distinction.
 
 # %%
 book.show_source(ops.contrast)
@@ -84,7 +102,7 @@ book.show_source(ops.contrast)
 darker = ops.brightness(photo, 0.6)
 mean_photo = ops.mean_luminance(photo).item()
 mean_darker = ops.mean_luminance(darker).item()
-book.say("Mean luminance: **{a:.3f}** for the photo and **{b:.3f}** for the darker version. Contrast "
+book.say("Mean luma: **{a:.3f}** for the photo and **{b:.3f}** for the darker version. Contrast "
          "leaves exactly these values unchanged, so the same slider setting applies a different "
          "colour map to each photo.", a=mean_photo, b=mean_darker)
 fig = plots.colour_map_scatter(photo, ops.contrast(photo, 1.5).clamp(0, 1),
@@ -106,7 +124,7 @@ fig
 #
 # ## Saturation: push away from grey
 #
-# Saturation blends each pixel with its own grey (its luminance, a weighted sum of R, G and B):
+# Saturation blends each pixel with its own grey, its luma:
 
 # %%
 book.show_source(ops.saturation)
@@ -135,8 +153,8 @@ book.say("Pixels with the same input red get output reds up to **{spread:.2f}** 
 # ## A colour map does not care where a pixel is
 #
 # All three edits give every pixel of a photo the same treatment, whatever its position. Shuffling the
-# pixels before the edit and unshuffling after changes nothing (contrast's mean does not depend on the
-# order either):
+# pixels before the edit and unshuffling after changes nothing beyond float32 rounding (contrast's
+# mean does not depend on the order either, up to the order of its additions):
 
 # %%
 order = torch.randperm(H * W)
@@ -213,7 +231,7 @@ plots.show_images([ours_color, pillow_color, pictures.difference_image(ours_colo
 # - A photo is a cloud of colours; a global edit moves every point of the cloud by the same rule, a
 #   colour map from RGB to RGB, whatever the pixel's position.
 # - Brightness multiplies (a per-channel line through 0), contrast pushes values away from the image's
-#   mean luminance (a line through that mean), saturation pushes colours away from their own grey
+#   mean luma (a line through that mean), saturation pushes colours away from their own grey
 #   (it mixes the channels).
 # - Contrast's map depends on a statistic of the whole image.
 # - `csrnet_lite.ops` reproduces Pillow's enhancers; the only difference is how the last
@@ -221,34 +239,41 @@ plots.show_images([ours_color, pillow_color, pictures.difference_image(ours_colo
 #
 # ## Exercises
 #
-# Write your answer in the answer cell, then run the collapsed check cell below it. The solutions are
-# collapsed too: click the `...` to show them.
+# Write your answer in the answer cell, then run the collapsed check cell below it: it says whether
+# your answer is right. The full edition also has a collapsed solution after each check; open it (click
+# the `...`) after trying.
 #
-# **Exercise 1.** Which brightness factor gives the photo a mean luminance of exactly 0.5 (ignoring
+# **Exercise 1.** Which brightness factor gives the photo a mean luma of exactly 0.5 (ignoring
 # clipping)? `ops.mean_luminance(photo)` gives the current mean.
 
-# %%
+# %% answer
 answer_1 = None  # a number
 
-# %% solution
+# %% check
+# Check of Exercise 1: run this cell
 def _mean_is_half(factor):
     return abs(ops.mean_luminance(ops.brightness(photo, float(factor))).item() - 0.5) < 1e-4
 
 
-book.check(answer_1, _mean_is_half, name="Exercise 1", hint="luminance is linear: scaling the photo scales its mean")
+book.check(answer_1, _mean_is_half, name="Exercise 1", hint="luma is linear in the values: scaling the photo "
+                                                            "scales its mean")
 
 # %% solution
+# Solution to Exercise 1. The mean luma scales with the factor: factor * mean = 0.5.
+# wrong: ops.mean_luminance(photo).item() / 0.5        # the ratio upside down
+# wrong: 0.5 - ops.mean_luminance(photo).item()        # brightness multiplies, it does not add
+# wrong: 0.5                                           # the target mean is not the factor
 solution_1 = 0.5 / ops.mean_luminance(photo).item()
-book.check(solution_1, _mean_is_half, name="Exercise 1 (solution)")
 
 # %% [markdown]
 # **Exercise 2.** Contrast with factor 2 leaves one grey value (v, v, v) unchanged. What is v for
 # this photo?
 
-# %%
+# %% answer
 answer_2 = None  # a number
 
-# %% solution
+# %% check
+# Check of Exercise 2: run this cell
 def _is_fixed_point(v):
     grey = torch.full((1, 3, 1, 1), float(v))
     return torch.allclose(ops.contrast(grey, 2.0, ops.mean_luminance(photo)), grey, atol=1e-4)
@@ -257,24 +282,32 @@ def _is_fixed_point(v):
 book.check(answer_2, _is_fixed_point, name="Exercise 2", hint="look at the formula in ops.contrast")
 
 # %% solution
-solution_2 = ops.mean_luminance(photo).item()  # mean + 2 * (v - mean) = v  <=>  v = mean
-book.check(solution_2, _is_fixed_point, name="Exercise 2 (solution)")
+# Solution to Exercise 2. mean + 2 * (v - mean) = v  <=>  v = mean, the photo's mean luma.
+# wrong: 0.5                                   # the middle of the range is not this photo's mean
+# wrong: 2 * ops.mean_luminance(photo).item()  # the factor does not move the fixed point
+# wrong: 0.0                                   # black moves: 0 -> -mean
+solution_2 = ops.mean_luminance(photo).item()
 
 # %% [markdown]
-# **Exercise 3.** After brightness 1.5, what fraction of the photo's *pixels* have at least one
-# channel clipped at 1? (Above we counted values, not pixels.) Answer with a number between 0 and 1.
+# **Exercise 3.** After brightness `factor` (the factor used above), what fraction of the photo's
+# *pixels* have at least one channel clipped at 1? (Above we counted values, not pixels.) Answer with a
+# number between 0 and 1.
 
-# %%
+# %% answer
 answer_3 = None  # a number
 
-# %% solution
-book.check(answer_3, (photo * 1.5 > 1).any(dim=1).float().mean().item(), tol=1e-4, name="Exercise 3",
-           hint="reduce over the channel dimension (dim=1) with .any() before averaging")
+# %% check
+# Check of Exercise 3: run this cell
+book.check(answer_3, (photo * factor > 1).any(dim=1).float().mean().item(), tol=1e-4, name="Exercise 3",
+           hint="compare with 1, then reduce over the channel dimension (dim=1) with .any() before averaging")
 
 # %% solution
-solution_3 = (ops.brightness(photo, 1.5) > 1).any(dim=1).float().mean().item()
-book.check(solution_3, (photo * 1.5 > 1).any(dim=1).float().mean().item(), tol=1e-4,
-           name="Exercise 3 (solution)")
+# Solution to Exercise 3. A pixel is clipped when any of its three channels passes 1.
+# wrong: (photo * factor > 1).float().mean().item()           # the fraction of values, not of pixels
+# wrong: (photo * factor > 1).all(dim=1).float().mean().item()  # all three channels clipped: fewer pixels
+# wrong: (photo * factor >= 1).any(dim=1).float().sum().item()  # a count, not a fraction
+# wrong: 0.0
+solution_3 = (ops.brightness(photo, factor) > 1).any(dim=1).float().mean().item()
 
 # %% [markdown]
 # ## Checks

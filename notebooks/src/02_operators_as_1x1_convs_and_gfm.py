@@ -23,6 +23,7 @@
 # %%
 import functools
 
+import numpy as np
 import torch
 from IPython.display import Markdown, display
 from matplotlib.figure import Figure
@@ -75,7 +76,7 @@ plots.show_images([photo, warm.clamp(0, 1)], ["photo", f"white balance gains {ga
 # %% [markdown]
 # ## Saturation is a 3x3 matrix
 #
-# Saturation blends each pixel with its own luminance `L = 0.299 R + 0.587 G + 0.114 B`. Every output
+# Saturation blends each pixel with its own luma `L = 0.299 R + 0.587 G + 0.114 B` (notebook 1). Every output
 # channel is a weighted sum of all three input channels: a full 3x3 matrix, a 1x1 convolution. A GFM
 # cannot do it, because a GFM never mixes channels.
 
@@ -95,7 +96,7 @@ book.say("Each row sums to 1 (sums: {sums}), so a grey pixel (v, v, v) stays (v,
 # ## Contrast needs the image's mean
 #
 # Contrast is `mean + factor * (x - mean)`: a GFM with scale `factor - 1` and shift
-# `(1 - factor) * mean`. The shift depends on the image's mean luminance. Two photos with different
+# `(1 - factor) * mean`. The shift depends on the image's mean luma. Two photos with different
 # means need different shifts:
 
 # %%
@@ -109,7 +110,9 @@ book.say("As a GFM with each photo's own mean, contrast differs from `ops.contra
 
 # %% [markdown]
 # Could one fixed 1x1 convolution (a 3x3 matrix and a bias, the same for both photos) do contrast 1.5
-# on both? We fit the best one by least squares on the pixels of both photos:
+# on both? We fit the best one by *least squares* (the matrix and bias that make the sum of the
+# squared differences from the wanted output smallest, solved exactly by `torch.linalg.lstsq`) on the
+# pixels of both photos:
 
 # %%
 inputs = pair.permute(0, 2, 3, 1).reshape(-1, 3)  # (2, 3, H, W) -> (2*H*W, 3) pixels
@@ -200,10 +203,10 @@ except ValueError as e:
 #
 # `white_balance(tone_curve(contrast(saturation(brightness(x, b), f), k)), (1 + w, 1, 1 - w))`.
 #
-# - **Layer 1** copies the pixel and its luminance, each with both signs: channels `x, -x, L, -L`
+# - **Layer 1** copies the pixel and its luma, each with both signs: channels `x, -x, L, -L`
 #   (8 channels; the other 56 are zero). Its GFM scales `x` by `k f b` and `L` by `k (1 - f) b`
 #   (brightness, saturation and contrast, multiplied out) and shifts `x` by the contrast term
-#   `(1 - k) b m`, where `m` is the photo's mean luminance. The ReLU keeps the positive part of each
+#   `(1 - k) b m`, where `m` is the photo's mean luma. The ReLU keeps the positive part of each
 #   copy, so `ReLU(a) - ReLU(-a) = a` loses nothing.
 # - **Layer 2** adds the parts back up, `v = x' - (-x)' + L' - (-L)'` (this is the contrast, saturation
 #   and brightness result), and feeds it straight into the tone curve's first convolution: two matrices
@@ -236,14 +239,19 @@ book.say("The hand-made CSRNet reproduces the retouch to **{g:.1e}**, float32 ro
 # %% [markdown]
 # ### Drive it yourself
 #
-# The picture on the right below is the retouch with some knob settings. The sliders set the hand-made
-# network's modulations; the readout says how far the result is from the target. Can you find the
-# settings? (They are in the collapsed cell after the widget.) The widget bakes the network into a
-# lookup table for speed (see notebook 6), so even the right settings leave a tiny difference; the cell
-# above shows the network itself is exact.
+# The picture on the right below is the retouch with other knob settings, drawn at random on the
+# sliders' grids and not shown. The sliders set the hand-made network's modulations; the readout says
+# how far the result is from the target. Can you find the settings? The widget bakes the network into
+# a lookup table for speed (see notebook 6), so even the right settings leave a tiny difference (the
+# cell above shows the network itself is exact).
 
 # %%
-goal = by_hand.target_retouch(photo, **knobs, knots_in=knots_in, knots_out=knots_out).clamp(0, 1)
+rng = np.random.default_rng(2020)  # the puzzle's settings, on the sliders' grids (not printed)
+secret = dict(brightness=float(rng.choice(np.arange(0.8, 1.41, 0.05)).round(2)),
+              contrast=float(rng.choice(np.arange(0.8, 1.51, 0.05)).round(2)),
+              saturation=float(rng.choice(np.arange(0.4, 1.81, 0.05)).round(2)),
+              warmth=float(rng.choice([-0.08, -0.06, -0.04, 0.04, 0.06, 0.08])))
+goal = by_hand.target_retouch(photo, **secret, knots_in=knots_in, knots_out=knots_out).clamp(0, 1)
 goal_array = pictures.as_array(goal)
 plots.show_images([photo, goal], ["photo", "target retouch"], size=3.5)
 
@@ -259,11 +267,48 @@ widgets.Preview(functools.partial(by_hand.preview, hand_net, photo),
              "warmth": widgets.slider(0.0, -0.2, 0.2, 0.01, "warmth w")},
             readout=functools.partial(by_hand.distance_readout, goal=goal_array), title="CSRNet by hand")
 
+# %% [markdown]
+# **Puzzle.** When the readout is as small as you can make it, copy the four slider values into the
+# answer cell and run the check below it. The check runs the network itself (no lookup table), where
+# the right settings leave only float32 rounding; it accepts a mean difference below
+# `puzzle_tolerance`, and one slider step off is already more:
+
+# %%
+lut_error = by_hand.mean_difference(by_hand.preview(hand_net, photo, **secret), goal_array)
+puzzle_tolerance = 1e-4
+
+
+def exact_difference(knobs: dict) -> float:
+    """Mean |difference| from the target of the hand-made network itself (no lookup table), clipped."""
+    with torch.no_grad():
+        image = hand_net.base(photo, by_hand.hand_modulations(photo, **knobs)).clamp(0, 1)
+    return by_hand.mean_difference(pictures.as_array(image), goal_array)
+
+
+step_off = min(exact_difference({**secret, name: secret[name] + step})
+               for name, step in [("brightness", 0.05), ("contrast", 0.05), ("saturation", 0.05), ("warmth", 0.01)])
+book.say("In the widget, the right settings leave **{e:.4f}** (the lookup table's interpolation). In the "
+         "check, one slider step off leaves at least **{s:.4f}**, well above the tolerance **{t}**.",
+         e=lut_error, s=step_off, t=puzzle_tolerance)
+
+# %% answer
+answer_puzzle = None  # dict(brightness=..., contrast=..., saturation=..., warmth=...)
+
+# %% check
+# Check of the puzzle: run this cell
+def _finds_the_target(knobs):
+    return exact_difference(knobs) < puzzle_tolerance
+
+
+book.check(answer_puzzle, _finds_the_target, name="Puzzle",
+           hint="set brightness first (it moves the readout most), then contrast, then warmth and saturation")
+
 # %% solution
-print("the target's settings:", knobs)
-lut_error = by_hand.mean_difference(by_hand.preview(hand_net, photo, **knobs), goal_array)
-book.say("With these settings the widget's picture is **{e:.4f}** from the target on average: the lookup "
-         "table's interpolation, not the network.", e=lut_error)
+# Solution of the puzzle: the settings the target was made with.
+# wrong: dict(brightness=1.0, contrast=1.0, saturation=1.0, warmth=0.0)     # the sliders' start
+# wrong: knobs                                                              # the retouch reproduced above
+# wrong: {**secret, "saturation": round(secret["saturation"] + 0.05, 2)}    # one slider step off
+solution_puzzle = dict(secret)
 
 # %% [markdown]
 # ## Summary
@@ -278,51 +323,61 @@ book.say("With these settings the widget's picture is **{e:.4f}** from the targe
 #
 # ## Exercises
 #
-# Write your answer in the answer cell, then run the collapsed check cell below it. The solutions are
-# collapsed too: click the `...` to show them.
+# Write your answer in the answer cell, then run the collapsed check cell below it: it says whether
+# your answer is right. The full edition also has a collapsed solution after each check; open it (click
+# the `...`) after trying.
 #
 # **Exercise 1.** Write the 3x3 matrix of saturation 0 (black and white) as a torch tensor, without
-# calling `ops`. Hint: every output channel is the luminance.
+# calling `ops`. Hint: every output channel is the luma.
 
-# %%
+# %% answer
 answer_1 = None  # a (3, 3) tensor
 
-# %% solution
+# %% check
+# Check of Exercise 1: run this cell
 book.check(answer_1, ops.saturation_as_conv(0.0).weight, tol=1e-6, name="Exercise 1",
-           hint="every row is (0.299, 0.587, 0.114)")
+           hint="every output channel is the same weighted sum of R, G and B")
 
 # %% solution
+# Solution to Exercise 1. Every output channel is the luma, so every row holds the luma weights.
+# wrong: torch.eye(3)                                    # that is saturation 1, no change
+# wrong: torch.tensor([[0.299, 0.587, 0.114]] * 3).T     # weights in the columns: output = weight * own channel sum
+# wrong: torch.full((3, 3), 1 / 3)                       # the plain average is not the luma
 solution_1 = torch.tensor([[0.299, 0.587, 0.114]] * 3)
-book.check(solution_1, ops.saturation_as_conv(0.0).weight, tol=1e-6, name="Exercise 1 (solution)")
 
 # %% [markdown]
 # **Exercise 2.** Brightness 1.2 followed by contrast 1.5 is one GFM for this photo. Give its scale
 # and shift (the same for all three channels) as a pair of numbers `(scale, shift)`.
 
-# %%
+# %% answer
 answer_2 = None  # (scale, shift)
 
-# %% solution
+# %% check
+# Check of Exercise 2: run this cell
 _m = ops.mean_luminance(ops.brightness(photo, 1.2))
 _, _mod = ops.compose(ops.brightness_as_gfm(1.2), ops.contrast_as_gfm(1.5, _m))
 book.check(answer_2, (_mod.scale[0, 0].item(), _mod.shift[0, 0].item()), tol=1e-4, name="Exercise 2",
-           hint="the contrast's mean is the mean of the brightened photo, 1.2 times the photo's")
+           hint="a GFM computes x * (1 + scale) + shift; and the contrast's mean is the mean of the "
+                "brightened photo")
 
 # %% solution
-# (1.5 * (1.2 x - m') + m') with m' = 1.2 m: scale 1.2 * 1.5 - 1, shift (1 - 1.5) * m'
+# Solution to Exercise 2. 1.5 * (1.2 x - m') + m' with m' = 1.2 m, the brightened photo's mean:
+# x * (1 + scale) + shift with scale = 1.2 * 1.5 - 1 and shift = (1 - 1.5) * m'.
+# wrong: (1.2 * 1.5, (1 - 1.5) * 1.2 * ops.mean_luminance(photo).item())       # forgot the 1 + in 1 + scale
+# wrong: (1.2 * 1.5 - 1, (1 - 1.5) * ops.mean_luminance(photo).item())         # the mean before brightening
+# wrong: (1.2 * 1.5 - 1, 0.0)                                                  # contrast has a shift
 m_bright = 1.2 * ops.mean_luminance(photo).item()
 solution_2 = (1.2 * 1.5 - 1, (1 - 1.5) * m_bright)
-book.check(solution_2, (_mod.scale[0, 0].item(), _mod.shift[0, 0].item()), tol=1e-4,
-           name="Exercise 2 (solution)")
 
 # %% [markdown]
 # **Exercise 3.** Give knots `(knots_in, knots_out)` of a tone curve that turns the photo into its
 # negative, `1 - x`.
 
-# %%
+# %% answer
 answer_3 = None  # (knots_in, knots_out)
 
-# %% solution
+# %% check
+# Check of Exercise 3: run this cell
 def _is_negative(knots):
     layers = ops.tone_curve_as_mlp(*knots)
     return gap(apply_mlp(photo, layers), 1 - photo) < 1e-5
@@ -331,8 +386,11 @@ def _is_negative(knots):
 book.check(answer_3, _is_negative, name="Exercise 3", hint="a straight line needs only two knots")
 
 # %% solution
+# Solution to Exercise 3. A straight line from (0, 1) to (1, 0).
+# wrong: ([0.0, 1.0], [0.0, 1.0])      # the identity
+# wrong: ([0.0, 1.0], [0.0, -1.0])     # -x, not 1 - x
+# wrong: ([0.0, 1.0], [1.0, 1.0])      # constant white
 solution_3 = ([0.0, 1.0], [1.0, 0.0])
-book.check(solution_3, _is_negative, name="Exercise 3 (solution)")
 
 # %% [markdown]
 # ## Checks
@@ -346,5 +404,5 @@ assert torch.allclose(row_sums, torch.ones(3))
 assert fixed_error > 0.01  # no fixed convolution does contrast on two photos
 assert gap(apply_gfm(apply_conv(photo, conv), mod), chain) < 1e-5
 assert hand_gap < 1e-5
-assert lut_error < 0.01  # the widget's lookup table is close
+assert lut_error < 0.01 and step_off > 5 * puzzle_tolerance  # the puzzle can be solved, and only one way
 book.say("This notebook ran in {seconds:.0f} s.", seconds=book.elapsed())

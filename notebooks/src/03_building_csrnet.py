@@ -11,7 +11,8 @@
 # - follow a photo through the condition network and the base network, with the shape at every step;
 # - read the GFM formula and see why a scale and shift of zero leave the features unchanged;
 # - count CSRNet's parameters per part and compare them with other retouching networks;
-# - load the authors' released weights and look at what they do to a photo.
+# - load the authors' released weights (or, without them, notebook 2's CSRNet set by hand) and look
+#   at what they do to a photo.
 #
 # **Time:** about 30 minutes to read and do the exercises; the cells run in well under a minute on a
 # laptop CPU.
@@ -20,7 +21,7 @@
 import torch
 from IPython.display import Markdown, display
 
-from csrnet_lite import book, pictures, plots, widgets
+from csrnet_lite import book, by_hand, ops, pictures, plots, widgets
 from csrnet_lite.checkpoint import load_official
 from csrnet_lite.model import CSRNet, Modulations, count_parameters, gfm
 
@@ -216,20 +217,30 @@ plots.bar_chart(list(counts), list(counts.values()), highlight="CSRNet (this pac
 #
 # The authors released CSRNet trained on MIT-Adobe FiveK (expert C). `load_official()` loads them when
 # you have the 150 kB file, and otherwise says how to get it in one line. Without the file this
-# notebook carries on with the untrained network, which is not much of a retouch.
+# notebook uses the CSRNet whose weights notebook 2 set by hand (`by_hand.hand_made_csrnet`): the same
+# architecture, with its modulations computed by `by_hand.hand_modulations` from four knob settings
+# instead of a trained condition network. We pick settings for this photo: a brightness factor that
+# brings its mean luma to 0.45 (within 0.8 to 2), a little more contrast, saturation and warmth, and
+# the S-shaped tone curve built into the hand-set weights.
 
 # %%
 try:
-    official = load_official()
-    net, net_name = official, "CSRNet, authors' weights"
+    net = load_official()
+    net_name = "CSRNet, authors' weights"
+    with torch.no_grad():
+        mods = net.modulations(photo)
 except FileNotFoundError as e:
     print(e)
-    official, net, net_name = None, model, "untrained CSRNet"
+    net = by_hand.hand_made_csrnet()
+    net_name = "CSRNet set by hand (notebook 2)"
+    knobs = dict(brightness=min(max(0.45 / ops.mean_luminance(photo).item(), 0.8), 2.0),
+                 contrast=1.2, saturation=1.3, warmth=0.03)
+    mods = by_hand.hand_modulations(photo, **knobs)
+    print("knobs:", {k: round(v, 2) for k, v in knobs.items()})
 with torch.no_grad():
-    retouched = net(photo).clamp(0, 1)
-    mods = net.modulations(photo)
-book.say("Using **{net_name}**; mean brightness {before:.3f} before and {after:.3f} after.",
-         net_name=net_name, before=photo.mean().item(), after=retouched.mean().item())
+    retouched = net.base(photo, mods).clamp(0, 1)
+book.say("Using **{net_name}**; mean luma {before:.3f} before and {after:.3f} after.",
+         net_name=net_name, before=ops.mean_luminance(photo).item(), after=ops.mean_luminance(retouched).item())
 plots.show_images([photo, retouched], ["input", net_name], size=4)
 
 # %% [markdown]
@@ -242,8 +253,9 @@ widgets.Preview(lambda position: pictures.split_view(before, after, position, li
             {"position": widgets.slider(0.5, 0, 1, 0.01, "split")}, title="input | " + net_name)
 
 # %% [markdown]
-# What did the condition network decide for this photo? Its modulation numbers, layer by layer
-# (red bars are positive, blue negative; zero means "leave this channel alone"):
+# What modulations does this photo get? Its modulation numbers, layer by layer (red bars are
+# positive, blue negative; zero means "leave this channel alone"). The hand-set network uses only a
+# few channels: 8 of layer 1's 64 and layer 3's red and blue scales.
 
 # %%
 n_modulations = sum(s.shape[1] for s in mods.scales) + sum(s.shape[1] for s in mods.shifts)
@@ -274,35 +286,39 @@ plots.tone_curve_figure({f"{net_name}, {photo_name}": curve})
 #
 # ## Exercises
 #
-# Each exercise has an answer cell, a check cell (collapsed: run it to learn whether you are right)
-# and a collapsed solution. Click the `...` of a collapsed cell to show it.
+# Write your answer in the answer cell, then run the collapsed check cell below it: it says whether
+# your answer is right. The full edition also has a collapsed solution after each check; open it (click
+# the `...`) after trying.
 #
 # **Exercise 1.** How many parameters does `CSRNet(base_nf=32)` have (condition network unchanged)?
 # Count by hand from the table above, then check.
 
-# %%
+# %% answer
 answer_1 = None  # your number
 
-# %% solution
+# %% check
+# Check of Exercise 1: run this cell
 book.check(answer_1, count_parameters(CSRNet(base_nf=32)), name="Exercise 1",
            hint="the base convolutions and the heads of layers 1 and 2 shrink; conv3 and heads 3 change too")
 
 # %% solution
-# Solution: condition network 23,232 (unchanged); heads 2 * (32*32+32) * 2 + 2 * (32*3+3);
+# Solution to Exercise 1. Condition network 23,232 (unchanged); heads 2 * (32*32+32) * 2 + 2 * (32*3+3);
 # base (3*32+32) + (32*32+32) + (32*3+3).
+# wrong: 36_489                                                                  # the default width, 64
+# wrong: 23_232 + 2 * 2 * (32 * 32 + 32) + (3 * 32 + 32) + (32 * 32 + 32) + (32 * 3 + 3)  # no heads for layer 3
+# wrong: 36_489 // 2                                                             # not everything halves
 solution_1 = 23_232 + 2 * 2 * (32 * 32 + 32) + 2 * (32 * 3 + 3) + (3 * 32 + 32) + (32 * 32 + 32) + (32 * 3 + 3)
-book.check(solution_1, count_parameters(CSRNet(base_nf=32)), name="Exercise 1 (solution)")
 
 # %% [markdown]
 # **Exercise 2.** What is the spatial size (h, w) of the condition network's last feature map, before
 # the average, for a photo of 500 rows and 333 columns? Use the formula from the condition network
 # section; answer with a tuple.
 
-# %%
+# %% answer
 answer_2 = None  # e.g. (10, 20)
 
-
-# %% solution
+# %% check
+# Check of Exercise 2: run this cell
 def _last_map_size(height, width):
     with torch.no_grad():
         h = torch.zeros(1, 3, height, width)
@@ -315,12 +331,13 @@ book.check(answer_2, _last_map_size(500, 333), name="Exercise 2",
            hint="apply floor((n + 2 - k) / 2) + 1 three times, with k = 7, 3, 3")
 
 # %% solution
-# Solution: apply n -> (n + 2 - k) // 2 + 1 with k = 7, 3, 3 to each side.
+# Solution to Exercise 2. Apply n -> (n + 2 - k) // 2 + 1 with k = 7, 3, 3 to each side.
+# wrong: (500 // 8, 333 // 8)     # three halvings without the padding and kernel size
+# wrong: (42, 62)                 # (width, height): rows come first
+# wrong: (500, 333)               # the input size
 solution_2 = (500, 333)
 for k in (7, 3, 3):
     solution_2 = tuple((n + 2 - k) // 2 + 1 for n in solution_2)
-print(solution_2)
-book.check(solution_2, _last_map_size(500, 333), name="Exercise 2 (solution)")
 
 # %% [markdown]
 # **Exercise 3.** Build a `Modulations` object that makes any base network add 0.1 to every output
@@ -328,11 +345,11 @@ book.check(solution_2, _last_map_size(500, 333), name="Exercise 2 (solution)")
 # `Modulations.identity()` and change one tensor (Modulations is a frozen dataclass: build a new one
 # with `Modulations(cond, scales, shifts)`).
 
-# %%
+# %% answer
 answer_3 = None  # a Modulations
 
-
-# %% solution
+# %% check
+# Check of Exercise 3: run this cell
 def _adds_point_one(m):
     with torch.no_grad():
         plain = model.base(photo, Modulations.identity())
@@ -343,10 +360,12 @@ book.check(answer_3, _adds_point_one, name="Exercise 3",
            hint="the last layer has no ReLU after it, so its shift is added to the output")
 
 # %% solution
-# Solution: the last layer's shift is added to the output unchanged (no ReLU follows it).
+# Solution to Exercise 3. The last layer's shift is added to the output unchanged (no ReLU follows it).
+# wrong: Modulations.identity()      # adds nothing
+# wrong: Modulations(Modulations.identity().cond, Modulations.identity().scales, (torch.full((1, 64), 0.1),) + Modulations.identity().shifts[1:])  # the first layer's shift passes through later layers
+# wrong: Modulations(Modulations.identity().cond, Modulations.identity().scales[:2] + (torch.full((1, 3), 0.1),), Modulations.identity().shifts)  # a scale multiplies, it does not add
 zero = Modulations.identity()
 solution_3 = Modulations(zero.cond, zero.scales, (zero.shifts[0], zero.shifts[1], torch.full((1, 3), 0.1)))
-book.check(solution_3, _adds_point_one, name="Exercise 3 (solution)")
 
 # %% [markdown]
 # ## Checks

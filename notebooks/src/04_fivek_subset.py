@@ -16,7 +16,6 @@
 # **Time:** about 25 minutes; the cells run in about a minute on a laptop CPU.
 
 # %%
-import json
 import math
 
 import numpy as np
@@ -28,8 +27,9 @@ from csrnet_lite import book, ops, pictures, plots, widgets
 from csrnet_lite.checkpoint import load_official
 from csrnet_lite.data import PairDataset, default_root, describe_root
 from csrnet_lite.image import Resize
-from csrnet_lite.metrics import psnr
+from csrnet_lite.metrics import psnr, relative_luminance
 from csrnet_lite.pairs import split_by_id
+from csrnet_lite.samples import known_degradations
 
 book.setup()
 size = book.pick(full=512, smoke=128)  # long edge of the photos in this notebook
@@ -72,8 +72,10 @@ for name in ("NONE", "SHORT_480", "LONG_500", "LONG_512"):
     print(f"Resize.{name:10s} {str(policy):15s} a 4000x6000 photo becomes {policy.output_size(4000, 6000)}")
 
 # %% [markdown]
-# Such details move the scores. Two checks on the pairs at hand, with the simplest possible "method",
-# doing nothing (output = input). First the size: smaller images average away noise and fine detail,
+# Such details move the scores. The usual score is **PSNR** (peak signal-to-noise ratio): for values
+# in [0, 1], `10 log10(1 / mean squared difference)` in decibels (`metrics.psnr`); higher means closer
+# to the target, and +6 dB halves the root-mean-square difference. Two checks on the pairs at hand,
+# with the simplest possible "method", doing nothing (output = input). First the size: smaller images average away noise and fine detail,
 # so the very same photos look a little more alike. Then the split: which photos end up in the test set.
 
 # %%
@@ -96,11 +98,12 @@ for seed in range(20):  # 20 different random 80/20 splits of the same pairs
     if test:
         split_means.append(float(np.mean([per_photo[sizes[0]][p.id] for p in test])))
 split_spread = max(split_means) - min(split_means)
-book.say("Size alone moves the score by **{size_spread:.2f} dB**. The choice of test photos moves it much "
-         "more: over {n} random 80/20 splits, the mean PSNR of the test photos ranges from "
-         "**{lo:.2f}** to **{hi:.2f} dB**, a spread of **{split_spread:.2f} dB**. Scores are only "
-         "comparable on identically prepared data and the same test photos.", size_spread=size_spread,
-         n=len(split_means), lo=min(split_means), hi=max(split_means), split_spread=split_spread)
+book.say("Size alone moves the score by **{size_spread:.2f} dB**. Over {n} random 80/20 splits, the mean "
+         "PSNR of the test photos ranges from **{lo:.2f}** to **{hi:.2f} dB**, a spread of "
+         "**{split_spread:.2f} dB**: the choice of test photos moves it {verdict} than the size (0.1 dB "
+         "threshold). Scores are only comparable on identically prepared data and the same test photos.",
+         size_spread=size_spread, n=len(split_means), lo=min(split_means), hi=max(split_means),
+         split_spread=split_spread, verdict=book.compare(split_spread, size_spread, 0.1, same="about as much"))
 
 # %% [markdown]
 # ## Loading pairs
@@ -155,18 +158,22 @@ widgets.Preview(lambda pair, position: pictures.split_view(inputs[pair], targets
 # ## What did the retouch change?
 #
 # Four numbers per pair, each comparing the target with the input:
-# - **brightness**: log2 of the ratio of mean luminance (+1 means twice as bright: one stop);
-# - **contrast**: the ratio of the standard deviations of the luminance;
-# - **saturation**: the ratio of the mean distance of each pixel from its own grey;
-# - **warmth**: log2 of how much the red/blue balance changed (positive: warmer).
+# - **brightness**, in stops: log2 of the ratio of mean *luminance* (`metrics.relative_luminance`).
+#   Luminance is computed from linear light, after undoing the sRGB curve that encodes the stored
+#   values, so +1 stop means twice the light. (Doubling a stored, gamma-encoded value is about 2.2
+#   stops of light; the weighted sum of stored values is called *luma*, `ops.luma`.)
+# - **contrast**, a ratio (1: unchanged): of the standard deviations of the luma;
+# - **saturation**, a ratio (1: unchanged): of the mean distance of each pixel from its own grey (luma);
+# - **warmth**, in stops: log2 of how much the mean red/blue ratio changed (positive: warmer).
 
 # %%
 def edit_stats(input, target):
     """What changed from input to target, as four numbers (see above)."""
     li, lt = ops.luma(input), ops.luma(target)  # (1, 1, H, W)
+    yi, yt = relative_luminance(input), relative_luminance(target)  # (1, 1, H, W), linear light
     mean_rgb_i, mean_rgb_t = input.mean(dim=(0, 2, 3)), target.mean(dim=(0, 2, 3))  # (3,)
     return {
-        "brightness": math.log2(lt.mean().item() / li.mean().item()),
+        "brightness": math.log2(yt.mean().item() / yi.mean().item()),
         "contrast": lt.std().item() / li.std().item(),
         "saturation": (target - lt).abs().mean().item() / (input - li).abs().mean().item(),
         "warmth": math.log2((mean_rgb_t[0] / mean_rgb_t[2]).item() / (mean_rgb_i[0] / mean_rgb_i[2]).item()),
@@ -175,6 +182,8 @@ def edit_stats(input, target):
 
 stats = {s.id: edit_stats(s.input, s.target) for s in samples}
 names = list(next(iter(stats.values())))
+units = {"brightness": "stops of light", "contrast": "ratio of luma std. dev.",
+         "saturation": "ratio of distance from grey", "warmth": "stops of red/blue"}
 fig = Figure(figsize=(12, 0.22 * len(stats) + 1.5), layout="constrained")
 for ax, name in zip(fig.subplots(1, 4, sharey=True), names):
     values = [v[name] for v in stats.values()]
@@ -183,64 +192,97 @@ for ax, name in zip(fig.subplots(1, 4, sharey=True), names):
             color=["tab:orange" if v > neutral else "tab:blue" for v in values])
     ax.axvline(neutral, color="k", lw=0.8)
     ax.set_title(name)
+    ax.set_xlabel(units[name])
     ax.tick_params(axis="y", labelsize=7)
 fig.axes[0].invert_yaxis()
 fig.suptitle("What the retouch changed, per pair (orange: more, blue: less)")
 fig
 
 # %%
-brighter = sum(v["brightness"] > 0 for v in stats.values())
-more_saturated = sum(v["saturation"] > 1 for v in stats.values())
-book.say("The target is brighter than the input in **{brighter}** of {n} pairs and more saturated in "
-         "**{sat}**; the median change of brightness is **{med:+.2f}** stops.",
-         brighter=brighter, n=len(stats), sat=more_saturated,
+verdicts = {n: [book.compare(v[n], 0.0 if n == "brightness" else 1.0, 0.1 if n == "brightness" else 0.05)
+                for v in stats.values()] for n in ("brightness", "saturation")}  # 0.1 stop; 5 %
+book.say("The target is brighter than the input by more than 0.1 stop in **{brighter}** of {n} pairs and "
+         "darker by more in **{darker}**; more saturated by more than 5 % in **{sat}**, less in **{unsat}**. "
+         "The median change of brightness is **{med:+.2f}** stops of light.",
+         brighter=verdicts["brightness"].count("more"), darker=verdicts["brightness"].count("less"),
+         sat=verdicts["saturation"].count("more"), unsat=verdicts["saturation"].count("less"), n=len(stats),
          med=float(np.median([v["brightness"] for v in stats.values()])))
 
 # %% [markdown]
 # ### Measured against the truth (data_samples only)
 #
 # For `data_samples/` we know exactly what was done: `manifest.json` records each pair's degradation
-# (exposure in stops, white-balance gains, contrast, saturation; see `data_samples/README.md`). The
-# retouch undoes it, so the measured changes should follow the recorded parameters: brightness should
-# be about minus the exposure (minus the gains' effect on luminance), and contrast and saturation the
-# inverse of what the degradation applied.
+# (exposure in stops of the stored values, white-balance gains, contrast, saturation; see
+# `data_samples/README.md`). The retouch undoes it, so the measured changes should follow the recorded
+# parameters. Predicted brightness: the recorded exposure and gains applied to the target, measured in
+# stops of light like above. Predicted contrast and saturation: the inverse of what the degradation
+# applied, times the inverse of the luma's gain.
 
 # %%
-manifest_path = root / "manifest.json"
-known = {}
-if manifest_path.exists():
-    for entry in json.loads(manifest_path.read_text())["pairs"]:
-        known[entry["name"]] = entry["degradation"]
-matched = [i for i in stats if i in known]
+known = known_degradations(root)  # name -> samples.Degradation; {} where there is no manifest.json
+matched = [s for s in samples if s.id in known]
 if matched:
-    luma_w = np.array(ops.LUMA)
-    predicted, measured = {n: [] for n in ("brightness", "contrast", "saturation")}, {n: [] for n in ("brightness", "contrast", "saturation")}
-    for i in matched:
-        d = known[i]
-        gain = 2 ** d["exposure_ev"] * float(luma_w @ np.array(d["wb_gains"]))  # how much darker the luminance got
-        predicted["brightness"].append(-math.log2(gain))
-        predicted["contrast"].append(1 / (d["contrast"] * gain))
-        predicted["saturation"].append(1 / (d["saturation"] * d["contrast"] * gain))
-        for n in measured:
-            measured[n].append(stats[i][n])
+    quantities = ("brightness", "contrast", "saturation")
+    predicted, measured = {n: [] for n in quantities}, {n: [] for n in quantities}
+    cast, clipped = [], []
+    for s in matched:
+        d = known[s.id]
+        exposed = ops.white_balance(ops.exposure(s.target, d.exposure_ev), d.wb_gains).clamp(0, 1)
+        gain = 2 ** d.exposure_ev * float(np.array(ops.LUMA) @ np.array(d.wb_gains))  # the luma's gain
+        predicted["brightness"].append(-math.log2(relative_luminance(exposed).mean().item()
+                                                  / relative_luminance(s.target).mean().item()))
+        predicted["contrast"].append(1 / (d.contrast * gain))
+        predicted["saturation"].append(1 / (d.saturation * d.contrast * gain))
+        for n in quantities:
+            measured[n].append(stats[s.id][n])
+        cast.append(abs(math.log2(d.wb_gains[0] / d.wb_gains[2])))  # stops between red and blue gains
+        clipped.append(((s.input <= 0) | (s.input >= 1)).float().mean().item())  # values at black or white
     fig = Figure(figsize=(12, 3.8), layout="constrained")
     correlation = {}
-    for ax, n in zip(fig.subplots(1, 3), measured):
+    for ax, n in zip(fig.subplots(1, 3), quantities):
         ax.scatter(predicted[n], measured[n], s=20)
         lo = min(predicted[n] + measured[n])
         hi = max(predicted[n] + measured[n])
         ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
         correlation[n] = float(np.corrcoef(predicted[n], measured[n])[0, 1])
-        ax.set(title=f"{n}: correlation {correlation[n]:.2f}", xlabel="predicted from manifest.json",
-               ylabel="measured from the pixels")
+        ax.set(title=f"{n}: correlation {correlation[n]:.2f}", xlabel=f"predicted from manifest.json ({units[n]})",
+               ylabel=f"measured from the pixels ({units[n]})")
     book.say("Correlation between measured and recorded changes over {n} pairs: brightness **{b:.2f}**, "
-             "contrast **{c:.2f}**, saturation **{s:.2f}**. Points off the line are where the degradation "
-             "clipped at black or white, which the simple prediction ignores.", n=len(matched),
+             "contrast **{c:.2f}**, saturation **{s:.2f}**.", n=len(matched),
              b=correlation["brightness"], c=correlation["contrast"], s=correlation["saturation"])
     display(fig)
 else:
     correlation = None
     print(f"{root} has no manifest of known edits (a real FiveK folder): nothing to compare with.")
+
+# %% [markdown]
+# Why are some points off the line? Two candidates: clipping (values the degradation pushed to black
+# or white are lost) and the white-balance cast (the prediction treats the gains as a change of
+# brightness only, while a cast also tints every grey, which the saturation measure counts as colour).
+# We measure each pair's distance from the line (the mean over the three panels of |ln(measured /
+# predicted)|, brightness converted from stops) and correlate it with the size of each candidate. With
+# n pairs, a correlation counts only above 2/sqrt(n) in size (smaller ones arise by chance).
+
+# %%
+if matched:
+    off = np.mean([np.abs(np.array(measured["brightness"]) - np.array(predicted["brightness"])) * math.log(2)]
+                  + [np.abs(np.log(np.array(measured[n]) / np.array(predicted[n]))) for n in ("contrast", "saturation")],
+                  axis=0)  # (pairs,)
+    r_cast = float(np.corrcoef(off, cast)[0, 1])
+    r_clip = float(np.corrcoef(off, clipped)[0, 1]) if np.std(clipped) > 0 else 0.0
+    noise = 2 / math.sqrt(len(matched))
+
+    def reading(r: float) -> str:
+        return "a clear correlation" if abs(r) > noise else "no clear correlation"
+
+    book.say("Distance from the line against the cast (stops between the red and blue gains): r = **{rc:+.2f}**, "
+             "{vc}; against the fraction of clipped input values: r = **{rk:+.2f}**, {vk} (threshold {t:.2f}). "
+             "**{k}** of {n} inputs have any value clipped at black or white, at most **{most:.2%}** of one "
+             "photo's values.", rc=r_cast, vc=reading(r_cast), rk=r_clip, vk=reading(r_clip), t=noise,
+             k=int(np.sum(np.array(clipped) > 0)), n=len(matched), most=max(clipped))
+    display(plots.bar_chart([s.id for s in matched], list(off), log=False, fmt="{:.3f}",
+                          xlabel="distance from the line (mean |ln(measured / predicted)|)",
+                          title="How far each pair is from the prediction"))
 
 # %% [markdown]
 # ## The authors' weights on these pairs
@@ -273,58 +315,70 @@ if official is not None:
 # - Papers prepare it differently (input rendering, size, split), and the preparation alone moves
 #   scores, the test split most of all: compare only like with like.
 # - `PairDataset(default_root(), resize=...)` loads `data_samples/` or a real FiveK folder.
-# - Measured per pair, the retouch mostly brightens and adds contrast and colour; on `data_samples/`
-#   the measurements follow the recorded degradations.
+# - What the retouch changed, per pair: brightness in stops of light (from luminance, not luma),
+#   contrast and saturation as ratios, warmth in stops. On `data_samples/` the measurements follow the
+#   recorded degradations, and what the simple prediction misses is measured against its candidate
+#   causes, not assumed.
 #
 # ## Exercises
 #
-# Write your answer in the answer cell, then run the collapsed check cell below it. The solutions are
-# collapsed too: click the `...` to show them.
+# Write your answer in the answer cell, then run the collapsed check cell below it: it says whether
+# your answer is right. The full edition also has a collapsed solution after each check; open it (click
+# the `...`) after trying.
 #
 # **Exercise 1.** Which pair did the retouch change least, by the PSNR of its input against its
 # target (the highest PSNR)? Answer with its id, a string.
 
-# %%
+# %% answer
 answer_1 = None  # e.g. "a0001"
 
-# %% solution
+# %% check
+# Check of Exercise 1: run this cell
 book.check(answer_1, samples[int(np.argmax(pair_psnr))].id, name="Exercise 1",
-           hint="pair_psnr[i] belongs to samples[i]")
+           hint="a higher PSNR means a smaller difference; pair_psnr[i] belongs to samples[i]")
 
 # %% solution
+# Solution to Exercise 1. The highest PSNR is the smallest difference between input and target.
+# wrong: samples[int(np.argmin(pair_psnr))].id     # the lowest PSNR: the pair changed most
+# wrong: str(int(np.argmax(pair_psnr)))            # its position, not its id
 solution_1 = samples[int(np.argmax(pair_psnr))].id
-book.check(solution_1, samples[int(np.argmax(pair_psnr))].id, name="Exercise 1 (solution)")
 
 # %% [markdown]
 # **Exercise 2.** What (height, width) does `Resize.SHORT_480` give a photo of 2000 rows and 3000
 # columns? Work it out, then check.
 
-# %%
+# %% answer
 answer_2 = None  # (height, width)
 
-# %% solution
+# %% check
+# Check of Exercise 2: run this cell
 book.check(answer_2, Resize.SHORT_480.output_size(2000, 3000), name="Exercise 2",
            hint="the short edge becomes 480, the long edge keeps the aspect ratio")
 
 # %% solution
+# Solution to Exercise 2. The short edge (the 2000 rows) becomes 480; the width scales by the same factor.
+# wrong: (720, 480)    # (width, height): rows come first
+# wrong: (320, 480)    # the long edge is 480 then
+# wrong: (480, 480)    # the aspect ratio is kept
 solution_2 = (480, round(3000 * 480 / 2000))
-book.check(solution_2, Resize.SHORT_480.output_size(2000, 3000), name="Exercise 2 (solution)")
 
 # %% [markdown]
-# **Exercise 3.** Across all pairs, what is the mean of the brightness change (in stops) from input
-# to target? Use `stats`.
+# **Exercise 3.** Across all pairs, what is the mean of the brightness change (in stops of light) from
+# input to target? Use `stats`.
 
-# %%
+# %% answer
 answer_3 = None  # a number
 
-# %% solution
+# %% check
+# Check of Exercise 3: run this cell
 book.check(answer_3, float(np.mean([v["brightness"] for v in stats.values()])), tol=1e-4, name="Exercise 3",
-           hint="stats[id]['brightness'] for every id")
+           hint="stats[id]['brightness'] for every id, averaged")
 
 # %% solution
+# Solution to Exercise 3. The mean over pairs of stats[id]["brightness"].
+# wrong: sum(v["brightness"] for v in stats.values())     # a sum, not a mean
+# wrong: 0.0
 solution_3 = sum(v["brightness"] for v in stats.values()) / len(stats)
-book.check(solution_3, float(np.mean([v["brightness"] for v in stats.values()])), tol=1e-4,
-           name="Exercise 3 (solution)")
 
 # %% [markdown]
 # ## Checks

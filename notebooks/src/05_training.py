@@ -206,54 +206,64 @@ widgets.Preview(lambda photo, position: pictures.split_view(ours[photo], experts
 #
 # ## Exercises
 #
-# Write your answer in the answer cell, then run the collapsed check cell below it. The solutions are
-# collapsed too: click the `...` to show them.
+# Write your answer in the answer cell, then run the collapsed check cell below it: it says whether
+# your answer is right. The full edition also has a collapsed solution after each check; open it (click
+# the `...`) after trying.
 #
 # **Exercise 1.** How many training photos did the fast recipe process per *step*, and how many
 # did the paper recipe? Answer with a pair `(fast, paper)`.
 
-# %%
+# %% answer
 answer_1 = None  # (fast, paper)
 
-# %% solution
+# %% check
+# Check of Exercise 1: run this cell
 book.check(answer_1, (fast_config.batch, paper_config.batch), name="Exercise 1",
            hint="look at the `batch` setting of each config")
 
 # %% solution
+# Solution to Exercise 1. Photos seen divided by steps taken, for each run (or the configs' `batch`).
+# wrong: (fast_result.steps, paper_result.steps)                   # steps, not photos per step
+# wrong: (paper_config.batch, fast_config.batch)                   # the other way round
 solution_1 = (fast_result.history.images[-1] // fast_result.steps,
               paper_result.history.images[-1] // paper_result.steps)
-book.check(solution_1, (fast_config.batch, paper_config.batch), name="Exercise 1 (solution)")
 
 # %% [markdown]
 # **Exercise 2.** By how many dB does the fast recipe beat the fixed quadratic colour map on the
 # validation photos (negative if it loses)?
 
-# %%
+# %% answer
 answer_2 = None  # a number
 
-# %% solution
+# %% check
+# Check of Exercise 2: run this cell
 _fixed = [e for e in comparison.evaluations if e.name.startswith("quadratic")][0].psnr
 book.check(answer_2, scores["fast recipe"] - _fixed, tol=0.01, name="Exercise 2",
            hint="comparison['fast recipe'].psnr, and the row whose name starts with 'quadratic'")
 
 # %% solution
+# Solution to Exercise 2. The fast recipe's PSNR minus the fixed colour transform's.
+# wrong: [e for e in comparison.evaluations if "colour transform" in e.name][0].psnr - comparison["fast recipe"].psnr  # the other way round
+# wrong: comparison["fast recipe"].psnr                     # the score itself, not the difference
 solution_2 = comparison["fast recipe"].psnr - [e for e in comparison.evaluations if "colour transform" in e.name][0].psnr
-book.check(solution_2, scores["fast recipe"] - _fixed, tol=0.01, name="Exercise 2 (solution)")
 
 # %% [markdown]
 # **Exercise 3.** Which validation photo did the fast recipe retouch best (highest PSNR)? Answer with
 # its id, a string.
 
-# %%
+# %% answer
 answer_3 = None  # an id
 
-# %% solution
+# %% check
+# Check of Exercise 3: run this cell
 _best_photo = max(comparison["fast recipe"].images, key=lambda s: s.psnr).id
 book.check(answer_3, _best_photo, name="Exercise 3", hint="comparison['fast recipe'].images has one score per photo")
 
 # %% solution
+# Solution to Exercise 3. The photo with the highest PSNR.
+# wrong: sorted(comparison["fast recipe"].images, key=lambda s: s.psnr)[0].id    # the worst photo
+# wrong: str(len(comparison["fast recipe"].images) - 1)                           # a position, not an id
 solution_3 = sorted(comparison["fast recipe"].images, key=lambda s: s.psnr)[-1].id
-book.check(solution_3, _best_photo, name="Exercise 3 (solution)")
 
 # %% [markdown]
 # ## Checks

@@ -8,7 +8,9 @@
 #
 # **You will learn to**
 # - read the scales and shifts of every layer across many photos as heatmaps;
-# - map the condition vectors to 2-D with PCA and see what the main direction means;
+# - map the condition vectors to 2-D with PCA (principal component analysis: the directions along
+#   which a cloud of points varies most) and compare them with untrained networks' before calling
+#   anything "learned";
 # - draw the tone curves and the 3D lookup table each photo receives;
 # - fit brightness, contrast, saturation and white balance to a learned colour map, and compare them
 #   with the known degradations of `data_samples/`;
@@ -31,7 +33,7 @@ from csrnet_lite.checkpoint import load_model
 from csrnet_lite.data import PairDataset, default_root, describe_root
 from csrnet_lite.image import Resize
 from csrnet_lite.lut import bake_lut, identity_lut
-from csrnet_lite.model import Modulations
+from csrnet_lite.model import CSRNet, Modulations
 from csrnet_lite.pairs import split_by_id
 from csrnet_lite.recipes import TrainConfig
 from csrnet_lite.samples import known_degradations
@@ -87,27 +89,88 @@ plots.modulation_heatmaps(mods.scales, mods.shifts, row_labels=ids if len(ids) <
 
 # %%
 spread = {f"layer {i + 1}": v for i, v in enumerate(analysis.modulation_spread(mods))}
-most = max(spread, key=spread.get)
+most, second = sorted(spread, key=spread.get, reverse=True)[:2]
+if spread[most] > 1e-3 and spread[most] > 1.2 * spread[second]:  # stands out: 20 % above the next
+    verdict = f"The most photo-specific is {most}."
+else:
+    verdict = "No layer stands out (the largest is below 0.001 or within 20 % of the next)."
 book.say("Mean spread across photos (standard deviation per channel, averaged): " +
-         ", ".join(f"{k} **{v:.3f}**" for k, v in spread.items()) + ". The most photo-specific is {most}.",
-         most=most, spread=spread)
+         ", ".join(f"{k} **{v:.4f}**" for k, v in spread.items()) + ". {verdict}", verdict=verdict, spread=spread)
 
 # %% [markdown]
 # ## Condition vectors in 2-D
 #
 # Each photo's condition vector has 32 numbers. PCA finds the two directions along which they vary
-# most; we colour each photo by the mean luminance of its input.
+# most; we colour each photo by the mean luma of its input (its brightness). Both axes are drawn to
+# the same scale, so a direction that explains little variance looks thin.
 
 # %%
 coords, explained = pictures.pca_2d(mods.cond)
 brightness = np.array([ops.mean_luminance(s.input).item() for s in samples])
 pc1_brightness = float(np.corrcoef(coords[:, 0], brightness)[0, 1])
-book.say("The first two principal components explain **{a:.0%}** and **{b:.0%}** of the variance; the "
+book.say("The first two principal components explain **{a:.1%}** and **{b:.1%}** of the variance; the "
          "first one correlates with the input's brightness at **{r:+.2f}**.", a=explained[0], b=explained[1],
          r=pc1_brightness)
-plots.scatter_2d(coords, brightness, labels=ids if len(ids) <= 30 else None, colour_label="input mean luminance",
-               axis_labels=(f"PC 1 ({explained[0]:.0%})", f"PC 2 ({explained[1]:.0%})"),
-               title="Condition vectors, coloured by input brightness")
+plots.scatter_2d(coords, brightness, labels=ids if len(ids) <= 30 else None, colour_label="input mean luma",
+               axis_labels=(f"PC 1 ({explained[0]:.1%})", f"PC 2 ({explained[1]:.1%})"),
+               title="Trained network: condition vectors, coloured by input brightness")
+
+# %% [markdown]
+# Is that picture learned? The same PCA of *untrained* networks (PyTorch's random initialisation,
+# five seeds) tells. Averaging the ReLU features of a brighter photo gives larger numbers in every
+# channel, so even random condition networks may line their photos up by brightness.
+
+# %%
+def untrained_network(seed: int) -> CSRNet:
+    """A CSRNet with PyTorch's random initialisation from `seed` (the global random state is kept)."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return CSRNet().eval()
+
+
+def pca_summary(net: CSRNet) -> dict:
+    """PC 1's share of the variance and |correlation| of PC 1 with the input brightness."""
+    c, e = pictures.pca_2d(analysis.modulations_of(net, [s.cond_input for s in samples]).cond)
+    r = np.corrcoef(c[:, 0], brightness)[0, 1] if c[:, 0].std() > 0 else 0.0
+    return {"coords": c, "explained": e, "pc1": float(e[0]), "r": float(abs(r))}
+
+
+with torch.no_grad():
+    untrained = {seed: pca_summary(untrained_network(seed)) for seed in range(1, 6)}
+trained = {"coords": coords, "explained": explained, "pc1": float(explained[0]), "r": abs(pc1_brightness)}
+display(Markdown("| network | PC 1 share | PC 2 share | abs. correlation of PC 1 with brightness |\n|---|---:|---:|---:|\n"
+                 + "\n".join(f"| {name} | {v['explained'][0]:.1%} | {v['explained'][1]:.1%} | {v['r']:.2f} |"
+                              for name, v in [("trained", trained)] + [(f"untrained, seed {k}", v)
+                                                                       for k, v in untrained.items()])))
+first = untrained[1]
+plots.scatter_2d(first["coords"], brightness, labels=ids if len(ids) <= 30 else None, colour_label="input mean luma",
+               axis_labels=(f"PC 1 ({first['explained'][0]:.1%})", f"PC 2 ({first['explained'][1]:.1%})"),
+               title="Untrained network (seed 1): the same PCA")
+
+# %% [markdown]
+# A difference counts only outside the range of the five untrained networks, by more than a margin:
+# 2 percentage points of variance, 0.05 of correlation.
+
+# %%
+def against_untrained(value: float, key: str, margin: float) -> str:
+    lo, hi = min(v[key] for v in untrained.values()), max(v[key] for v in untrained.values())
+    if value > hi + margin:
+        return "higher than every untrained network"
+    if value < lo - margin:
+        return "lower than every untrained network"
+    return "within the untrained networks' range: no clear difference"
+
+
+pc1_range = (min(v["pc1"] for v in untrained.values()), max(v["pc1"] for v in untrained.values()))
+r_range = (min(v["r"] for v in untrained.values()), max(v["r"] for v in untrained.values()))
+pc1_verdict = against_untrained(trained["pc1"], "pc1", 0.02)
+r_verdict = against_untrained(trained["r"], "r", 0.05)
+book.say("PC 1 explains **{p:.1%}** of the variance for the trained network and **{lo:.1%}** to **{hi:.1%}** "
+         "for the untrained ones: {pv}. Its correlation with brightness is **{r:.2f}** in size, against "
+         "**{rlo:.2f}** to **{rhi:.2f}**: {rv}. So a main direction that follows brightness is not, by "
+         "itself, evidence of learning; only what differs from the untrained networks is.",
+         p=trained["pc1"], lo=pc1_range[0], hi=pc1_range[1], pv=pc1_verdict, r=trained["r"],
+         rlo=r_range[0], rhi=r_range[1], rv=r_verdict)
 
 # %% [markdown]
 # On `data_samples/` we also know how each input was degraded. Colouring by the recorded exposure
@@ -118,8 +181,10 @@ known = known_degradations(root)  # name -> samples.Degradation; {} where there 
 if all(i in known for i in ids):
     ev = np.array([known[i].exposure_ev for i in ids])
     pc1_ev = float(np.corrcoef(coords[:, 0], ev)[0, 1])
-    book.say("Correlation of PC 1 with the recorded exposure change: **{r:+.2f}**.", r=pc1_ev)
-    display(plots.scatter_2d(coords, ev, colour_label="recorded exposure change (stops)",
+    ev_untrained = [abs(float(np.corrcoef(v["coords"][:, 0], ev)[0, 1])) for v in untrained.values()]
+    book.say("Correlation of PC 1 with the recorded exposure change: **{r:+.2f}** (untrained networks: "
+             "**{lo:.2f}** to **{hi:.2f}** in size).", r=pc1_ev, lo=min(ev_untrained), hi=max(ev_untrained))
+    display(plots.scatter_2d(coords, ev, colour_label="recorded exposure (stops of the stored values)",
                            axis_labels=("PC 1", "PC 2"), title="Coloured by the known degradation"))
 else:
     groups = [p.group or "root" for p in data.pairs]
@@ -138,10 +203,14 @@ chosen = [int(order[0]), int(order[len(order) // 2]), int(order[-1])]
 curves = {f"{ids[i]} (input mean {brightness[i]:.2f})":
           pictures.tone_curves(analysis.colour_map(model, analysis.one_photo(mods, i)), mode="grey") for i in chosen}
 lift = {ids[i]: float(curves[k][1][128].mean()) for i, k in zip(chosen, curves)}
-dark_first = lift[ids[chosen[0]]] > lift[ids[chosen[-1]]]
-book.say("Grey 0.5 is mapped to " + ", ".join(f"**{v:.2f}** for {k}" for k, v in lift.items()) +
-         ": the darkest input gets a {which} lift than the brightest.", lift=lift,
-         which="stronger" if dark_first else "weaker")
+lift_threshold = 0.01  # 2.5 levels of 255: below it the curves look the same
+lift_verdict = book.compare(lift[ids[chosen[0]]], lift[ids[chosen[-1]]], lift_threshold,
+                            more="the darkest input gets a stronger lift than the brightest",
+                            less="the darkest input gets a weaker lift than the brightest",
+                            same=f"no clear difference between the darkest and the brightest input "
+                                 f"(less than {lift_threshold})")
+book.say("Grey 0.5 is mapped to " + ", ".join(f"**{v:.3f}** for {k}" for k, v in lift.items()) +
+         ": {verdict}.", lift=lift, verdict=lift_verdict)
 plots.tone_curve_figure(curves, title="Tone curves (grey ramp in, R/G/B out)")
 
 # %% [markdown]
@@ -160,14 +229,14 @@ plots.show_images([pictures.lut_picture(identity_lut(17))] + [pictures.lut_pictu
 # We fit the chain "saturation s, then contrast k around a grey m, then white balance (R, B gains),
 # then exposure (stops)" to each photo's learned colour map by least squares. It is built from the
 # operators' forms in `csrnet_lite.ops` (notebook 2), with the parameters as tensors so that torch can
-# optimise them. The grey m is not fitted: it is the photo's mean luminance, what `ops.contrast` blends
+# optimise them. The grey m is not fitted: it is the photo's mean luma, what `ops.contrast` blends
 # towards (left free, contrast and exposure could trade off against it with equally good fits).
 #
 # On `data_samples/` we know the truth: each input was made from its target by exposure, white
 # balance, contrast and saturation (in that order), so the retouch that undoes it is the same chain in
 # reverse with inverted parameters: saturation 1/s, contrast 1/k around the same grey, gains 1/g,
 # exposure -ev (`analysis.ChainParams.undoing`). The grey the degradation used is the input's mean
-# luminance, up to clipping and 8-bit rounding.
+# luma, up to clipping and 8-bit rounding.
 
 # %%
 book.show_source(analysis.operator_chain)
@@ -202,15 +271,23 @@ if all(i in known for i in ids):
     book.say("Correlation between fitted and true parameters over {n} photos: " +
              ", ".join(f"{k} **{v:+.2f}**" for k, v in agreement.items()) + ".", n=len(ids), agreement=agreement)
     display(fig)
-    adapted = [k for k, v in agreement.items() if v >= 0.7]
-    averaged = [k for k, v in agreement.items() if v < 0.7]
     means = {names[j]: (float(fitted[:, j].mean()), float(truth[:, j].mean())) for j in shown}
-    book.say("So this network adapts **{adapted}** to each photo (correlation at least 0.7). For "
-             "{averaged} it applies about the same value to every photo (on average: " + ", ".join(f"{k} {f:.2f} fitted vs {t:.2f} true on average"
-                                                    for k, (f, t) in means.items() if k in averaged) +
-             "). A network trained for minutes learns the average retouch plus the strongest per-photo "
-             "correction first; more training and data let it adapt the rest.",
-             adapted=", ".join(adapted) or "none of them", averaged=", ".join(averaged) or "none", means=means)
+    # the same fits to the same network without its per-photo modulations (every GFM the identity): what
+    # the fit's own use of each photo's grey m and the fixed base network give without any adaptation
+    fits_off = [analysis.fit_learned_operators(model, analysis.at_strength(analysis.one_photo(mods, i), 0.0),
+                                               samples[i].input, seed=i) for i in range(len(samples))]
+    fitted_off = np.array([fit.params.as_tensor().numpy() for fit in fits_off])  # (photos, 6)
+    agreement_off = {names[j]: float(np.nan_to_num(np.corrcoef(truth[:, j], fitted_off[:, j])[0, 1])) for j in shown}
+    adapted = [k for k, v in agreement.items() if v >= 0.7 and v - agreement_off[k] > 0.2]
+    averaged = [k for k in agreement if k not in adapted]
+    book.say("Without its per-photo modulations (every GFM the identity), the same fits correlate with the "
+             "truth at " + ", ".join(f"{k} **{v:+.2f}**" for k, v in agreement_off.items()) + ". A parameter "
+             "counts as adapted to each photo by the modulations when its correlation is at least 0.7 and "
+             "more than 0.2 above that: **{adapted}**. For {averaged} there is no clear evidence of "
+             "adaptation (mean fitted vs true: " + ", ".join(f"{k} {f:.2f} vs {t:.2f}" for k, (f, t) in
+                                                             means.items() if k in averaged) + ").",
+             adapted=", ".join(adapted) or "none of them", averaged=", ".join(averaged) or "none",
+             means=means, agreement_off=agreement_off)
 else:
     agreement = None
     display(Markdown("| photo | " + " | ".join(names) + " |\n|---|" + "---:|" * len(names) + "\n" +
@@ -249,12 +326,13 @@ widgets.Preview(functools.partial(analysis.preview_strength, model, photo, base_
 #
 # **Mixing two photos' conditions.** The heads are linear, so mixing two condition vectors mixes the
 # modulations in the same proportion (`Modulations.lerp`, via `analysis.mixed`). Retouch our photo as
-# if it were another:
+# if it were another: it starts half-way (mix 0.5) to the brightest photo's condition; mix 0 is the
+# photo's own retouch, 1 the other photo's.
 
 # %%
 widgets.Preview(functools.partial(analysis.preview_mix, model, photo, mods, photo_index),
             {"other": widgets.int_slider(int(order[-1]), 0, len(samples) - 1, "other photo"),
-             "mix": widgets.slider(0.0, 0.0, 1.0, 0.05, "mix")}, readout=score,
+             "mix": widgets.slider(0.5, 0.0, 1.0, 0.05, "mix")}, readout=score,
             title=f"{ids[photo_index]} retouched with another photo's condition")
 
 # %% [markdown]
@@ -277,55 +355,80 @@ book.say("Switching a whole layer's modulations off costs " +
 # %% [markdown]
 # ## Summary
 #
-# - Across photos, the modulations vary in a few channels: those carry the photo-specific part of the
-#   retouch.
-# - The condition vectors of many photos spread mainly along one direction, which follows how bright
-#   (how underexposed) each input is.
+# - The heatmaps show which channels' modulations vary across photos: those carry the photo-specific
+#   part of the retouch.
+# - PCA of the condition vectors must be compared with untrained networks: random condition networks
+#   already spread photos along one direction that follows brightness (the table above), so only a
+#   difference from them is learned.
 # - Each photo receives a smooth colour map, which reads as a chain of the classic operators of
 #   notebook 2; on `data_samples/` the fitted operators can be checked against the known degradations,
-#   which shows which of them the network already adapts to each photo.
+#   and against the same network without its modulations, which shows what the modulations adapt.
 # - The modulations are knobs: scaling, mixing or switching them off changes the retouch predictably.
 #
 # ## Exercises
 #
-# Write your answer in the answer cell, then run the collapsed check cell below it. The solutions are
-# collapsed too: click the `...` to show them.
+# Write your answer in the answer cell, then run the collapsed check cell below it: it says whether
+# your answer is right. The full edition also has a collapsed solution after each check; open it (click
+# the `...`) after trying.
 #
-# **Exercise 1.** What fraction of the variance of the condition vectors do the first two principal
-# components explain together? Answer with a number between 0 and 1.
+# **Exercise 1.** Build the untrained network with seed 7 (`untrained_network(7)`), compute its
+# condition vectors for all photos (`analysis.modulations_of(net, [s.cond_input for s in samples])`)
+# and give the fraction of the variance that its PC 1 explains (`pictures.pca_2d`). Answer with a number
+# between 0 and 1.
 
-# %%
+# %% answer
 answer_1 = None  # a number
 
-# %% solution
-book.check(answer_1, float(explained.sum()), tol=1e-3, name="Exercise 1", hint="pictures.pca_2d returned it")
+# %% check
+# Check of Exercise 1: run this cell
+with torch.no_grad():
+    _seven = pictures.pca_2d(analysis.modulations_of(untrained_network(7), [s.cond_input for s in samples]).cond)
+book.check(answer_1, float(_seven[1][0]), tol=1e-3, name="Exercise 1",
+           hint="pictures.pca_2d returns (coords, explained); explained[0] belongs to PC 1")
 
 # %% solution
-solution_1 = float(explained[0] + explained[1])
-book.check(solution_1, float(explained.sum()), tol=1e-3, name="Exercise 1 (solution)")
+# Solution to Exercise 1. PCA of the seed-7 network's condition vectors; the first explained fraction.
+# wrong: 1.0                                   # a guess: PC 1 never explains everything here
+# wrong: float(explained[0])                   # the trained network's
+# wrong: untrained[1]["pc1"]                   # another seed's
+# wrong: float(_seven[1].sum())                # PC 1 and PC 2 together
+with torch.no_grad():
+    _cond = analysis.modulations_of(untrained_network(7), [s.cond_input for s in samples]).cond
+solution_1 = float(pictures.pca_2d(_cond)[1][0])
 
 # %% [markdown]
-# **Exercise 2.** Which photo has the largest first principal component? Answer with its id.
+# **Exercise 2.** Photos whose condition vectors are close get similar retouches. Which photo's
+# condition vector (all 32 numbers, `mods.cond`) is nearest to that of the darkest input,
+# `ids[order[0]]`, other than itself? Use the Euclidean distance. Answer with its id.
 
-# %%
+# %% answer
 answer_2 = None  # an id
 
-# %% solution
-book.check(answer_2, ids[int(np.argmax(coords[:, 0]))], name="Exercise 2", hint="coords[:, 0] is PC 1")
+# %% check
+# Check of Exercise 2: run this cell
+_distance = (mods.cond - mods.cond[order[0]]).norm(dim=1)  # (photos,)
+_distance[order[0]] = float("inf")
+book.check(answer_2, ids[int(_distance.argmin())], name="Exercise 2",
+           hint="(mods.cond - mods.cond[i]).norm(dim=1) gives every distance; leave photo i itself out")
 
 # %% solution
-solution_2 = ids[int(coords[:, 0].argmax())]
-book.check(solution_2, ids[int(np.argmax(coords[:, 0]))], name="Exercise 2 (solution)")
+# Solution to Exercise 2. All distances to the darkest photo's vector; the smallest after its own (0).
+# wrong: ids[order[0]]                                                     # the photo itself
+# wrong: ids[order[-1]]                                                    # the brightest input
+# wrong: ids[int((mods.cond - mods.cond[order[0]]).norm(dim=1).argmax())]  # the farthest
+distances = torch.cdist(mods.cond, mods.cond[order[0]][None])[:, 0]  # (photos,)
+distances[order[0]] = float("inf")
+solution_2 = ids[int(distances.argmin())]
 
 # %% [markdown]
 # **Exercise 3.** Build the modulations that apply *half* of the network's retouch of the photo in the
 # widgets (strength 0.5), as a `Modulations` object.
 
-# %%
+# %% answer
 answer_3 = None  # a Modulations
 
-
-# %% solution
+# %% check
+# Check of Exercise 3: run this cell
 def _is_half(m):
     expected = analysis.at_strength(base_mods, 0.5)
     return all(torch.allclose(a, b, atol=1e-6) for a, b in zip(m.scales + m.shifts, expected.scales + expected.shifts))
@@ -334,9 +437,11 @@ def _is_half(m):
 book.check(answer_3, _is_half, name="Exercise 3", hint="Modulations.lerp, starting from Modulations.identity()")
 
 # %% solution
+# Solution to Exercise 3. Identity modulations are all zeros, so halfway is half of every tensor.
+# wrong: base_mods                                              # the full retouch
+# wrong: Modulations(base_mods.cond, tuple(0.5 * s for s in base_mods.scales), base_mods.shifts)  # the shifts too
 solution_3 = Modulations(base_mods.cond * 0.5, tuple(0.5 * s for s in base_mods.scales),
                          tuple(0.5 * s for s in base_mods.shifts))
-book.check(solution_3, _is_half, name="Exercise 3 (solution)")
 
 # %% [markdown]
 # ## Checks
@@ -348,7 +453,6 @@ assert mods.cond.shape == (len(samples), 32) and 0 < explained.sum() <= 1 + 1e-6
 assert np.allclose(analysis.preview_strength(model, photo, base_mods, 1.0),
                    widgets.preview_modulations(model, photo, base_mods), atol=1e-6)
 assert rms < 0.1  # four operators describe the learned colour maps well
-assert dark_first == (lift[ids[chosen[0]]] > lift[ids[chosen[-1]]])
 if agreement is not None:
     assert set(adapted) | set(averaged) == set(agreement)
 book.say("This notebook ran in {seconds:.0f} s.", seconds=book.elapsed())
