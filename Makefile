@@ -1,33 +1,52 @@
 # Two commands do all the set-up (see README.md):
-#   make lab    create .venv on first use, register the Jupyter kernel, open JupyterLab on notebooks/
-#   make test   create .venv on first use, run the whole test suite
+#   make lab      create .venv on first use, register its Jupyter kernel, open JupyterLab on notebooks/
+#   make test     the same .venv plus the test tools (pytest, playwright, ...), then the whole test suite
+# and, for courses:
+#   make student  the notebooks without their solution cells, in _build/student/
+#   make book     execute every notebook and write a static HTML copy to _build/book/
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
-KERNEL  = csrnet-lite
+# torch is pinned to the version the project is tested with. pip's default index (PyPI) serves the
+# Linux build with CUDA (its GPU libraries are several GB). For the CPU-only build (about 200 MB) name
+# PyTorch's CPU wheel index:  make lab TORCH_INDEX=https://download.pytorch.org/whl/cpu
+# (macOS and Windows wheels on PyPI are CPU-only already.)
+TORCH_VERSION = 2.13.0
+TORCH_INDEX  ?=
+# the kernel name the notebooks ask for (scripts/nbtools.py KERNEL), registered inside .venv
+KERNEL  = python3
+# JupyterLab refuses to start as root (containers, cloud VMs) unless told --allow-root
+ALLOW_ROOT = $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: lab test book bench clean-venv
+.PHONY: lab test book student bench clean-venv
 
-# The stamp is rebuilt whenever the declared requirements change.
+# The stamps are rebuilt whenever the declared requirements change.
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "csrnet-lite needs Python 3.10 or newer; run: make PYTHON=python3.11 ...")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
-	# torch first and pinned exactly, so that no newer (CUDA) build is pulled in
-	$(BIN)/python -m pip install torch==2.13.0
+	# torch first and pinned exactly, so that the project's own range (pyproject.toml) keeps this build
+	$(BIN)/python -m pip install torch==$(TORCH_VERSION) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)
+	$(BIN)/python -m pip install -e .
+	touch $@
+
+# The test tools, only for `make test` (a student's `make lab` leaves them out).
+$(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/python -m pip install -e ".[test]"
 	touch $@
 
 lab: $(VENV)/.installed
-	$(BIN)/python -m ipykernel install --user --name $(KERNEL) --display-name "Python (csrnet-lite)"
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python 3 (ipykernel)"
+	$(BIN)/jupyter lab $(ALLOW_ROOT) notebooks/
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
 
-# Execute every notebook (full mode) and write a static HTML copy to _build/book/.
 book: $(VENV)/.installed
 	$(BIN)/python -m csrnet_lite book --out _build/book
+
+student: $(VENV)/.installed
+	$(BIN)/python scripts/nbtools.py student _build/student
 
 bench: $(VENV)/.installed
 	for f in bench/*.py; do $(BIN)/python $$f || exit 1; done

@@ -5,6 +5,8 @@ import ast
 import re
 import tomllib
 
+import pytest
+
 from csrnet_lite.settings import PROJECT_ROOT
 
 
@@ -31,17 +33,79 @@ def _environment_pip_section() -> list[str]:
     return [e for e in entries if not e.startswith("-e ")]
 
 
+def _makefile() -> str:
+    return (PROJECT_ROOT / "Makefile").read_text()
+
+
+def _torch_version() -> str:
+    """The torch version `make` installs (the Makefile's TORCH_VERSION)."""
+    return re.search(r"^TORCH_VERSION\s*=\s*(\S+)$", _makefile(), flags=re.M)[1]
+
+
 def test_environment_yml_declares_the_same_requirements_as_pyproject():
     project = _pyproject()
     declared = project["dependencies"] + project["optional-dependencies"]["test"]
-    assert sorted(_environment_pip_section()) == sorted(declared)
+    environment = _environment_pip_section()
+    assert sorted(e for e in environment if _name(e) != "torch") == sorted(d for d in declared if _name(d) != "torch")
+    assert [e for e in environment if _name(e) == "torch"] == [f"torch=={_torch_version()}"]
 
 
-def test_torch_is_pinned_exactly():
-    """A range would let pip pick a newer multi-GB CUDA build; the CPU build is pinned everywhere."""
-    torch = [r for r in _pyproject()["dependencies"] if _name(r) == "torch"]
-    assert torch == ["torch==2.13.0"]
-    assert "pip install torch==2.13.0" in (PROJECT_ROOT / "Makefile").read_text()
+def test_torch_is_a_range_for_the_package_and_pinned_by_make():
+    """The package accepts an installed torch from the measured oldest version on; `make` pins the
+    tested version first, from PyPI or from the index named by TORCH_INDEX (a CPU-only build)."""
+    from packaging.requirements import Requirement
+
+    torch = [Requirement(r) for r in _pyproject()["dependencies"] if _name(r) == "torch"]
+    assert len(torch) == 1 and not any(s.operator == "==" for s in torch[0].specifier)
+    assert _torch_version() == "2.13.0" and torch[0].specifier.contains("2.13.0")
+    assert torch[0].specifier.contains("2.3.1") and not torch[0].specifier.contains("2.2.2")  # measured
+    makefile = _makefile()
+    assert "pip install torch==$(TORCH_VERSION) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)" in makefile
+    assert re.search(r"^TORCH_INDEX\s*\?=\s*$", makefile, flags=re.M), "the default index stays PyPI"
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    assert "TORCH_INDEX=https://download.pytorch.org/whl/cpu" in readme
+
+
+def test_licence_is_an_spdx_expression():
+    """A table (`{ text = ... }`) is deprecated by setuptools; a string needs setuptools >= 77."""
+    assert _pyproject()["license"] == "MIT"
+    build = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["build-system"]["requires"]
+    assert build == ["setuptools>=77"]
+
+
+def _make_dry_run(target: str, uid: int, tmp_path) -> str:
+    """`make -n TARGET` as user `uid` (a stand-in `id` on PATH): the commands it would run."""
+    import os
+    import shutil
+    import subprocess
+
+    if shutil.which("make") is None:
+        pytest.skip("no make")
+    fake = tmp_path / "bin"
+    fake.mkdir(exist_ok=True)
+    (fake / "id").write_text(f"#!/bin/sh\necho {uid}\n")
+    (fake / "id").chmod(0o755)
+    env = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}"}
+    done = subprocess.run(["make", "-n", "-B", target, "VENV=/nonexistent/venv"], cwd=PROJECT_ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_make_lab_works_as_root_and_registers_the_notebooks_kernel(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("nbtools", PROJECT_ROOT / "scripts" / "nbtools.py")
+    nbtools = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(nbtools)
+    as_root, as_user = _make_dry_run("lab", 0, tmp_path), _make_dry_run("lab", 1000, tmp_path)
+    assert "jupyter lab --allow-root notebooks/" in as_root
+    assert "--allow-root" not in as_user and "jupyter lab  notebooks/" in as_user
+    kernel = re.search(r"ipykernel install --sys-prefix --name (\S+)", as_user)
+    assert kernel and kernel[1] == nbtools.KERNEL["name"], "the notebooks would open on another kernel"
+    # a student's set-up leaves out the test tools; `make test` adds them
+    assert '.[test]' not in as_user and "pytest" not in as_user
+    assert '-e ".[test]"' in _make_dry_run("test", 1000, tmp_path)
 
 
 def test_ci_runs_the_readme_test_command():
