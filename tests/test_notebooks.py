@@ -58,6 +58,13 @@ EXPECTED = {
         "images": 8,
         "previews": 3,
     },
+    "07_csrnet_from_scratch": {
+        "values": {"total": 36_489, "cond_params": 23_232, "gfm_gap": lambda v: v < 1e-6, "gfm_identity_gap": 0,
+                   "random_gap": lambda v: v < 1e-6, "thumb_gap": lambda v: v < 1e-6,
+                   "psnr_gap": lambda v: v < 1e-3, "start_gap": lambda v: v < 1e-5, "steps": 4},
+        "images": 4,
+        "previews": 1,
+    },
 }
 
 
@@ -284,6 +291,15 @@ def test_building_csrnet_uses_the_authors_weights_when_present():
         pytest.skip("no official weights")
     nb, _ = _executed(path)
     assert builder.recorded(nb)["values"]["net_name"] == "CSRNet, authors' weights"
+
+
+@pytest.mark.slow
+def test_csrnet_from_scratch_matches_the_authors_weights(shared_weights):
+    """With the authors' weights present, the CSRNet written from scratch reproduces the library's output."""
+    if official_weights_path() != shared_weights / "csrnet_official.pth":
+        pytest.skip(f"CSRNET_LITE_WEIGHTS points elsewhere ({official_weights_path()})")
+    values = book.recorded(_executed(NOTEBOOK_DIR / "07_csrnet_from_scratch.ipynb")[0])["values"]
+    assert values["authors_loaded"] is True and values["authors_gap"] < 1e-6
 
 
 # ---- book.py's helpers, without a kernel ----
