@@ -61,7 +61,8 @@ EXPECTED = {
     "07_csrnet_from_scratch": {
         "values": {"total": 36_489, "cond_params": 23_232, "gfm_gap": lambda v: v < 1e-6, "gfm_identity_gap": 0,
                    "random_gap": lambda v: v < 1e-6, "thumb_gap": lambda v: v < 1e-6,
-                   "psnr_gap": lambda v: v < 1e-3, "start_gap": lambda v: v < 1e-5, "steps": 4},
+                   "psnr_gap": lambda v: v < 1e-3, "start_gap": lambda v: v < 1e-5, "steps": 4,
+                   "n_mapped": 24, "n_keys": 24},
         "images": 4,
         "previews": 1,
     },

@@ -171,15 +171,14 @@ assert total == library.count_parameters(library.CSRNet()) == 36_489
 # ### Loading the authors' weights: mapping names
 #
 # A `state_dict` is a dictionary from parameter names to tensors. The authors' release (and the
-# library, which keeps their names) calls the parameters differently from your module. Side by side:
+# library, which keeps their names) calls the parameters differently from your module. Both list
+# them in the order the layers were created, which is the same here, so they line up:
 
 # %%
-library_keys = list(library.CSRNet().state_dict())
-mine_keys = list(mine.state_dict())
-rows = [f"| `{a}` | {tuple(library.CSRNet().state_dict()[a].shape)} |" for a in library_keys]
-display(Markdown("| the authors' name | shape |\n|---|---|\n" + "\n".join(rows[:8]) + "\n| ... | |"))
-display(Markdown("| your name | shape |\n|---|---|\n" + "\n".join(
-    f"| `{k}` | {tuple(v.shape)} |" for k, v in list(mine.state_dict().items())[:8]) + "\n| ... | |"))
+theirs = library.CSRNet().state_dict()  # the authors' names and shapes
+yours = mine.state_dict()
+rows = [f"| `{a}` | `{b}` | {tuple(theirs[a].shape)} |" for a, b in zip(theirs, yours)]
+display(Markdown("| the authors' name | yours | shape |\n|---|---|---|\n" + "\n".join(rows)))
 
 # %% [markdown]
 # The authors number their layers from 1 (`conv1`, `cond_scale2`), a `ModuleList` from 0 (`base.0`,
@@ -194,13 +193,18 @@ def rename(key):
     return f"{part[layer[:-1]]}.{int(layer[-1]) - 1}.{param}"
 
 
-print(rename("cond_net.conv1.weight"), rename("cond_shift3.bias"), rename("conv2.weight"))
+# %%
+# check: every one of the authors' names maps onto the name beside it
+renamed = [rename(k) for k in theirs]
+book.say("**{n_mapped}** of {n_keys} names map onto yours.", n_mapped=sum(a == b for a, b in zip(renamed, yours)),
+         n_keys=len(theirs))
+assert renamed == list(yours)
 
 # %% [markdown]
 # `load_state_dict(..., strict=True)` refuses a dictionary with a missing or an unexpected name, or a
-# tensor of the wrong shape, so a mapping that loads at all has every name right. It cannot see two
-# parameters of the same shape swapped (a scale head for a shift head): the output comparison below
-# can.
+# tensor of the wrong shape, so a mapping that loads puts a tensor of the right shape under every
+# name. It cannot see two parameters of the same shape swapped (a scale head for a shift head): the
+# output comparison below can.
 #
 # Without the authors' file (the default on a new machine: notebook 3 says how to download it), the
 # check copies the *same random weights* into the library's CSRNet and into yours: that tests your
