@@ -299,7 +299,7 @@ def test_csrnet_from_scratch_matches_the_authors_weights(shared_weights):
     """With the authors' weights present, the CSRNet written from scratch reproduces the library's output."""
     if official_weights_path() != shared_weights / "csrnet_official.pth":
         pytest.skip(f"CSRNET_LITE_WEIGHTS points elsewhere ({official_weights_path()})")
-    values = book.recorded(_executed(NOTEBOOK_DIR / "07_csrnet_from_scratch.ipynb")[0])["values"]
+    values = builder.recorded(_executed(NOTEBOOK_DIR / "07_csrnet_from_scratch.ipynb")[0])["values"]
     assert values["authors_loaded"] is True and values["authors_gap"] < 1e-6
 
 

@@ -36,8 +36,10 @@ from IPython.display import Markdown, display
 from matplotlib.figure import Figure
 from torch import nn
 
-from csrnet_lite import book, viz
-from csrnet_lite.data import PairDataset, Resize, default_root, describe_root, split_by_id
+from csrnet_lite import book, pictures, plots, widgets
+from csrnet_lite.data import PairDataset, default_root, describe_root
+from csrnet_lite.image import Resize
+from csrnet_lite.pairs import split_by_id
 
 book.setup()
 # CSRNet's tensors are small: several CPU threads mostly wait for each other, and stall while other
@@ -212,6 +214,7 @@ assert renamed == list(yours)
 
 # %%
 # check: your model with the library's weights gives the library's output, to 1e-6
+from csrnet_lite.checkpoint import load_official
 from csrnet_lite.settings import official_weights_path
 
 torch.manual_seed(1)
@@ -220,7 +223,7 @@ mine.load_state_dict({rename(k): v for k, v in reference.state_dict().items()}, 
 with torch.no_grad():
     random_gap = (mine(photo) - reference(photo)).abs().max().item()
 try:
-    authors = library.load_official()
+    authors = load_official()
 except FileNotFoundError as e:
     print(e)
     authors, authors_gap = None, None
@@ -245,7 +248,7 @@ assert random_gap < 1e-6 and (authors is None or authors_gap < 1e-6)
 if authors is not None:
     with torch.no_grad():
         retouched = mine(photo).clamp(0, 1)
-    viz.show_images([photo, retouched, val_data[0].target],
+    plots.show_images([photo, retouched, val_data[0].target],
                     ["input", "your CSRNet, authors' weights", "target"], size=3.2)
 else:
     print("The authors' weights are not here: the next part trains your CSRNet instead.")
@@ -421,7 +424,8 @@ book.say("Training against no training, seed 0: **{gain:+.2f} dB** (noise thresh
 # evaluation (you checked above that it computes the same PSNR as yours).
 
 # %%
-from csrnet_lite.train import TrainConfig, train
+from csrnet_lite.recipes import TrainConfig
+from csrnet_lite.train import train
 
 library_config = TrainConfig.fast(steps=steps, progress=False)
 library_start = train(None, train_data, TrainConfig.fast(steps=0, progress=False))
@@ -525,7 +529,7 @@ for i, name in enumerate(names):
 display(Markdown(f"Held-out PSNR (dB) after {steps} steps, mean over {len(val_data)} photos:\n\n"
                  "| training | untrained | trained | worst photo | change from the row above |\n"
                  "|---|---:|---:|---:|---|\n" + "\n".join(rows)))
-viz.bar_chart(names, [ladder[n].mean().item() for n in names], highlight="library fast", log=False,
+plots.bar_chart(names, [ladder[n].mean().item() for n in names], highlight="library fast", log=False,
               xlabel=f"mean held-out PSNR after {steps} steps (dB)", fmt="{:.2f} dB",
               title="Adding the recipe to your loop, one piece at a time")
 
@@ -586,18 +590,18 @@ with torch.no_grad():
     view = library_run.config.thumb_size  # the library conditions on a thumbnail of this size
     gallery += [library_run.model(shown.input, thumb(shown.input, view) if view else shown.input).clamp(0, 1),
                 shown.target]
-viz.show_images(gallery, [f"{shown.id}: input", "your loop, plain", "your loop, + all four", "library fast",
+plots.show_images(gallery, [f"{shown.id}: input", "your loop, plain", "your loop, + all four", "library fast",
                           "target"], size=2.8)
 
 # %% [markdown]
 # Drag the line across the held-out photos: left your loop with all four additions, right the target.
 
 # %%
-yours = [viz.as_array(ladder_nets["+ EMA"](v.input, thumb(v.input)).detach()) for v in val_data]
-targets = [viz.as_array(v.target) for v in val_data]
-viz.Preview(lambda photo, position: viz.split_view(yours[photo], targets[photo], position, line=True),
-            {"photo": viz.int_slider(0, 0, len(val_data) - 1, "held-out photo"),
-             "position": viz.slider(0.5, 0.0, 1.0, 0.01, "yours | target")},
+yours = [pictures.as_array(ladder_nets["+ EMA"](v.input, thumb(v.input)).detach()) for v in val_data]
+targets = [pictures.as_array(v.target) for v in val_data]
+widgets.Preview(lambda photo, position: pictures.split_view(yours[photo], targets[photo], position, line=True),
+            {"photo": widgets.int_slider(0, 0, len(val_data) - 1, "held-out photo"),
+             "position": widgets.slider(0.5, 0.0, 1.0, 0.01, "yours | target")},
             title="your CSRNet, your loop | target")
 
 # %% [markdown]
