@@ -146,8 +146,8 @@ def config_from_checkpoint(state: dict) -> TrainConfig:
     """The TrainConfig stored in a checkpoint (as returned by `load_checkpoint`)."""
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     values = {k: v for k, v in state["config"].items() if k in known}
-    for key in ("betas", "modulated"):
-        if key in values:
+    for key in ("betas", "ridge"):
+        if isinstance(values.get(key), list):
             values[key] = tuple(values[key])
     return TrainConfig(**values)
 

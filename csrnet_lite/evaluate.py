@@ -29,9 +29,11 @@ from .baselines import ColourTransform, identity
 from .checkpoint import OFFICIAL_VIEW, load_official
 from .data import iter_pairs
 from .files import atomic_path
+from .fit import init_model
 from .image import CondView
 from .metrics import delta_e, psnr, ssim
 from .model import CSRNet
+from .recipes import TrainConfig
 from .settings import official_weights_path
 
 Retouch = Callable[[torch.Tensor], torch.Tensor]  # input (1, 3, H, W) -> output (1, 3, H, W)
@@ -165,13 +167,16 @@ def evaluate(method, data, *, name: str | None = None, view: CondView = CondView
 
 
 def compare(methods: Mapping[str, CSRNet | Retouch | tuple[CSRNet, CondView]], data, *, train=None,
-            degrees: Sequence[int] = (2,), official="auto", view: CondView = CondView.THUMB_128,
+            degrees: Sequence[int] = (2,), start: bool = True, official="auto",
+            view: CondView = CondView.THUMB_128,
             notes: Mapping[str, str] | None = None) -> Comparison:
     """One table: identity, fixed colour transform(s), the authors' weights, then `methods`.
 
     methods: name -> CSRNet (condition on view(input)), (CSRNet, CondView) to choose its view (as
         `checkpoint.load_model` returns them), a `train.TrainResult`, or any function input -> output.
-    train: training pairs to fit the `ColourTransform` baseline(s) of the given `degrees` on.
+    train: training pairs to fit the `ColourTransform` baseline(s) of the given `degrees` on, and
+        (with `start`) the fitted start: CSRNet's base network fitted as one fixed colour map
+        (`TrainConfig.fixed()`), the strongest fixed transform we know.
     official: path to the authors' weights, "auto" to use them when present
         (`settings.official_weights_path()`), or None to leave them out. As in the authors' code,
         their condition network sees the whole input (`checkpoint.OFFICIAL_VIEW`).
@@ -183,6 +188,9 @@ def compare(methods: Mapping[str, CSRNet | Retouch | tuple[CSRNet, CondView]], d
         for degree in degrees:
             transform = ColourTransform.fit(train, degree)
             evaluations.append(evaluate(transform, data, name=f"{transform} ({len(train)} pairs)"))
+        if start:
+            fixed = init_model(TrainConfig.fixed(), train).eval()
+            evaluations.append(evaluate(fixed, data, name=f"fitted start ({len(train)} pairs)"))
     if official == "auto":
         official = official_weights_path() if official_weights_path().is_file() else None
     if official is not None:

@@ -1,4 +1,8 @@
-"""How to train: `TrainConfig` and its recipes `paper`, `fast` and `finetune`; `History`, what a run records.
+"""How to train: `TrainConfig` and its recipes `default`, `fixed`, `paper`, `fast` and `finetune`;
+`History`, what a run records.
+
+`default` (what cross-validation chose) and `fixed` are closed-form fits of the base network's last
+layer (`fit.py`), no gradient step.
 
 `paper` is the published recipe: L1 loss on whole images, batch 1, Adam (lr 1e-4, betas 0.9/0.99),
 lr halved every 100k iterations, no augmentation, and the condition network looking at the whole
@@ -9,6 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Literal
+
+from .settings import official_weights_path
+
+RIDGE_GRID = (1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)  # ridge strengths `fit.fit_base` chooses among
 
 
 @dataclass(frozen=True)
@@ -30,11 +38,14 @@ class TrainConfig:
     warmup: int = 50                  # linear lr warm-up steps
     modulation_penalty: float = 1e-3  # loss += penalty * mean(scale^2 + shift^2): prefer the average retouch
     ema: float = 0.99                 # >0: return the running average of the weights (decay per step)
-    init: Literal["default", "identity", "fit", "official"] = "fit"
+    init: Literal["default", "identity", "fit", "official", "official-fit"] = "fit"
     # default: PyTorch's init; identity: base = identity on [0, 1], zero heads; fit: identity, then the
-    # base's last layer least-squares fitted to the training pairs; official: the authors' weights
+    # base's last layer least-squares fitted to the training pairs; official: the authors' weights;
+    # official-fit: the authors' weights, then their last layer fitted to the training pairs (`fit_base`)
     official_path: str | None = None  # authors' weights for init="official" (None: settings' default)
-    ridge: float = 1e-2               # ridge strength of the least-squares fit (relative to feature scale)
+    ridge: float | tuple[float, ...] = 1e-2  # ridge strength of the least-squares fit (relative to the
+    # features' scale); several: chosen by leave-one-photo-out cross-validation (`fit.choose_ridge`)
+    ridge_rule: Literal["best", "one-se"] = "one-se"  # how `fit.choose_ridge` picks among several
     flips: bool = True                # random flips / 90-degree rotations (of the condition view)
     crop: float = 0.5                 # random crops keeping [crop, 1] of the area; 1: no crops
     exposure: float = 1.5             # random exposure shift of the input, up to +-this many stops
@@ -58,10 +69,17 @@ class TrainConfig:
         if self.pixels is None and self.batch != 1:
             raise ValueError(f"whole-photo training (pixels=None) needs batch=1 (photos differ in size), "
                              f"got batch={self.batch}")
+        if self.thumb_size is None and self.batch != 1:
+            raise ValueError(f"thumb_size=None (the condition network sees the whole photo) needs batch=1 "
+                             f"(photos differ in size), got batch={self.batch}")
         if self.loss not in ("l1", "l2"):
             raise ValueError(f"loss must be 'l1' or 'l2', got {self.loss!r}")
-        if self.init not in ("default", "identity", "fit", "official"):
-            raise ValueError(f"init must be 'default', 'identity', 'fit' or 'official', got {self.init!r}")
+        if self.init not in ("default", "identity", "fit", "official", "official-fit"):
+            raise ValueError(f"init must be 'default', 'identity', 'fit', 'official' or 'official-fit', "
+                             f"got {self.init!r}")
+        ridges = (self.ridge,) if isinstance(self.ridge, (int, float)) else self.ridge
+        if not ridges or any(r < 0 for r in ridges):
+            raise ValueError(f"ridge must be >= 0, or a non-empty tuple of such values, got {self.ridge!r}")
         if not 0 < self.crop <= 1:
             raise ValueError(f"crop must be in (0, 1], got {self.crop}")
         if not 0 <= self.ema < 1:
@@ -92,6 +110,39 @@ class TrainConfig:
         fits the training photos better and the validation photos worse.
         """
         return TrainConfig(**{**dict(recipe="fast"), **overrides})
+
+    @staticmethod
+    def default(official_path: str | None = None, **overrides) -> "TrainConfig":
+        """What `train` does with no recipe flags, chosen by cross-validation (bench/train_quality.py).
+
+        With the authors' weights (`official_path`, else `settings.official_weights_path()` when that
+        file exists): their network, whose condition network learnt from 4,500 FiveK photos how
+        retouches differ between photos, with its last layer refitted to your pairs by ridge
+        regression (init="official-fit"). Without them: `fixed`. Both are closed-form fits (steps=0):
+        on ~20 pairs every amount of gradient training we measured made unseen photos worse. The
+        ridge strength is chosen by leave-one-photo-out cross-validation on the training pairs, by the
+        one-standard-error rule (on ../shared/fivek it kept the worst unseen photo 5 dB better than the
+        best-mean rule).
+        """
+        if official_path is None and official_weights_path().is_file():
+            official_path = str(official_weights_path())
+        if official_path is None:
+            return TrainConfig.fixed(**{**dict(recipe="default"), **overrides})
+        return TrainConfig(**{**dict(recipe="default", steps=0, ridge=RIDGE_GRID, init="official-fit",
+                                     official_path=str(official_path), thumb_size=None, batch=1), **overrides})
+
+    @staticmethod
+    def fixed(**overrides) -> "TrainConfig":
+        """The best fixed colour map CSRNet's base network can hold, and nothing else: `identity_init`,
+        conv3 fitted by ridge regression (the strength with the best leave-one-photo-out PSNR), zero
+        modulation, no gradient steps. The "fitted start" baseline of `evaluate` and `crossval`.
+
+        >>> c = TrainConfig.fixed()
+        >>> c.init, c.steps, c.ridge_rule
+        ('fit', 0, 'best')
+        """
+        return TrainConfig(**{**dict(recipe="fixed", init="fit", steps=0, ridge=RIDGE_GRID, ridge_rule="best"),
+                              **overrides})
 
     @staticmethod
     def finetune(official_path: str | None = None, **overrides) -> "TrainConfig":

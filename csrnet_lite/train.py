@@ -121,7 +121,7 @@ def train(model: CSRNet | None, data, config: TrainConfig = TrainConfig(), *,
     device = pick_device(config.device)
     run = _prepare(model, pairs, config, resume, device)
     bar = tqdm(total=config.steps, initial=run.step, desc=f"train ({config.recipe})", unit="step",
-               disable=not config.progress, leave=False)
+               disable=not config.progress or config.steps == 0, leave=False)
     interrupted = False
     try:
         while (progress := _progress(run, config, stop_after)) is not None:

@@ -96,7 +96,9 @@ def test_compare_orders_baselines_first_and_fits_on_the_training_pairs():
     table = compare({"mine": model}, val, train=train_pairs, degrees=(1, 2), official=None)
     assert isinstance(table, Comparison)
     assert [e.name for e in table.evaluations] == [
-        "identity", "affine colour transform (3 pairs)", "quadratic colour transform (3 pairs)", "mine"]
+        "identity", "affine colour transform (3 pairs)", "quadratic colour transform (3 pairs)",
+        "fitted start (3 pairs)", "mine"]
+    assert table["fitted start (3 pairs)"].psnr > table["identity"].psnr + 10
     assert table["quadratic colour transform (3 pairs)"].psnr > 60  # exact up to 8-bit rounding
     assert table["mine"].psnr == pytest.approx(table["identity"].psnr, abs=1e-6)
     assert "+0.00" in table.table().splitlines()[2]  # identity vs itself
@@ -153,24 +155,40 @@ def test_cli_train_then_evaluate(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("CSRNET_LITE_SMOKE", "1")
     root = write_dataset(tmp_path / "data")
     model_path = tmp_path / "model.pt"
-    assert main(["train", "--data", str(root), "--steps", "5", "--out", str(model_path)]) == 0
+    assert main(["train", "--data", str(root), "--recipe", "fast", "--steps", "5", "--out", str(model_path)]) == 0
     out = capsys.readouterr().out
     assert "5 steps" in out and model_path.is_file()
     model, view = load_model(model_path)
     assert view == CondView(128) and isinstance(model, CSRNet)
     # resume to 8 steps in total
-    assert main(["train", "--data", str(root), "--steps", "8", "--out", str(model_path),
+    assert main(["train", "--data", str(root), "--recipe", "fast", "--steps", "8", "--out", str(model_path),
                  "--resume", str(model_path)]) == 0
     assert "8 steps" in capsys.readouterr().out
     csv_path = tmp_path / "scores.csv"
     assert main(["evaluate", "--data", str(root), "--model", str(model_path), "--csv", str(csv_path),
                  "--train-data", str(root)]) == 0
     table = capsys.readouterr().out
-    names = [line.split("  ")[0] for line in table.splitlines()[2:5]]
-    assert names == ["identity", "quadratic colour transform (5 pairs)", "model.pt"]
+    names = [line.split("  ")[0] for line in table.splitlines()[2:6]]
+    assert names == ["identity", "quadratic colour transform (5 pairs)", "fitted start (5 pairs)", "model.pt"]
     rows = list(csv.DictReader(open(csv_path)))
-    assert len(rows) == 3 * 5 and {r["method"] for r in rows} == {"identity", "model.pt",
-                                                                  "quadratic colour transform (5 pairs)"}
+    assert len(rows) == 4 * 5 and {r["method"] for r in rows} == {
+        "identity", "model.pt", "quadratic colour transform (5 pairs)", "fitted start (5 pairs)"}
+
+
+def test_cli_default_recipe_is_a_closed_form_fit(tmp_path, capsys, monkeypatch):
+    """No recipe flags: no gradient steps; without the authors' weights, the fixed colour map."""
+    from csrnet_lite import recipes
+
+    monkeypatch.setenv("CSRNET_LITE_SMOKE", "1")
+    monkeypatch.setattr(recipes, "official_weights_path", lambda: tmp_path / "absent.pth")
+    root = write_dataset(tmp_path / "data")
+    assert main(["train", "--data", str(root), "--out", str(tmp_path / "fixed.pt")]) == 0
+    out = capsys.readouterr().out
+    assert "the fixed colour map" in out and "closed form, 0 steps" in out
+    model, view = load_model(tmp_path / "fixed.pt")
+    data = [(x, (x * torch.tensor([1.15, 1.05, 0.9]).view(1, 3, 1, 1) + 0.05).clamp(0, 1))
+            for x in photos(5, size=(24, 32), seed=7)]
+    assert evaluate(model, data, view=view).psnr > evaluate(identity, data).psnr + 10
 
 
 def test_cli_errors_are_one_clear_line(tmp_path, capsys):

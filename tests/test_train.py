@@ -1,6 +1,7 @@
 """Training: it learns, it is deterministic, it resumes exactly, and it never loses work."""
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import time
@@ -11,10 +12,11 @@ import torch
 from csrnet_lite import train as train_module
 from csrnet_lite.batches import sample_batch
 from csrnet_lite.checkpoint import config_from_checkpoint, load_checkpoint, save_checkpoint
-from csrnet_lite.fit import fit_base, identity_init, init_model
+from csrnet_lite.fit import (base_features, choose_ridge, fit_base, identity_init, init_model, photo_moments,
+                             ridge_scores)
 from csrnet_lite.image import thumbnail
 from csrnet_lite.model import CSRNet
-from csrnet_lite.recipes import TrainConfig
+from csrnet_lite.recipes import RIDGE_GRID, TrainConfig
 from csrnet_lite.settings import one_thread
 from csrnet_lite.train import _lr_at, train
 
@@ -106,6 +108,90 @@ def test_fit_base_finds_the_fixed_retouch(pairs):
     before = sum(psnr(x, y) for x, y in pairs) / len(pairs)
     after = sum(psnr(o, y) for o, (_, y) in zip(outputs, pairs)) / len(pairs)
     assert after > before + 15, (before, after)  # 64 ReLU features fit a clamped affine map well
+
+
+def test_fit_base_modulated_is_least_squares_on_each_photos_modulated_features(pairs):
+    """With modulated=True, conv3 is the ridge solution on the features as each photo's modulations
+    shape them (checked against torch.linalg.lstsq on the same pixels), and the last heads are zero."""
+    torch.manual_seed(3)
+    model = CSRNet()  # random weights: every modulation is non-zero
+    thumbs = [thumbnail(x, 16) for x, _ in pairs]
+    fit_base(model, pairs, ridge=1e-9, modulated=True, thumb_size=16, pixels=10**9)  # dead ReLUs: not 0
+    assert not model.cond_scale3.weight.any() and not model.cond_shift3.bias.any()
+    rows, targets = [], []
+    with torch.no_grad():
+        for (x, y), t in zip(pairs, thumbs):
+            mods = model.modulations(t)
+            f = base_features(model, x[0].reshape(3, -1).T, [s[0] for s in mods.scales[:2]],
+                              [s[0] for s in mods.shifts[:2]]).double()
+            f = torch.cat([f, torch.ones(len(f), 1, dtype=f.dtype)], 1) / math.sqrt(len(f))  # photos weigh the same
+            rows.append(f)
+            targets.append(y[0].reshape(3, -1).T.double() / math.sqrt(len(f)))
+    w = torch.linalg.lstsq(torch.cat(rows), torch.cat(targets), driver="gelsd").solution  # (65, 3), rank-deficient
+    with torch.no_grad():
+        for (x, _), t in zip(pairs, thumbs):
+            out = model(x, t)
+            mods = model.modulations(t)
+            f = base_features(model, x[0].reshape(3, -1).T, [s[0] for s in mods.scales[:2]],
+                              [s[0] for s in mods.shifts[:2]]).double()
+            ref = f @ w[:-1] + w[-1]  # (N, 3)
+            torch.testing.assert_close(out[0].reshape(3, -1).T.double(), ref, rtol=0, atol=2e-4)
+
+
+def test_ridge_is_chosen_by_leave_one_photo_out(pairs):
+    """ridge_scores equals refitting without each photo and scoring it; fit_base uses the best."""
+    model = identity_init(CSRNet())
+    moments = photo_moments(model, pairs, pixels=10**6)
+    grid = (1e-4, 1e-1, 10.0)
+    prior = torch.zeros(65, 3, dtype=torch.float64)
+    prior[:3] = torch.eye(3, dtype=torch.float64)  # fit_base shrinks towards the identity read-out
+    scores = ridge_scores(moments, grid, prior)
+    for ridge in grid:
+        held_out = []
+        for i in range(len(pairs)):
+            fitted = fit_base(copy.deepcopy(model), pairs[:i] + pairs[i + 1:], ridge=ridge, pixels=10**6)
+            x, y = pairs[i]
+            with torch.no_grad():
+                out = fitted.base(x, fitted.modulations(thumbnail(x, 16)))
+            held_out.append(-10 * math.log10(torch.nn.functional.mse_loss(out, y).item()))
+        assert scores[ridge] == pytest.approx(held_out, abs=1e-3)
+    mean = {r: sum(v) / len(v) for r, v in scores.items()}
+    assert mean[1e-4] > mean[10.0]  # a clean global retouch: little shrinkage wins
+    assert choose_ridge(scores, "best") == max(mean, key=mean.get)
+    # one-standard-error rule, by hand: the strongest ridge within one standard error of the best mean
+    golden = {0.1: [30.0, 32.0, 34.0], 1.0: [29.0, 31.0, 33.0], 10.0: [27.0, 29.0, 31.0]}  # best 32, se 1.15
+    assert choose_ridge(golden, "best") == 0.1 and choose_ridge(golden, "one-se") == 1.0
+    for rule in ("best", "one-se"):
+        chosen = fit_base(copy.deepcopy(model), pairs, ridge=grid, pixels=10**6, rule=rule)
+        best = fit_base(copy.deepcopy(model), pairs, ridge=choose_ridge(scores, rule), pixels=10**6)
+        assert same_state(chosen, best)
+    with pytest.raises(ValueError, match="at least 2"):
+        ridge_scores(moments[:1])
+
+
+def test_default_and_fixed_recipes(tmp_path, monkeypatch):
+    from csrnet_lite import recipes
+
+    fixed = TrainConfig.fixed()
+    assert (fixed.init, fixed.steps, fixed.ridge, fixed.ridge_rule) == ("fit", 0, RIDGE_GRID, "best")
+    official = TrainConfig.default("weights.pth")
+    assert (official.init, official.official_path, official.thumb_size, official.steps) == (
+        "official-fit", "weights.pth", None, 0)
+    monkeypatch.setattr(recipes, "official_weights_path", lambda: tmp_path / "absent.pth")
+    assert TrainConfig.default() == TrainConfig.fixed(recipe="default")
+    weights = tmp_path / "csrnet.pth"
+    weights.write_bytes(b"")
+    monkeypatch.setattr(recipes, "official_weights_path", lambda: weights)
+    assert TrainConfig.default().official_path == str(weights)
+    with pytest.raises(ValueError, match="ridge must be"):
+        TrainConfig(ridge=())
+
+
+def test_a_closed_form_recipe_returns_its_fitted_start(pairs):
+    config = TrainConfig.fixed(thumb_size=16, progress=False)
+    result = train(None, pairs, config)
+    assert result.steps == 0 and len(result.history) == 0
+    assert same_state(result.model, init_model(config, pairs))
 
 
 def test_init_model_is_deterministic_and_fit_needs_data(pairs):

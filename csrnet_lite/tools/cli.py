@@ -1,4 +1,4 @@
-"""The command line: `python -m csrnet_lite {train,evaluate,retouch,data,book} ...` (also `csrnet-lite`).
+"""The command line: `python -m csrnet_lite {train,evaluate,cv,retouch,data,book} ...` (also `csrnet-lite`).
 
 One parser (`parser()`), one function per command (`_train`, `_evaluate`, ...) taking the parsed
 arguments and returning an exit code, and one error handler (`main`): a user error (a missing file,
@@ -7,6 +7,7 @@ a bad value, no network) is one line "error: ..." and exit code 2, Ctrl-C exit c
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..checkpoint import OFFICIAL_VIEW, load_model, load_official
+from ..crossval import by_source, crossvalidate, items, kfold, standard_methods
 from ..data import PairDataset, default_root
 from ..evaluate import compare
 from ..image import Resize
@@ -46,9 +48,10 @@ def parser() -> argparse.ArgumentParser:
     """The whole command line: one subcommand per job."""
     p = argparse.ArgumentParser(prog="python -m csrnet_lite", description=DESCRIPTION)
     p.set_defaults(interrupted="interrupted")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{train,evaluate,retouch,data,book}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{train,evaluate,cv,retouch,data,book}")
     _add_train(sub)
     _add_evaluate(sub)
+    _add_cv(sub)
     _add_retouch(sub)
     data = sub.add_parser("data", help="list the pairs of a FiveK root, or fetch a subset")
     data_sub = data.add_subparsers(dest="data_command", required=True, metavar="{list,fetch}")
@@ -65,14 +68,19 @@ def _add_train(sub) -> None:
                        description="Train CSRNet on input/target pairs and write a checkpoint.")
     p.add_argument("--data", required=True, help="data root in any layout csrnet_lite.data reads")
     p.add_argument("--out", required=True, help="checkpoint to write (also used for --resume)")
-    p.add_argument("--recipe", choices=("fast", "paper"), default="fast")
+    p.add_argument("--recipe", choices=("default", "fast", "paper", "fixed"), default="default",
+                   help="default: the authors' weights (when found) with the last layer refitted to your "
+                        "pairs, else the fixed colour map (chosen by cross-validation: `cv`); fast: "
+                        "gradient training of the whole network; paper: the published recipe; fixed: "
+                        "the fixed colour map")
     p.add_argument("--minutes", type=float, default=None,
                    help="training-time budget in total, resumed runs included (default 5; smoke mode: "
                         "20 steps). The recipe's own step count still applies (fast: 1200, finetune: 300)")
     p.add_argument("--steps", type=int, default=None, help="stop after this many steps in total")
     p.add_argument("--resume", default=None, help="checkpoint to continue from")
     p.add_argument("--official", default=None,
-                   help="start from the authors' weights at this path (fast: the finetune recipe)")
+                   help="start from the authors' weights at this path (default: found automatically "
+                        "in CSRNET_LITE_WEIGHTS, ../shared/weights or ./csrnet.pth; fast: the finetune recipe)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
@@ -100,6 +108,10 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
         if args.official:
             overrides.update(init="official", official_path=args.official)
         return TrainConfig.paper(**overrides)
+    if args.recipe in ("default", "fixed"):  # closed-form fits: no gradient steps unless asked for
+        overrides.update(steps=args.steps or 0, minutes=args.minutes)
+        return (TrainConfig.default(args.official, **overrides) if args.recipe == "default"
+                else TrainConfig.fixed(**overrides))
     return TrainConfig.finetune(args.official, **overrides) if args.official else TrainConfig.fast(**overrides)
 
 
@@ -108,13 +120,63 @@ def _train(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     config = train_config(args)
     data = PairDataset(args.data, resize=data_resize())
-    print(f"training the {config.recipe} recipe on {len(data)} pairs from {args.data}")
+    start = {"official-fit": f"the authors' weights ({config.official_path}), last layer refitted",
+             "fit": "the fixed colour map fitted to the pairs"}.get(config.init, f"init={config.init}")
+    print(f"training the {config.recipe} recipe on {len(data)} pairs from {args.data}: {start}, "
+          f"{config.steps} gradient steps" + (f" or {config.minutes:g} min" if config.minutes else ""))
     result = train(None, data, config, resume=args.resume, checkpoint=args.out)
     state = "interrupted" if result.interrupted else "done"
-    print(f"{state}: {result.steps} steps, {result.images_per_second:.1f} photos/s, "
-          f"last training-batch PSNR {result.history.psnr[-1] if len(result.history) else float('nan'):.2f} dB; "
-          f"checkpoint {args.out}")
+    if len(result.history):
+        print(f"{state}: {result.steps} steps, {result.images_per_second:.1f} photos/s, "
+              f"last training-batch PSNR {result.history.psnr[-1]:.2f} dB; checkpoint {args.out}")
+    else:
+        print(f"{state}: fitted in closed form, 0 steps; checkpoint {args.out}")
     return 130 if result.interrupted else 0
+
+
+def _add_cv(sub) -> None:
+    p = sub.add_parser(
+        "cv", help="cross-validate the training recipe against the baselines on a folder of pairs",
+        description="Cross-validate: fit every method on all but one fold, score it on the held-out "
+                    "fold, for every fold; print mean PSNR, spread over folds and the worst photo.")
+    p.add_argument("--data", required=True, help="data root in any layout csrnet_lite.data reads")
+    p.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")
+    p.add_argument("--by-source", action="store_true",
+                   help="leave one source (subfolder of the root) out instead of k folds")
+    p.add_argument("--recipe", action="append", choices=("default", "fast", "paper"), default=None,
+                   help="recipe(s) to cross-validate (repeat the option; default: default)")
+    p.add_argument("--seeds", default="0", help="comma-separated seeds, one trained model per seed and fold")
+    p.add_argument("--steps", type=int, default=None,
+                   help="steps of the recipes that train by gradient steps (fast, paper; default: theirs, "
+                        "20 in smoke mode); the default recipe is a closed-form fit")
+    p.add_argument("--csv", default=None, help="also write per-photo held-out scores to this CSV file")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.set_defaults(func=_cv)
+
+
+def _cv(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")]
+    except ValueError:
+        raise ValueError(f"--seeds takes comma-separated integers, got {args.seeds!r}") from None
+    steps = args.steps or default_budget()[0]
+    configs = []
+    for name in args.recipe or ["default"]:
+        base = getattr(TrainConfig, name)(progress=False)
+        for seed in seeds:
+            configs.append(dataclasses.replace(base, recipe=name if len(seeds) == 1 else f"{name} s{seed}",
+                                               seed=seed, **({"steps": steps} if steps and base.steps else {})))
+    data = items(PairDataset(args.data, resize=data_resize()))
+    folds = by_source(data) if args.by_source else kfold(data, args.folds)
+    print(f"cross-validating {', '.join(c.recipe for c in configs)} on {len(data)} pairs from {args.data}, "
+          f"{len(folds)} folds")
+    result = crossvalidate(data, standard_methods(*configs), folds, progress=True)
+    print(result.table())
+    if args.csv:
+        print(f"per-photo scores: {result.to_csv(args.csv)}")
+    return 0
 
 
 def _add_evaluate(sub) -> None:
