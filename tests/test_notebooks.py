@@ -66,6 +66,12 @@ EXPECTED = {
         "images": 4,
         "previews": 1,
     },
+    "08_your_own_photos": {
+        "values": {"kind": lambda v: v in ("notebook 5", "authors", "by hand"), "lut_psnr": lambda v: v > 40,
+                   "w": 512, "h": 346, "megapixels": lambda v: v > 1, "bad_files": 4},
+        "images": 2,
+        "previews": 2,
+    },
 }
 
 

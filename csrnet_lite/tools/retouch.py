@@ -65,7 +65,7 @@ def retouch_file(model: CSRNet, src: Path, dst: Path, *, size: int = DEFAULT_SIZ
     Pillow's `ImageFilter.Color3DLUT` (C, from uint8 to uint8, within one level of `lut.apply_lut`);
     16-bit photos through `lut.apply_lut`, which keeps every bit.
     """
-    options = _save_options(src)
+    options = save_options(src)
     if stored_bits(src) == 16:
         photo = load_image(src)  # (1, 3, H, W), upright
         lut = retouch_lut(model, photo, size, strength, view)
@@ -91,7 +91,7 @@ def apply_lut_8bit(image: Image.Image, lut: torch.Tensor) -> Image.Image:
     return image.filter(ImageFilter.Color3DLUT(lut.shape[0], table))
 
 
-def _save_options(src: Path) -> dict:
+def save_options(src: Path) -> dict:
     """PIL save options that keep src's JPEG quality/subsampling, RGB ICC profile and EXIF (upright)."""
     with Image.open(src) as im:  # metadata only
         fmt = im.format
