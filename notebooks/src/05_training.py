@@ -22,6 +22,7 @@
 
 # %%
 import dataclasses
+import json
 
 from IPython.display import Markdown, display
 from matplotlib.figure import Figure
@@ -130,6 +131,8 @@ book.say("Stopped after **{stopped_steps}** steps ({seconds:.0f} s); interrupted
 # %%
 fast_result = train(None, train_data, fast_config, callback=draw, resume=checkpoint, checkpoint=checkpoint)
 curve.close()
+# notebook 8 retouches your photos with this model once this note says the run finished
+(run / "fast.json").write_text(json.dumps({"root": str(root), "train": sorted(train_ids)}))
 book.say("Resumed at step {resumed_at} and finished at step **{final_steps}**: {images:,} photos seen in "
          "total, **{ips:.0f}** photos per second.", resumed_at=first.steps, final_steps=fast_result.steps,
          images=fast_result.history.images[-1], ips=fast_result.history.images[-1] / fast_result.history.seconds[-1])
