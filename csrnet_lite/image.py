@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps
 
 from .files import atomic_path
-from .tools.formats import read_16bit_rgb, write_16bit_rgb
+from .tools.formats import check_file, open_unchecked, read_16bit_rgb, write_16bit_rgb
 
 # Integer sample types and the value that maps to 1.0.
 _INT_MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
@@ -102,15 +102,17 @@ def _pil_to_array(im: Image.Image) -> np.ndarray:
     return np.asarray(im)
 
 
-def load_image(path: str | os.PathLike) -> torch.Tensor:
+def load_image(path: str | os.PathLike, *, budget: int | None = None) -> torch.Tensor:
     """Read a PNG/JPEG/TIFF (8 or 16 bit, RGB, RGBA or grayscale) -> float32 (1, 3, H, W) in [0, 1].
 
     EXIF orientation is applied, so the tensor shows the photo upright as a viewer would.
     16-bit RGB TIFF and PNG keep their full precision (PIL keeps only the high byte of each sample, so
     they are decoded twice by PIL, for the high and the low bytes: `tools.formats.read_16bit_rgb`).
+    An alpha channel is dropped (`tools.retouch` copies it to its outputs). The file is checked first
+    (`tools.formats.check_file`: one image, at most `budget` pixels).
     """
     path = Path(path)
-    im = open_image(path)
+    im = open_image(path, budget=budget)
     try:
         array = read_16bit_rgb(path, im)
     except (OSError, SyntaxError, ValueError) as e:  # PIL raises these for unreadable files
@@ -118,19 +120,19 @@ def load_image(path: str | os.PathLike) -> torch.Tensor:
     return to_tensor(im if array is None else array)
 
 
-def open_image(path: str | os.PathLike) -> Image.Image:
+def open_image(path: str | os.PathLike, *, budget: int | None = None) -> Image.Image:
     """Decode an image file into a PIL image, upright (EXIF orientation applied), as `load_image` sees it.
 
-    Raises FileNotFoundError for a missing file and ValueError for one PIL cannot decode.
+    Raises FileNotFoundError for a missing file and ValueError for one PIL cannot decode, or one that
+    `tools.formats.check_file` refuses from its header (over `budget` pixels, several frames).
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no image file at {path}")
+    check_file(path, budget=budget)
     try:
-        with Image.open(path) as im:
+        with open_unchecked(path) as im:
             upright = ImageOps.exif_transpose(im)
             upright.load()
-    except (OSError, SyntaxError, ValueError) as e:  # PIL raises these for unreadable files
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:  # unreadable files
         raise ValueError(f"cannot decode {path} as an image ({e}); is the file complete?") from None
     return upright
 

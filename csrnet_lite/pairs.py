@@ -29,6 +29,8 @@ from typing import Iterable, Sequence
 
 from PIL import Image
 
+from .tools.formats import check_file
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")  # what load_image reads
 INPUT_WORDS = {"input", "inputs", "raw"}
 TARGET_WORDS = {"target", "targets", "label", "labels", "gt"}  # plus "expert" + the expert's letter
@@ -257,7 +259,9 @@ def upright_size(path: Path) -> tuple[int, int]:
     """(width, height) of an image as load_image shows it (EXIF rotation applied), from its header.
 
     A PNG's orientation is read only from an eXIf chunk before the pixels (PIL would decode it all).
+    Raises ValueError for a file `tools.formats.check_file` refuses (too large, several frames, unreadable).
     """
+    check_file(path)
     with Image.open(path) as im:
         width, height = im.size
         if im.format == "TIFF" and (im.tag_v2.get(256), im.tag_v2.get(257)) != im.size:

@@ -1,5 +1,7 @@
-"""16-bit RGB PNG and TIFF, read and written with their ICC profile and EXIF.
+"""Image file headers, and 16-bit RGB PNG and TIFF read and written with their ICC profile and EXIF.
 
+`check_file` refuses, from the header and before any decoding, what no command should decode: files
+Pillow cannot identify, images over the pixel budget (`settings.max_pixels`) and files of several frames.
 Pillow reads 16-bit RGB files as 8-bit and cannot write them; `image.load_image` and
 `image.save_image(bits=16)` use the readers and writers here. `stored_bits` tells which depth a
 file has, so that `tools.retouch` writes an output as deep as its input.
@@ -8,12 +10,53 @@ from __future__ import annotations
 
 import os
 import struct
+import warnings
 import zlib
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, TiffTags
 from PIL.TiffImagePlugin import ImageFileDirectory_v2
+
+from ..settings import max_pixels
+
+
+def check_file(path: str | os.PathLike, *, budget: int | None = None) -> tuple[int, int]:
+    """Raise a clear error unless `path` holds one image that may be decoded -> (width, height) as stored.
+
+    Reads the header only, before any decoding: refuses files Pillow cannot identify, images of more
+    than `budget` pixels (default `settings.max_pixels()`, CSRNET_LITE_MAX_PIXELS) and files of several
+    frames (multi-page TIFF, animations; a camera's MPO JPEG counts as its first frame, the photo).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no image file at {path}")
+    budget = max_pixels() if budget is None else budget
+    try:
+        with open_unchecked(path) as im:
+            width, height, fmt = *im.size, im.format
+            frames = getattr(im, "n_frames", 1) if fmt != "MPO" else 1
+    except Image.DecompressionBombError as e:
+        raise ValueError(f"{path} is too large to decode safely ({e})") from None
+    except (OSError, SyntaxError, ValueError) as e:  # PIL raises these for unreadable files
+        raise ValueError(f"cannot decode {path} as an image ({e}); is it an image file, and complete?"
+                         ) from None
+    if width * height > budget:
+        raise ValueError(f"{path} is {width} x {height} = {width * height / 1e6:.1f} MP, more than the "
+                         f"budget of {budget / 1e6:g} MP; downscale it first, or raise the budget with "
+                         f"CSRNET_LITE_MAX_PIXELS={width * height} if this machine has the memory "
+                         f"(about {width * height * 55 / 1e9:.0f} GB)")
+    if frames > 1:
+        raise ValueError(f"{path} holds {frames} images (pages or frames); csrnet-lite reads one photo "
+                         "per file: save the one you want as a file of its own")
+    return width, height
+
+
+def open_unchecked(path: Path) -> Image.Image:
+    """Image.open without Pillow's decompression-bomb warning: `check_file` checks the size itself."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return Image.open(path)
 
 
 def read_16bit_rgb(path: Path, im: Image.Image) -> np.ndarray | None:
@@ -44,7 +87,7 @@ def read_16bit_rgb(path: Path, im: Image.Image) -> np.ndarray | None:
 
     planes = []
     for low in (False, True):
-        with Image.open(path) as f:
+        with open_unchecked(path) as f:
             tiles = [byte_plane(tile, low) for tile in f.tile]
             if not tiles or None in tiles:
                 return None
@@ -63,10 +106,10 @@ def stored_bits(path: str | os.PathLike) -> int:
     if not path.is_file():
         raise FileNotFoundError(f"no image file at {path}")
     try:
-        with Image.open(path) as im:
+        with open_unchecked(path) as im:
             mode, fmt = im.mode, im.format
             tiff_bits = im.tag_v2.get(258, (8,)) if fmt == "TIFF" else (8,)  # BitsPerSample
-    except (OSError, SyntaxError, ValueError) as e:
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise ValueError(f"cannot read {path} as an image ({e})") from None
     if mode.startswith("I"):  # I;16* and I: 16-bit grey as PIL opens it
         return 16
