@@ -23,6 +23,7 @@ from .tools.formats import check_file, open_unchecked, read_16bit_rgb, write_16b
 
 # Integer sample types and the value that maps to 1.0.
 _INT_MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
+COND_MIN_SIDE = 8  # smallest side shown to the condition network (its first kernel is 7x7, padding 1)
 
 
 def check_image(x: torch.Tensor, name: str = "input", *, check_range: bool = True,
@@ -236,6 +237,7 @@ class CondView:
     upscales (Resize.NONE: the full photo). Show a model the view it was trained on (module docstring):
     CondView.THUMB_128 (models trained here, the default), CondView.LONG_512 (the authors' weights),
     CondView.FULL (the whole photo, as the authors' test code does; costly at 24 MP).
+    A resized view thinner than COND_MIN_SIDE pixels (a tiny photo, a 1 x 5000 sliver) is stretched to it.
     """
     thumb_size: int | None = 128  # side of the square thumbnail; None: show `resize(photo)` instead
     resize: Resize = Resize.NONE  # the aspect-preserving view when thumb_size is None
@@ -279,7 +281,11 @@ class CondView:
         """
         if self.thumb_size is not None:
             return thumbnail(photo, self.thumb_size)  # -> (B, 3, s, s)
-        return self.resize(photo)  # -> (B, 3, h, w), aspect ratio kept
+        view = self.resize(photo)  # -> (B, 3, h, w), aspect ratio kept
+        h, w = view.shape[-2:]
+        if min(h, w) < COND_MIN_SIDE:  # a sliver or a few pixels: stretch it so the 7x7 kernel fits
+            view = resize(view, (max(h, COND_MIN_SIDE), max(w, COND_MIN_SIDE)), "bilinear")
+        return view  # (B, 3, h', w'), both sides >= COND_MIN_SIDE
 
 
 CondView.THUMB_128 = CondView(128)

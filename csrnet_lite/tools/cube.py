@@ -5,7 +5,6 @@
 """
 from __future__ import annotations
 
-import math
 import os
 import re
 from dataclasses import dataclass
@@ -136,12 +135,14 @@ def _cube(path: Path, header: dict, values: list[float], last_line: int) -> Cube
     return Cube(lut, header["title"], tuple(lo), tuple(hi))
 
 
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")  # 1, -0.5, .5, 1e-3: no 1_0, nan, inf
+_FLOAT32_MAX = 3.4028234663852886e38
+
+
 def _numbers(tokens: list[str], count: int, where: str, expected: str) -> list[float]:
-    """`count` finite floats from tokens, or a ValueError at `where` saying what was expected."""
-    try:
-        values = [float(t) for t in tokens]
-    except ValueError:
-        values = []
-    if len(values) != count or len(tokens) != count or not all(map(math.isfinite, values)):
-        raise ValueError(f"{where}: expected {expected} ({count} finite numbers), got {' '.join(tokens)!r}")
+    """`count` finite float32 numbers from tokens, or a ValueError at `where` saying what was expected."""
+    values = [float(t) for t in tokens if _NUMBER.fullmatch(t)]
+    if len(values) != count or len(tokens) != count or not all(abs(v) <= _FLOAT32_MAX for v in values):
+        raise ValueError(f"{where}: expected {expected} ({count} decimal numbers, finite in float32), "
+                         f"got {' '.join(tokens)!r}")
     return values
