@@ -167,9 +167,20 @@ def pillow_mean(x: torch.Tensor) -> torch.Tensor:
 
 # ---- the operators and their forms ----
 
+CHAIN_LIMIT = 4.0  # operators chain, so inputs may leave [0, 1]; beyond +-4 they are 0..255 data or a bug
+
+
 def _check(x: torch.Tensor) -> torch.Tensor:
-    """x must be a float32 (B, 3, H, W) tensor; any values, so operators chain like convolutions."""
-    return check_image(x, "x", check_range=False)
+    """x must be a float32 (B, 3, H, W) tensor of finite values within +-CHAIN_LIMIT (operators chain
+    like convolutions, so values a little outside [0, 1] are fine)."""
+    check_image(x, "x", check_range=False)
+    if x.numel() and not bool(torch.isfinite(x).all()):
+        raise ValueError("x holds NaN or infinite values; the operators take colours in [0, 1]")
+    if x.numel() and float(x.abs().max()) > CHAIN_LIMIT:
+        lo, hi = float(x.min()), float(x.max())
+        raise ValueError(f"x values span [{lo:.4g}, {hi:.4g}]; the operators take colours in [0, 1] "
+                         f"(chained results up to +-{CHAIN_LIMIT:g}): divide 8-bit data by 255")
+    return x
 
 
 def _number(value: float | torch.Tensor, name: str, *, minimum: float | None = 0.0) -> float | torch.Tensor:
