@@ -25,6 +25,7 @@ from ..recipes import TrainConfig
 from ..settings import PROJECT_ROOT, smoke_mode
 from ..train import train
 from .cube import write_cube
+from .download import MAX_MB, TIMEOUT
 from .fetch import BASE_URL, fetch
 from .retouch import PHOTO_SUFFIXES, plan_outputs, retouch_file
 
@@ -312,7 +313,10 @@ def _add_fetch(sub) -> None:
     p.add_argument("--keep-downloads", action="store_true",
                    help="keep the DNG and TIFF files (about 125 MB a photo) in ROOT/.downloads")
     p.add_argument("--retries", type=int, default=2, help="resumes of a dropped download (default 2)")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds without data before a retry")
+    p.add_argument("--timeout", type=float, default=TIMEOUT,
+                   help=f"seconds a silent server is waited for before a retry (default {TIMEOUT:g})")
+    p.add_argument("--max-mb", type=float, default=MAX_MB,
+                   help=f"largest file accepted from the server, in MB (default {MAX_MB})")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_fetch, interrupted="interrupted; run the same command again to go on where it stopped")
 
@@ -320,7 +324,7 @@ def _add_fetch(sub) -> None:
 def _fetch(args: argparse.Namespace) -> int:
     report = fetch(args.root, args.n, args.expert, args.size, args.names, args.base_url,
                    bits=args.bits, keep_downloads=args.keep_downloads, retries=args.retries,
-                   timeout=args.timeout, progress=not args.quiet)
+                   timeout=args.timeout, progress=not args.quiet, max_mb=args.max_mb)
     print(report)
     return 1 if report.failed else 0
 

@@ -37,9 +37,9 @@ import rawpy
 import torch
 from tqdm.auto import tqdm
 
-from ..files import atomic_path, sha256
+from ..files import atomic_path, check_output_dir, sha256
 from ..image import Resize, resize, save_image
-from .download import download
+from .download import MAX_MB, TIMEOUT, download
 from .develop import PIPELINE_VERSION, RAW_PIPELINE, TARGET_PIPELINE, develop_raw, read_expert_tiff
 
 BASE_URL = "https://data.csail.mit.edu/graphics/fivek/"  # the official FiveK server
@@ -107,7 +107,7 @@ def fivek_order(names: Iterable[str]) -> list[str]:
     return [by_id[i] for i in sorted(by_id)]
 
 
-def official_names(base_url: str = BASE_URL, cache: str | os.PathLike = ".", *, timeout: float = 60.0,
+def official_names(base_url: str = BASE_URL, cache: str | os.PathLike = ".", *, timeout: float = TIMEOUT,
                    progress: bool = False) -> list[str]:
     """All FiveK base names in FiveK order, from the site's licence lists (`NAME_LISTS`).
 
@@ -152,8 +152,8 @@ class FetchReport:
 
 def fetch(root: str | os.PathLike, n: int = 100, expert: str = "C", size: int | None = 480,
           names: str | os.PathLike | Sequence[str] | None = None, base_url: str = BASE_URL, *,
-          bits: int = 8, keep_downloads: bool = False, retries: int = 2, timeout: float = 60.0,
-          progress: bool = True) -> FetchReport:
+          bits: int = 8, keep_downloads: bool = False, retries: int = 2, timeout: float = TIMEOUT,
+          progress: bool = True, max_mb: float = MAX_MB) -> FetchReport:
     """Download and render `n` FiveK pairs into ROOT/input and ROOT/target (see the module docstring).
 
     root:       folder to fill (created); ROOT/manifest.json records every pair and checksum
@@ -165,12 +165,16 @@ def fetch(root: str | os.PathLike, n: int = 100, expert: str = "C", size: int | 
     bits:       8 or 16-bit PNGs
     keep_downloads: keep the DNG and TIFF in ROOT/.downloads (about 25 + 100 MB a photo) after rendering
     retries:    times a dropped download is resumed before giving up (run again to resume further)
+    timeout:    seconds a silent server is waited for before a retry (each one is reported on stderr)
+    max_mb:     the largest file accepted from the server, in MB
 
     Pairs already complete (files present, checksums as in the manifest, same settings) are skipped
     without any request. Raises ConnectionError when the server cannot be reached (what is done is
     kept); a photo that fails for another reason is reported in the returned FetchReport.
     """
     root, expert, size = Path(root), _expert(expert), _check_subset(n, size, bits)
+    _check_download(retries, timeout, max_mb)
+    check_output_dir(root, what="root")
     downloads = root / DOWNLOADS
     settings = {"expert": expert, "size": size, "bits": bits, "pipeline": PIPELINE_VERSION}
     manifest = _load_manifest(root / "manifest.json")
@@ -187,7 +191,7 @@ def fetch(root: str | os.PathLike, n: int = 100, expert: str = "C", size: int | 
                 continue
             try:
                 manifest["pairs"][name] = _make_pair(root, name, entry, settings, base_url, downloads,
-                                                     keep_downloads, retries, timeout, progress)
+                                                     keep_downloads, retries, timeout, progress, max_mb)
                 report.written.append(name)
             except (FileNotFoundError, ValueError) as e:
                 report.failed[name] = str(e)
@@ -204,7 +208,17 @@ def _check_subset(n: int, size: int | None, bits: int) -> int | None:
         raise ValueError(f"n must be a positive number of photos, got {n!r}")
     if bits not in (8, 16):
         raise ValueError(f"bits must be 8 or 16, got {bits!r}")
+    if size is not None and (not isinstance(size, int) or size < 0):
+        raise ValueError(f"size must be a short edge in pixels, or 0 / None for full size, got {size!r}")
     return int(size) if size else None
+
+
+def _check_download(retries: int, timeout: float, max_mb: float) -> None:
+    """Raise ValueError for a negative number of retries, or a timeout or size cap that is not positive."""
+    if not isinstance(retries, int) or retries < 0:
+        raise ValueError(f"retries must be 0 or more, got {retries!r}")
+    if not timeout > 0 or not max_mb > 0:
+        raise ValueError(f"timeout and max_mb must be positive, got {timeout!r} s and {max_mb!r} MB")
 
 
 def _choose(names, n: int, base_url: str, cache: Path, timeout: float) -> list[str]:
@@ -235,7 +249,7 @@ def _about(names, base_url: str) -> dict:
 
 
 def _make_pair(root: Path, name: str, old: dict, settings: dict, base_url: str, downloads: Path,
-               keep: bool, retries: int, timeout: float, progress: bool) -> dict:
+               keep: bool, retries: int, timeout: float, progress: bool, max_mb: float = MAX_MB) -> dict:
     """Download, decode (re-downloading a damaged file once), render and write one pair."""
     expert = settings["expert"]
     sources = {"dng": (dng_url(name, base_url), downloads / "dng" / f"{name}.dng"),
@@ -249,7 +263,7 @@ def _make_pair(root: Path, name: str, old: dict, settings: dict, base_url: str, 
                 tqdm.write(f"{path} does not match the checksum in the manifest (damaged?); "
                            "downloading it again", file=sys.stderr)
                 path.unlink()
-            download(url, path, retries=retries, timeout=timeout, progress=progress)
+            download(url, path, retries=retries, timeout=timeout, progress=progress, max_mb=max_mb)
             try:
                 decoded[kind] = (develop_raw(path, for_size=settings["size"]) if kind == "dng"
                                  else read_expert_tiff(path))
