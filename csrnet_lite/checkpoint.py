@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
+import warnings
 from pathlib import Path
 
 import torch
@@ -40,14 +42,30 @@ RESUMABLE_FIELDS = {"steps", "minutes", "device", "checkpoint_minutes", "progres
 
 
 def _read(path: Path):
-    """torch.load of a model file on the CPU, weights only; a clear error for anything unreadable."""
+    """torch.load of a model file on the CPU without ever running code from it (weights_only=True).
+
+    Raises FileNotFoundError, or ValueError with a short reason for anything torch cannot read that
+    way (random bytes, a photo, a pickle of foreign classes), never torch's advice to load unsafely.
+    """
     if not path.is_file():
         raise FileNotFoundError(f"no model file at {path}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # truncated zip, pickle of foreign classes, not a torch file at all
-        raise ValueError(f"cannot read {path} as a torch checkpoint ({type(e).__name__}: {e}); "
-                         "was it written completely?") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pickle-protocol notes that mean nothing to a user
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # pickle errors, truncated zip files, not a torch file at all
+        raise ValueError(f"cannot read {path} as CSRNet weights ({_load_failure(e)}); use a file saved by "
+                         "csrnet-lite or torch.save(model.state_dict(), ...). csrnet-lite never runs code "
+                         "from a weights file.") from None
+
+
+def _load_failure(e: Exception) -> str:
+    """The reason in a torch.load error, without its advice to turn off weights_only (unsafe)."""
+    text = str(e).split("WeightsUnpickler error:", 1)[-1]
+    for line in (part.strip() for part in text.splitlines()):
+        if line and not re.search(r"weights_only|safe_globals|Weights only load|documentation", line):
+            return re.split(r"\.?\s+Please\b", line)[0][:160]
+    return type(e).__name__
 
 
 def load_model(path: str | os.PathLike) -> tuple[CSRNet, CondView]:
@@ -70,9 +88,18 @@ def load_model(path: str | os.PathLike) -> tuple[CSRNet, CondView]:
 def _csrnet(state, path: Path) -> CSRNet:
     """A default-size CSRNet (eval mode) with the weights of `state`, or a ValueError naming `path`."""
     model = CSRNet()
+    model.load_state_dict(_check_state_dict(state, path), strict=True)
+    return model.eval()
+
+
+def _check_state_dict(state, path) -> dict[str, torch.Tensor]:
+    """Raise ValueError unless `state` is a finite state_dict of a default-size CSRNet -> state."""
     if not isinstance(state, dict):
         raise ValueError(f"{path} holds a {type(state).__name__}, not a CSRNet state_dict")
-    expected = model.state_dict()
+    expected = CSRNet().state_dict()
+    not_tensors = sorted(str(k) for k, v in state.items() if not isinstance(v, torch.Tensor))
+    if not_tensors:
+        raise ValueError(f"{path} is not a CSRNet state_dict: {not_tensors[:4]} hold no tensors")
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     wrong = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
@@ -82,8 +109,9 @@ def _csrnet(state, path: Path) -> CSRNet:
             unexpected and f"unexpected keys {unexpected[:4]}{'...' if len(unexpected) > 4 else ''}",
             wrong and f"wrong shapes for {wrong[:4]}") if part)
         raise ValueError(f"{path} is not a CSRNet checkpoint with default sizes: {details}")
-    model.load_state_dict(state, strict=True)
-    return model.eval()
+    if not all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point()):
+        raise ValueError(f"{path} holds NaN or infinite weights (a diverged training run?)")
+    return state
 
 
 def load_official(path: str | os.PathLike | None = None, *, check_sha256: bool = True) -> CSRNet:
@@ -132,13 +160,17 @@ def load_checkpoint(path) -> dict:
         raise FileNotFoundError(f"no checkpoint at {path}")
     state = _read(path)
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        hint = (" It looks like a plain state_dict (e.g. the authors' csrnet.pth): to fine-tune from it "
-                "use TrainConfig(init='official', official_path=...)."
+        hint = (" It looks like a plain state_dict (e.g. the authors' csrnet.pth): to fine-tune from it, "
+                "train with --official PATH instead of --resume (in Python: TrainConfig.finetune(PATH))."
                 if isinstance(state, dict) and "conv1.weight" in state else "")
         raise ValueError(f"{path} is not a csrnet-lite training checkpoint.{hint}")
     if state.get("version") != CHECKPOINT_VERSION:
         raise ValueError(f"{path} is a checkpoint of format version {state.get('version')}; this "
                          f"csrnet-lite reads version {CHECKPOINT_VERSION}")
+    for key in ("model", "weights"):
+        _check_state_dict(state.get(key), f"{path} ({key!r} entry)")
+    if not isinstance(state.get("config"), dict) or not isinstance(state.get("step"), int):
+        raise ValueError(f"{path} is a damaged csrnet-lite checkpoint (no config or step); start a new run")
     return state
 
 

@@ -328,7 +328,7 @@ def test_foreign_and_broken_checkpoints_are_refused_clearly(pairs, tmp_path):
         train(None, pairs, TINY, resume=garbage)
     plain = tmp_path / "state_dict.pt"
     torch.save(CSRNet().state_dict(), plain)  # e.g. the authors' csrnet.pth
-    with pytest.raises(ValueError, match="not a csrnet-lite training checkpoint.*init='official'"):
+    with pytest.raises(ValueError, match="not a csrnet-lite training checkpoint.*--official PATH"):
         train(None, pairs, TINY, resume=plain)
     ckpt = tmp_path / "run.pt"
     train(None, pairs, dataclasses.replace(TINY, steps=2), checkpoint=ckpt)
