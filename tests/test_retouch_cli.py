@@ -213,9 +213,10 @@ def test_failed_batch_leaves_no_stray_files(model_file, tmp_path, capsys):
     Image.fromarray(photo_like(32, 32)).save(folder / "a.png")
     Image.fromarray(photo_like(64, 64)).save(folder / "b.jpg")
     (folder / "b.jpg").write_bytes((folder / "b.jpg").read_bytes()[:-1000])  # header intact, data cut
-    assert run(folder, "--model", model_file, "--out", tmp_path / "out") == 2
-    assert "cannot decode" in capsys.readouterr().err
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png"]  # done before the failure
+    assert run(folder, "--model", model_file, "--out", tmp_path / "out") == 1
+    err = capsys.readouterr().err
+    assert "cannot decode" in err and "1 of 2 photos failed" in err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png"]  # the others are done
 
 
 def test_failed_write_leaves_no_stray_files(monkeypatch, tmp_path):

@@ -18,6 +18,7 @@ from ..checkpoint import OFFICIAL_VIEW, load_model, load_official
 from ..crossval import by_source, crossvalidate, items, kfold, standard_methods
 from ..data import PairDataset, default_root
 from ..evaluate import compare
+from ..files import check_output_file
 from ..image import Resize
 from ..lut import DEFAULT_SIZE, check_size, check_strength
 from ..pairs import relative, scan_pairs
@@ -242,6 +243,8 @@ def _add_retouch(sub) -> None:
                    help="also write the photo's LUT as an Adobe .cube file (one input photo only)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace existing outputs, or the inputs themselves when --out points at them")
+    p.add_argument("--skip-existing", action="store_true",
+                   help="leave out photos whose output exists already (to finish an interrupted folder)")
     p.set_defaults(func=_retouch)
 
 
@@ -251,26 +254,51 @@ def _retouch(args: argparse.Namespace) -> int:
     if args.official and Path(args.official).suffix.lower() in PHOTO_SUFFIXES:
         raise ValueError(f"--official takes the weights file, got the photo {args.official}; write the "
                          "photos first (retouch photo.jpg --official) or --official=PATH")
-    pairs = plan_outputs(args.inputs, args.out, args.overwrite)
+    pairs = plan_outputs(args.inputs, args.out, args.overwrite, args.skip_existing)
     if args.save_cube is not None:
         if len(pairs) != 1:
             raise ValueError(f"--save-cube FILE takes one input photo (each photo has its own LUT), "
                              f"got {len(pairs)}")
-        if args.save_cube.exists() and not args.overwrite:
-            raise ValueError(f"{args.save_cube} exists already; pass --overwrite to replace it")
+        check_output_file(args.save_cube, overwrite=args.overwrite, what="--save-cube")
+    if not pairs:
+        print("nothing to do: every output exists already (--skip-existing)")
+        return 0
     if args.model is None:
         model, view = load_official(args.official or None), OFFICIAL_VIEW
     else:
         model, view = load_model(args.model)
+    failed = _retouch_all(args, model, view, pairs)
+    done = len(pairs) - len(failed)
+    print(f"wrote {done} photo{'s' * (done != 1)}" + (f": {pairs[0][1]}{' ...' * (len(pairs) > 1)}"
+                                                      if not failed else ""))
+    if failed:
+        print(f"error: {len(failed)} of {len(pairs)} photos failed:\n  " + "\n  ".join(failed) +
+              "\nfix or remove them and run again with --skip-existing to finish the rest", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _retouch_all(args: argparse.Namespace, model, view, pairs: list[tuple[Path, Path]]) -> list[str]:
+    """Retouch every (src, dst) pair, carrying on past a bad photo -> what failed, one line each.
+
+    A single photo's failure (or any under --debug) is raised as it is, for the error boundary.
+    """
+    failed: list[str] = []
     for src, dst in tqdm(pairs, desc="retouch", unit="photo", disable=len(pairs) < 2):
-        lut = retouch_file(model, src, dst, size=args.lut_size, strength=args.strength, view=view)
+        try:
+            lut = retouch_file(model, src, dst, size=args.lut_size, strength=args.strength, view=view)
+        except (ValueError, OSError, RuntimeError, MemoryError) as e:  # one bad photo: go on with the rest
+            if len(pairs) == 1 or getattr(args, "debug", False):
+                raise
+            failed.append(str(e) if str(src) in str(e) else f"{src}: {e}")
+            tqdm.write(f"failed: {failed[-1]}", file=sys.stderr)
+            continue
         if args.save_cube is not None:
             write_cube(args.save_cube, lut, title=f"csrnet-lite retouch of {src.name}".replace('"', "'"),
                        comments=[f"CSRNet retouch of {src.name}, strength {args.strength:g}, "
                                  f"condition network view: {view}",
                                  "baked by csrnet-lite (python -m csrnet_lite retouch)"])
-    print(f"wrote {len(pairs)} photo{'s' * (len(pairs) != 1)}: {pairs[0][1]}{' ...' * (len(pairs) > 1)}")
-    return 0
+    return failed
 
 
 # ---- data ----

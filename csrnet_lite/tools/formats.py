@@ -39,8 +39,7 @@ def check_file(path: str | os.PathLike, *, budget: int | None = None) -> tuple[i
     except Image.DecompressionBombError as e:
         raise ValueError(f"{path} is too large to decode safely ({e})") from None
     except (OSError, SyntaxError, ValueError) as e:  # PIL raises these for unreadable files
-        raise ValueError(f"cannot decode {path} as an image ({e}); is it an image file, and complete?"
-                         ) from None
+        raise ValueError(f"cannot decode {path}: not an image Pillow can read ({e})") from None
     if width * height > budget:
         raise ValueError(f"{path} is {width} x {height} = {width * height / 1e6:.1f} MP, more than the "
                          f"budget of {budget / 1e6:g} MP; downscale it first, or raise the budget with "

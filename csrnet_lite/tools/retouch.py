@@ -33,13 +33,13 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
-from PIL import Image, ImageFilter, JpegImagePlugin, UnidentifiedImageError
+from PIL import Image, ImageFilter, JpegImagePlugin
 
-from ..files import atomic_path
+from ..files import atomic_path, check_output_dir
 from ..image import CondView, load_image, open_image, save_image, to_tensor
 from ..lut import DEFAULT_SIZE, apply_lut, check_lut, retouch_lut
 from ..model import CSRNet
-from .formats import stored_bits
+from .formats import check_file, open_unchecked, stored_bits
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")  # formats read and written back as-is
 SUFFIX = "_retouched"  # default output name: photo.jpg -> photo_retouched.jpg beside it
@@ -63,21 +63,28 @@ def retouch_file(model: CSRNet, src: Path, dst: Path, *, size: int = DEFAULT_SIZ
     The output has src's format and bit depth (8 or 16), ICC profile (RGB profiles only) and EXIF with
     the orientation tag dropped, since the pixels are stored upright. 8-bit photos go through
     Pillow's `ImageFilter.Color3DLUT` (C, from uint8 to uint8, within one level of `lut.apply_lut`);
-    16-bit photos through `lut.apply_lut`, which keeps every bit.
+    16-bit photos through `lut.apply_lut`, which keeps every bit. Transparency is kept for 8-bit
+    photos (the colours retouched, the alpha copied); a 16-bit photo with transparency is refused.
     """
+    check_file(src)  # one image within the pixel budget, from its header
     options = save_options(src)
     if stored_bits(src) == 16:
+        _refuse_16bit_alpha(src)
         photo = load_image(src)  # (1, 3, H, W), upright
         lut = retouch_lut(model, photo, size, strength, view)
         result = apply_lut(photo, lut)
         del photo  # keep one full-size float copy alive, not two
         save_image(result, dst, bits=16, **options)
         return lut
-    image = open_image(src).convert("RGB")  # upright, 8-bit RGB as load_image reads it
+    image = open_image(src)  # upright
+    alpha = image.convert("RGBA").getchannel("A") if image.has_transparency_data else None
+    image = image.convert("RGB")  # 8-bit RGB as load_image reads it
     lut = retouch_lut(model, to_tensor(image), size, strength, view)  # the view needs the float photo
+    result = apply_lut_8bit(image, lut)
+    if alpha is not None:
+        result.putalpha(alpha)  # the colours retouched, the transparency copied
     with atomic_path(dst) as tmp:
-        apply_lut_8bit(image, lut).save(tmp, format=Image.registered_extensions()[dst.suffix.lower()],
-                                        **options)
+        result.save(tmp, format=Image.registered_extensions()[dst.suffix.lower()], **options)
     return lut
 
 
@@ -91,13 +98,27 @@ def apply_lut_8bit(image: Image.Image, lut: torch.Tensor) -> Image.Image:
     return image.filter(ImageFilter.Color3DLUT(lut.shape[0], table))
 
 
+def _refuse_16bit_alpha(src: Path) -> None:
+    """Raise ValueError for a 16-bit photo with transparency (not fully opaque), which no writer here keeps."""
+    with open_unchecked(src) as im:  # the header says whether there is an alpha channel
+        if not im.has_transparency_data:
+            return
+        opaque = im.convert("RGBA").getchannel("A").getextrema()[0] == 255
+    if not opaque:
+        raise ValueError(f"{src} is a 16-bit photo with transparency, which retouch cannot write; "
+                         "save it without the alpha channel, or as 8-bit")
+
+
 def save_options(src: Path) -> dict:
     """PIL save options that keep src's JPEG quality/subsampling, RGB ICC profile and EXIF (upright)."""
-    with Image.open(src) as im:  # metadata only
-        fmt = im.format
-        icc = im.info.get("icc_profile")
-        exif = im.getexif()
-        options = {"quality": 95, "subsampling": _jpeg_subsampling(im)} if fmt in ("JPEG", "MPO") else {}
+    try:
+        with open_unchecked(src) as im:  # metadata only
+            fmt = im.format
+            icc = im.info.get("icc_profile")
+            exif = im.getexif()
+            options = {"quality": 95, "subsampling": _jpeg_subsampling(im)} if fmt in ("JPEG", "MPO") else {}
+    except (OSError, SyntaxError, ValueError) as e:  # PIL raises these for unreadable files
+        raise ValueError(f"cannot decode {src} as an image ({e}); is the file complete?") from None
     if icc and icc[16:20] == b"RGB ":  # a grey or CMYK profile would misdescribe RGB output
         options["icc_profile"] = icc
     exif.pop(ORIENTATION, None)
@@ -106,13 +127,17 @@ def save_options(src: Path) -> dict:
     return options
 
 
-def plan_outputs(inputs: Sequence[Path], out: Path | None, overwrite: bool = False) -> list[tuple[Path, Path]]:
+def plan_outputs(inputs: Sequence[Path], out: Path | None, overwrite: bool = False,
+                 skip_existing: bool = False) -> list[tuple[Path, Path]]:
     """(input photo, output path) pairs for the CLI's arguments; raises before anything is written.
 
     Folders contribute their top-level photos. Without `out`, photo.jpg -> photo_retouched.jpg and
-    DIR/ -> DIR_retouched/. Refuses missing inputs, non-photos, two inputs with one output, and, unless
-    `overwrite`, any output that exists already (an input included).
+    DIR/ -> DIR_retouched/. Refuses missing inputs, non-photos, an `out` that is a file or looks like a
+    file name, folders that cannot be written, two inputs with one output, and, unless `overwrite`,
+    any output that exists already (an input included); `skip_existing` leaves those out instead.
     """
+    if out is not None:
+        _check_out(out)
     pairs: list[tuple[Path, Path]] = []
     for item in inputs:
         if item.is_dir():
@@ -130,9 +155,30 @@ def plan_outputs(inputs: Sequence[Path], out: Path | None, overwrite: bool = Fal
                           else item.with_name(item.stem + SUFFIX + item.suffix)))
         else:
             raise FileNotFoundError(f"no such photo or folder: {item}")
+    _check_outputs(pairs, overwrite, skip_existing)
+    if skip_existing and not overwrite:
+        pairs = [(src, dst) for src, dst in pairs if not dst.exists()]
+    return pairs
+
+
+def _check_out(out: Path) -> None:
+    """Raise unless `out` is a folder that exists or can be made, and writable."""
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"--out {out} is a file; --out takes a folder (outputs keep their names)")
+    if not out.exists() and out.suffix.lower() in PHOTO_SUFFIXES:
+        raise ValueError(f"--out {out} looks like a file name, but --out takes a folder and the outputs "
+                         f"keep their names; use --out {out.parent / out.stem} or rename afterwards")
+    check_output_dir(out, what="--out")
+
+
+def _check_outputs(pairs: list[tuple[Path, Path]], overwrite: bool, skip_existing: bool) -> None:
+    """Raise for an unreadable input, an unwritable folder, two inputs with one output, or an output
+    that would replace an input or an existing file (unless `overwrite`, or `skip_existing`)."""
+    for folder in dict.fromkeys(dst.parent for _, dst in pairs):
+        check_output_dir(folder)
     seen: dict[Path, Path] = {}
     for src, dst in pairs:
-        _check_photo(src)
+        check_file(src)  # one image within the pixel budget, from its header
         key = dst.resolve()
         if key in seen:
             raise ValueError(f"{seen[key]} and {src} would both be written to {dst}; retouch them into "
@@ -140,19 +186,11 @@ def plan_outputs(inputs: Sequence[Path], out: Path | None, overwrite: bool = Fal
         seen[key] = src
         if not overwrite and key == src.resolve():
             raise ValueError(f"output {dst} is the input itself; choose another --out or pass --overwrite")
-        if not overwrite and dst.exists():
-            raise ValueError(f"output {dst} exists already; pass --overwrite to replace it or choose "
-                             "another --out")
-    return pairs
-
-
-def _check_photo(path: Path) -> None:
-    """Raise ValueError unless Pillow recognises `path` as an image (reads the header only)."""
-    try:
-        with Image.open(path) as im:
-            im.size
-    except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise ValueError(f"{path} is not an image Pillow can read ({e})") from None
+        if dst.is_dir():
+            raise IsADirectoryError(f"output {dst} is a folder; move it away or choose another --out")
+        if not overwrite and not skip_existing and dst.exists():
+            raise ValueError(f"output {dst} exists already; pass --overwrite to replace it, --skip-existing "
+                             "to retouch only the others, or choose another --out")
 
 
 def _jpeg_subsampling(im) -> int:
