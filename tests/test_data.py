@@ -467,7 +467,7 @@ def test_list_command(tmp_path, capsys):
     _write(tmp_path, ["input/a0009.png"])
     assert main(["data", "list", str(tmp_path)]) == 1
     assert "problem: no partner for input/a0009.png" in capsys.readouterr().err
-    assert main(["data", "list", str(tmp_path / "missing")]) == 2
+    assert main(["data", "list", str(tmp_path / "missing")]) == 1
 
 
 def test_fetch_command_is_delegated(monkeypatch):

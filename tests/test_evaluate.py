@@ -196,7 +196,7 @@ def test_cli_errors_are_one_clear_line(tmp_path, capsys):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"garbage")
     assert main(["train", "--data", str(root), "--steps", "2", "--out", str(tmp_path / "m.pt"),
-                 "--resume", str(bad)]) == 2
+                 "--resume", str(bad)]) == 1
     assert "error:" in capsys.readouterr().err
-    assert main(["evaluate", "--data", str(root), "--model", str(tmp_path / "missing.pt")]) == 2
+    assert main(["evaluate", "--data", str(root), "--model", str(tmp_path / "missing.pt")]) == 1
     assert "no model file" in capsys.readouterr().err

@@ -148,11 +148,11 @@ def test_never_overwrites_unless_asked(model_file, tmp_path, capsys):
     Image.fromarray(photo_like(16, 16)).save(src)
     before = src.read_bytes()
     small = ["--model", model_file, "--lut-size", 9]  # any size: this test is about files
-    assert run(src, *small, "--out", tmp_path) == 2  # the output would be the input
+    assert run(src, *small, "--out", tmp_path) == 1  # the output would be the input
     assert "is the input itself" in capsys.readouterr().err
     assert src.read_bytes() == before
     assert run(src, *small) == 0
-    assert run(src, *small) == 2  # photo_retouched.png exists now
+    assert run(src, *small) == 1  # photo_retouched.png exists now
     assert "exists already" in capsys.readouterr().err
     assert run(src, *small, "--out", tmp_path, "--overwrite") == 0
     assert src.read_bytes() != before and sorted(p.name for p in tmp_path.iterdir()) == [
@@ -202,7 +202,7 @@ def test_clear_errors(problem, message, model_file, tmp_path, capsys):
         args = [photo, photo.with_name("copy.png"), "--save-cube", tmp_path / "x.cube"]
         Image.fromarray(photo_like(16, 16)).save(args[1])
     files = sorted(tmp_path.rglob("*"))
-    assert run(*args, *(["--model", model] if model else [])) == 2
+    assert run(*args, *(["--model", model] if model else [])) == 1
     assert message in capsys.readouterr().err
     assert sorted(tmp_path.rglob("*")) == files  # nothing written
 

@@ -1,8 +1,9 @@
 """The command line: `python -m csrnet_lite {train,evaluate,cv,retouch,data,book} ...` (also `csrnet-lite`).
 
 One parser (`parser()`), one function per command (`_train`, `_evaluate`, ...) taking the parsed
-arguments and returning an exit code, and one error handler (`main`): a user error (a missing file,
-a bad value, no network) is one line "error: ..." and exit code 2, Ctrl-C exit code 130.
+arguments and returning an exit code, and one error boundary (`tools.errors.run`, called by `main`):
+every failure is a short "error: ..." message and exit code 1 (2: usage, 130: Ctrl-C, 128 + N:
+signal N), with the traceback only under --debug or CSRNET_LITE_DEBUG=1.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from ..settings import PROJECT_ROOT, smoke_mode
 from ..train import train
 from .cube import write_cube
 from .download import MAX_MB, TIMEOUT
+from .errors import DEBUG_HELP, run
 from .fetch import BASE_URL, fetch
 from .retouch import PHOTO_SUFFIXES, plan_outputs, retouch_file
 
@@ -34,22 +36,16 @@ DESCRIPTION = "Train, evaluate and apply CSRNet (conditional sequential modulati
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; the one place that turns user errors into a message and an exit code."""
+    """Run one command; its errors become a message and an exit code (`tools.errors.run`)."""
     args = parser().parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except (FileNotFoundError, ValueError, TypeError, ConnectionError) as e:  # one clear line, no traceback
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(args.interrupted, file=sys.stderr)
-        return 130
+    return run(args.func, args, debug=args.debug)
 
 
 def parser() -> argparse.ArgumentParser:
     """The whole command line: one subcommand per job."""
     p = argparse.ArgumentParser(prog="python -m csrnet_lite", description=DESCRIPTION)
     p.set_defaults(interrupted="interrupted")
+    p.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = p.add_subparsers(dest="command", required=True, metavar="{train,evaluate,cv,retouch,data,book}")
     _add_train(sub)
     _add_evaluate(sub)
@@ -60,6 +56,9 @@ def parser() -> argparse.ArgumentParser:
     _add_list(data_sub)
     _add_fetch(data_sub)
     _add_book(sub)
+    for commands in (sub, data_sub):  # --debug also after a command's name
+        for command in commands.choices.values():
+            command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     return p
 
 
@@ -327,8 +326,8 @@ def _list(args: argparse.Namespace) -> int:
 def _add_fetch(sub) -> None:
     p = sub.add_parser("fetch", help="download a FiveK subset from the official server",
                        description="Download FiveK photos from the official server and write input/target "
-                                   "pairs. Exit code 0: all pairs done, 1: some photos failed, 2: cannot "
-                                   "run (offline, bad arguments).")
+                                   "pairs. Exit code 0: all pairs done, 1: some photos failed or cannot "
+                                   "run (offline, bad arguments), 2: usage.")
     p.add_argument("--root", required=True, help="folder to fill with input/, target/, manifest.json")
     p.add_argument("--n", type=int, default=100, help="number of photos, the first n (default 100)")
     p.add_argument("--expert", default="C", help="expert A..E whose rendering is the target (default C)")

@@ -36,15 +36,16 @@ def check_file(path: str | os.PathLike, *, budget: int | None = None) -> tuple[i
         with open_unchecked(path) as im:
             width, height, fmt = *im.size, im.format
             frames = getattr(im, "n_frames", 1) if fmt != "MPO" else 1
-    except Image.DecompressionBombError as e:
-        raise ValueError(f"{path} is too large to decode safely ({e})") from None
+    except Image.DecompressionBombError as e:  # beyond twice Pillow's own limit, refused by Image.open
+        raise ValueError(f"{path} is too large to decode safely: {str(e).split(',')[0]} (a decompression "
+                         "bomb, or a photo far beyond what this machine can retouch)") from None
     except (OSError, SyntaxError, ValueError) as e:  # PIL raises these for unreadable files
         raise ValueError(f"cannot decode {path}: not an image Pillow can read ({e})") from None
     if width * height > budget:
-        raise ValueError(f"{path} is {width} x {height} = {width * height / 1e6:.1f} MP, more than the "
-                         f"budget of {budget / 1e6:g} MP; downscale it first, or raise the budget with "
+        raise ValueError(f"{path} is {width} x {height} = {width * height / 1e6:.4g} MP, more than the "
+                         f"budget of {budget / 1e6:.4g} MP; downscale it first, or raise the budget with "
                          f"CSRNET_LITE_MAX_PIXELS={width * height} if this machine has the memory "
-                         f"(about {width * height * 55 / 1e9:.0f} GB)")
+                         f"(about {width * height * 55 / 1e9:.2g} GB)")
     if frames > 1:
         raise ValueError(f"{path} holds {frames} images (pages or frames); csrnet-lite reads one photo "
                          "per file: save the one you want as a file of its own")
