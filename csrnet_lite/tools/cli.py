@@ -11,11 +11,12 @@ import argparse
 import dataclasses
 import sys
 from pathlib import Path
+from typing import Callable
 
 import torch
 from tqdm.auto import tqdm
 
-from ..checkpoint import OFFICIAL_VIEW, load_model, load_official
+from ..checkpoint import OFFICIAL_VIEW, load_checkpoint, load_model, load_official
 from ..crossval import by_source, crossvalidate, items, kfold, standard_methods
 from ..data import PairDataset, default_root
 from ..evaluate import compare
@@ -25,7 +26,7 @@ from ..lut import DEFAULT_SIZE, check_size, check_strength
 from ..pairs import relative, scan_pairs
 from ..recipes import TrainConfig
 from ..settings import PROJECT_ROOT, smoke_mode
-from ..train import train
+from ..train import pick_device, train
 from .cube import write_cube
 from .download import MAX_MB, TIMEOUT
 from .errors import DEBUG_HELP, run
@@ -68,24 +69,39 @@ def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train CSRNet on a folder of input/target pairs",
                        description="Train CSRNet on input/target pairs and write a checkpoint.")
     p.add_argument("--data", required=True, help="data root in any layout csrnet_lite.data reads")
-    p.add_argument("--out", required=True, help="checkpoint to write (also used for --resume)")
+    p.add_argument("--out", required=True, help="checkpoint to write (--resume it to continue)")
     p.add_argument("--recipe", choices=("default", "fast", "paper", "fixed"), default="default",
                    help="default: the authors' weights (when found) with the last layer refitted to your "
                         "pairs, else the fixed colour map (chosen by cross-validation: `cv`); fast: "
                         "gradient training of the whole network; paper: the published recipe; fixed: "
                         "the fixed colour map")
-    p.add_argument("--minutes", type=float, default=None,
+    p.add_argument("--minutes", type=positive(float), default=None,
                    help="training-time budget in total, resumed runs included (default 5; smoke mode: "
                         "20 steps). The recipe's own step count still applies (fast: 1200, finetune: 300)")
-    p.add_argument("--steps", type=int, default=None, help="stop after this many steps in total")
-    p.add_argument("--resume", default=None, help="checkpoint to continue from")
+    p.add_argument("--steps", type=positive(int), default=None, help="stop after this many steps in total")
+    p.add_argument("--resume", default=None, help="checkpoint to continue from (usually the same as --out)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file (a new run)")
     p.add_argument("--official", default=None,
                    help="start from the authors' weights at this path (default: found automatically "
                         "in CSRNET_LITE_WEIGHTS, ../shared/weights or ./csrnet.pth; fast: the finetune recipe)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--threads", type=positive(int), default=None, help="torch CPU threads (default: torch's)")
     p.set_defaults(func=_train)
+
+
+def positive(kind: type = int) -> Callable[[str], int | float]:
+    """An argparse `type` for a positive (finite) number of `kind`: 0, -1, nan and inf are usage errors."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not 0 < value < float("inf"):
+            raise argparse.ArgumentTypeError(f"must be a positive {'whole ' * (kind is int)}number, got {text!r}")
+        return value
+    parse.__name__ = f"positive {kind.__name__}"
+    return parse
 
 
 def default_budget() -> tuple[int | None, float | None]:
@@ -116,7 +132,20 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig.finetune(args.official, **overrides) if args.official else TrainConfig.fast(**overrides)
 
 
+def _check_train(args: argparse.Namespace) -> None:
+    """Refuse, before any work, what the run could not finish or would destroy."""
+    pick_device(args.device)
+    if args.resume is not None:
+        load_checkpoint(args.resume)  # exists and is a csrnet-lite checkpoint
+    if args.official is not None and not Path(args.official).is_file():
+        raise FileNotFoundError(f"--official {args.official}: no such file; pass the authors' csrnet.pth")
+    continuing = args.resume is not None and Path(args.resume).resolve() == Path(args.out).resolve()
+    check_output_file(args.out, overwrite=args.overwrite or continuing, what="--out",
+                      flag=f"--resume {args.out} to continue that run, --overwrite to start over")
+
+
 def _train(args: argparse.Namespace) -> int:
+    _check_train(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     config = train_config(args)
@@ -190,19 +219,25 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--train-data", default=None,
                    help="fit the fixed colour transform baseline on the pairs at this root")
     p.add_argument("--csv", default=None, help="also write per-photo scores to this CSV file")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --csv file")
     p.add_argument("--per-image", action="store_true", help="print per-photo tables too")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--threads", type=positive(int), default=None, help="torch CPU threads (default: torch's)")
     p.set_defaults(func=_evaluate)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    if args.csv:
+        check_output_file(args.csv, overwrite=args.overwrite, what="--csv")
+    if args.official not in (None, "auto") and not Path(args.official).is_file():
+        raise FileNotFoundError(f"--official {args.official}: no such file; pass the authors' csrnet.pth "
+                                "or 'auto'")
+    methods = {}
+    if args.model:
+        methods[Path(args.model).name] = load_model(args.model)  # before the data: a bad file fails fast
     if args.threads:
         torch.set_num_threads(args.threads)
     data = list(PairDataset(args.data, resize=data_resize()))
     train_pairs = list(PairDataset(args.train_data, resize=data_resize())) if args.train_data else None
-    methods = {}
-    if args.model:
-        methods[Path(args.model).name] = load_model(args.model)
     result = compare(methods, data, train=train_pairs, official=args.official)
     if args.per_image:
         for e in result.evaluations:
