@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,7 @@ class Case:
     message: str = ""  # a regular expression stderr must match (search)
     setup: Callable[[Path], None] | None = None  # makes the case's files in its folder
     env: dict = field(default_factory=dict)
-    writes: tuple[str, ...] = ()  # files (relative, may be globs) the command may add or change
+    writes: tuple[str, ...] = ()  # files the command may add or change: names, globs, or "folder/" for all below
     stdin: str | None = None
 
 
@@ -41,6 +42,7 @@ class Result:
     err: str
     before: dict[str, bytes]
     after: dict[str, bytes]
+    seconds: float  # the command's wall time, start-up (imports) included
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -49,36 +51,40 @@ def snapshot(folder: Path) -> dict[str, bytes]:
             for p in sorted(folder.rglob("*"))}
 
 
-def command(args: list, folder: Path, env: dict | None = None, **kwargs) -> subprocess.Popen:
-    """Start `python -m csrnet_lite *args` in `folder` (smoke mode, one torch thread)."""
+def command(args: list, folder: Path, env: dict | None = None, fields: dict | None = None,
+            **kwargs) -> subprocess.Popen:
+    """Start `python -m csrnet_lite *args` in `folder` (smoke mode, one torch thread); {dir} and the
+    other `fields` in the arguments are filled in."""
     full_env = {k: v for k, v in os.environ.items() if k != "CSRNET_LITE_DEBUG"}
     full_env.update({"CSRNET_LITE_SMOKE": "1", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", **(env or {})})
-    argv = [str(a).format(dir=folder) for a in args]
+    argv = [str(a).format(dir=folder, **(fields or {})) for a in args]
     return subprocess.Popen([sys.executable, "-m", "csrnet_lite", *argv], cwd=folder, env=full_env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
 
 
-def run_case(case: Case, folder: Path, timeout: float = 120) -> Result:
+def run_case(case: Case, folder: Path, timeout: float = 120, fields: dict | None = None) -> Result:
     folder.mkdir(parents=True, exist_ok=True)
     if case.setup is not None:
         case.setup(folder)
     before = snapshot(folder)
-    proc = command(case.args, folder, case.env, stdin=subprocess.PIPE if case.stdin is not None else None)
+    start = time.monotonic()
+    proc = command(case.args, folder, case.env, fields, stdin=subprocess.PIPE if case.stdin is not None else None)
     try:
         out, err = proc.communicate(case.stdin, timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         out, err = proc.communicate()
         err += f"\n(killed after {timeout} s)"
-    return Result(case, folder, proc.returncode, out, err, before, snapshot(folder))
+    seconds = time.monotonic() - start
+    return Result(case, folder, proc.returncode, out, err, before, snapshot(folder), seconds)
 
 
-def run_cases(cases: list[Case], root: Path) -> dict[str, Result]:
-    """Run every case in root/<n> side by side -> {case name: Result}."""
+def run_cases(cases: list[Case], root: Path, **fields) -> dict[str, Result]:
+    """Run every case in root/<n> side by side -> {case name: Result}; `fields` fill {name} in arguments."""
     names = [c.name for c in cases]
     assert len(set(names)) == len(names), "case names must be unique"
     with ThreadPoolExecutor(WORKERS) as pool:
-        results = pool.map(lambda ic: run_case(ic[1], root / f"case{ic[0]:02d}"), enumerate(cases))
+        results = pool.map(lambda ic: run_case(ic[1], root / f"case{ic[0]:02d}", fields=fields), enumerate(cases))
         return {r.case.name: r for r in results}
 
 
@@ -92,7 +98,10 @@ def check(result: Result) -> None:
     assert "weights_only" not in text, where  # never torch's advice to load unsafely
     if case.code == 1 and not case.writes:  # a refusal: one to three lines
         assert len(result.err.strip().splitlines()) <= 3, f"a long message\n{where}"
-    allowed = lambda name: any(Path(name).match(glob) for glob in case.writes)  # noqa: E731
+    def allowed(name: str) -> bool:
+        return any((name + "/").startswith(w) if w.endswith("/") else name == w or Path(name).match(w)
+                   for w in case.writes)
+
     changed = [name for name, data in result.before.items() if result.after.get(name) != data and not allowed(name)]
     assert not changed, f"changed or removed: {changed}\n{where}"
     added = [name for name in result.after if name not in result.before and not allowed(name)]
