@@ -135,7 +135,7 @@ def _cube(path: Path, header: dict, values: list[float], last_line: int) -> Cube
     return Cube(lut, header["title"], tuple(lo), tuple(hi))
 
 
-_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")  # 1, -0.5, .5, 1e-3: no 1_0, nan, inf
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", re.ASCII)  # 1, -0.5, .5, 1e-3: no 1_0, nan, inf
 _FLOAT32_MAX = 3.4028234663852886e38
 
 
