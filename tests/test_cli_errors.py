@@ -6,12 +6,15 @@ from __future__ import annotations
 import argparse
 import os
 import pickle
+import re
+import signal
 from pathlib import Path
 
 import pytest
 import torch
 
-from cli_harness import Case, check, huge_png, photo, run_cases, truncated
+from cli_harness import Case, check, command, huge_png, photo, run_cases, truncated
+from csrnet_lite.checkpoint import load_checkpoint
 from csrnet_lite.tools.errors import run
 
 
@@ -151,3 +154,18 @@ def test_the_boundary_turns_every_error_into_a_message(error, code, message, cap
     assert run(fail, ns()) == code
     err = capsys.readouterr().err
     assert err.startswith(message) and "Traceback" not in err and len(err.splitlines()) <= 3
+
+
+def test_sigterm_stops_training_like_ctrl_c(tmp_path):
+    pairs(tmp_path)
+    proc = command(["train", "--data", "data", "--out", "x.pt", "--minutes", "5", "--threads", "1"], tmp_path)
+    err = ""
+    while not re.search(r"\| *[1-9]\d*/\d+ ", err) and proc.poll() is None:  # tqdm: a few steps done
+        err += proc.stderr.read(1)
+    proc.send_signal(signal.SIGTERM)
+    out, rest = proc.communicate(timeout=60)
+    err += rest
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err and not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
+    if "interrupted during a parameter update" not in err:  # else the last complete checkpoint is kept
+        assert load_checkpoint(tmp_path / "x.pt")["step"] > 0  # the run so far, ready for --resume
