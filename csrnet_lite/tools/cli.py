@@ -21,8 +21,9 @@ from ..crossval import by_source, crossvalidate, items, kfold, standard_methods
 from ..data import PairDataset, default_root
 from ..evaluate import compare
 from ..files import check_output_file
-from ..image import Resize
+from ..image import CondView, Resize
 from ..lut import DEFAULT_SIZE, check_size, check_strength
+from ..model import CSRNet
 from ..pairs import relative, scan_pairs
 from ..recipes import TrainConfig
 from ..settings import PROJECT_ROOT, smoke_mode
@@ -312,7 +313,8 @@ def _retouch(args: argparse.Namespace) -> int:
     return 0
 
 
-def _retouch_all(args: argparse.Namespace, model, view, pairs: list[tuple[Path, Path]]) -> list[str]:
+def _retouch_all(args: argparse.Namespace, model: CSRNet, view: CondView,
+                 pairs: list[tuple[Path, Path]]) -> list[str]:
     """Retouch every (src, dst) pair, carrying on past a bad photo -> what failed, one line each.
 
     A single photo's failure (or any under --debug) is raised as it is, for the error boundary.
