@@ -302,7 +302,7 @@ book.say("From {small} to {large} training pairs: {start_verdict}; {default_verd
 # renderings, rendered and aligned here, resumable; research use only):
 #
 # ```
-# .venv/bin/python -m csrnet_lite.data fetch --root ~/data/fivek --n 100 --expert C --size 480
+# .venv/bin/python -m csrnet_lite data fetch --root ~/data/fivek --n 100 --expert C --size 480
 # CSRNET_LITE_FIVEK=~/data/fivek make lab
 # ```
 #
@@ -350,7 +350,7 @@ widgets.Preview(lambda photo, position: pictures.split_view(ours[photo], experts
 #   recipe beat a fixed colour map on unseen photos, while refitting only the last layer of the
 #   authors' network, which learnt from thousands of photos, did by about 1.2 dB on the mean and
 #   without a worse worst photo. The tables above say how it goes on your data.
-# - More pairs are the real cure (`python -m csrnet_lite.data fetch --n ...`).
+# - More pairs are the real cure (`python -m csrnet_lite data fetch --n ...`).
 #
 # ## Exercises
 #
