@@ -158,7 +158,7 @@ def test_the_boundary_turns_every_error_into_a_message(error, code, message, cap
 
 def test_sigterm_stops_training_like_ctrl_c(tmp_path):
     pairs(tmp_path)
-    proc = command(["train", "--data", "data", "--out", "x.pt", "--minutes", "5", "--threads", "1"], tmp_path)
+    proc = command(["train", "--data", "data", "--out", "x.pt", "--recipe", "fast", "--minutes", "5", "--threads", "1"], tmp_path)
     err = ""
     while not re.search(r"\| *[1-9]\d*/\d+ ", err) and proc.poll() is None:  # tqdm: a few steps done
         err += proc.stderr.read(1)

@@ -144,5 +144,7 @@ def test_cli_cross_validates_by_folds_and_by_source(tmp_path, capsys, monkeypatc
     assert len(list(csv.DictReader(open(tmp_path / "cv.csv")))) == 7 * 6
     assert main(["cv", "--data", root, "--by-source", "--steps", "2"]) == 0
     assert "2 folds: curl, dpe" in capsys.readouterr().out
-    assert main(["cv", "--data", root, "--seeds", "x"]) == 2
+    with pytest.raises(SystemExit) as usage:  # a usage error: argparse exits with code 2
+        main(["cv", "--data", root, "--seeds", "x"])
+    assert usage.value.code == 2
     assert "--seeds" in capsys.readouterr().err

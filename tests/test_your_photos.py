@@ -116,7 +116,7 @@ def test_save_upload_keeps_only_the_file_name(tmp_path, jpeg):
 
 
 def test_save_upload_refuses_a_bad_file_and_leaves_nothing(tmp_path):
-    with pytest.raises(ValueError, match="is not an image Pillow can read"):
+    with pytest.raises(ValueError, match="not an image Pillow can read"):
         your_photos.save_upload([upload_entry(b"hello", "notes.jpg")], tmp_path / "up")
     with pytest.raises(ValueError, match="unsupported file type '.gif'"):
         your_photos.save_upload([upload_entry(b"GIF89a", "drawing.gif")], tmp_path / "up")

@@ -11,25 +11,25 @@ import argparse
 import dataclasses
 import sys
 from pathlib import Path
-from typing import Callable
 
 import torch
 from tqdm.auto import tqdm
 
-from ..checkpoint import OFFICIAL_VIEW, load_checkpoint, load_model, load_official
+from ..checkpoint import OFFICIAL_VIEW, load_model, load_official
 from ..crossval import by_source, crossvalidate, items, kfold, standard_methods
 from ..data import PairDataset, default_root
 from ..evaluate import compare
 from ..files import check_output_file
-from ..image import CondView, Resize
+from ..image import CondView
 from ..lut import DEFAULT_SIZE, check_size, check_strength
 from ..model import CSRNet
 from ..pairs import relative, scan_pairs
 from ..recipes import TrainConfig
-from ..settings import PROJECT_ROOT, smoke_mode
-from ..train import pick_device, train
+from ..settings import PROJECT_ROOT
+from ..train import train
 from .cube import write_cube
 from .download import MAX_MB, TIMEOUT
+from .arguments import check_train, data_resize, default_budget, positive, seed_list, train_config
 from .errors import DEBUG_HELP, run
 from .fetch import BASE_URL, fetch
 from .retouch import PHOTO_SUFFIXES, plan_outputs, retouch_file
@@ -91,62 +91,8 @@ def _add_train(sub) -> None:
     p.set_defaults(func=_train)
 
 
-def positive(kind: type = int) -> Callable[[str], int | float]:
-    """An argparse `type` for a positive (finite) number of `kind`: 0, -1, nan and inf are usage errors."""
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            value = None
-        if value is None or not 0 < value < float("inf"):
-            raise argparse.ArgumentTypeError(f"must be a positive {'whole ' * (kind is int)}number, got {text!r}")
-        return value
-    parse.__name__ = f"positive {kind.__name__}"
-    return parse
-
-
-def default_budget() -> tuple[int | None, float | None]:
-    """(steps, minutes) when the user gives neither: 5 minutes, or 20 steps in smoke mode."""
-    return (20, None) if smoke_mode() else (None, 5.0)
-
-
-def data_resize() -> Resize:
-    """How the command line resizes photos: long edge 512 as the papers do (128 in smoke mode)."""
-    return Resize("long", 128) if smoke_mode() else Resize.LONG_512
-
-
-def train_config(args: argparse.Namespace) -> TrainConfig:
-    """The TrainConfig that `train`'s arguments ask for."""
-    overrides = dict(seed=args.seed, device=args.device)
-    steps, minutes = (args.steps, args.minutes) if args.steps or args.minutes else default_budget()
-    if steps:
-        overrides["steps"] = steps
-    overrides["minutes"] = minutes
-    if args.recipe == "paper":
-        if args.official:
-            overrides.update(init="official", official_path=args.official)
-        return TrainConfig.paper(**overrides)
-    if args.recipe in ("default", "fixed"):  # closed-form fits: no gradient steps unless asked for
-        overrides.update(steps=args.steps or 0, minutes=args.minutes)
-        return (TrainConfig.default(args.official, **overrides) if args.recipe == "default"
-                else TrainConfig.fixed(**overrides))
-    return TrainConfig.finetune(args.official, **overrides) if args.official else TrainConfig.fast(**overrides)
-
-
-def _check_train(args: argparse.Namespace) -> None:
-    """Refuse, before any work, what the run could not finish or would destroy."""
-    pick_device(args.device)
-    if args.resume is not None:
-        load_checkpoint(args.resume)  # exists and is a csrnet-lite checkpoint
-    if args.official is not None and not Path(args.official).is_file():
-        raise FileNotFoundError(f"--official {args.official}: no such file; pass the authors' csrnet.pth")
-    continuing = args.resume is not None and Path(args.resume).resolve() == Path(args.out).resolve()
-    check_output_file(args.out, overwrite=args.overwrite or continuing, what="--out",
-                      flag=f"--resume {args.out} to continue that run, --overwrite to start over")
-
-
 def _train(args: argparse.Namespace) -> int:
-    _check_train(args)
+    check_train(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     config = train_config(args)
@@ -171,27 +117,24 @@ def _add_cv(sub) -> None:
         description="Cross-validate: fit every method on all but one fold, score it on the held-out "
                     "fold, for every fold; print mean PSNR, spread over folds and the worst photo.")
     p.add_argument("--data", required=True, help="data root in any layout csrnet_lite.data reads")
-    p.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")
+    p.add_argument("--folds", type=positive(int), default=5, help="number of folds (default 5)")
     p.add_argument("--by-source", action="store_true",
                    help="leave one source (subfolder of the root) out instead of k folds")
     p.add_argument("--recipe", action="append", choices=("default", "fast", "paper"), default=None,
                    help="recipe(s) to cross-validate (repeat the option; default: default)")
-    p.add_argument("--seeds", default="0", help="comma-separated seeds, one trained model per seed and fold")
-    p.add_argument("--steps", type=int, default=None,
+    p.add_argument("--seeds", type=seed_list, default=[0], help="comma-separated seeds, one trained model per seed and fold")
+    p.add_argument("--steps", type=positive(int), default=None,
                    help="steps of the recipes that train by gradient steps (fast, paper; default: theirs, "
                         "20 in smoke mode); the default recipe is a closed-form fit")
     p.add_argument("--csv", default=None, help="also write per-photo held-out scores to this CSV file")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--threads", type=positive(int), default=None, help="torch CPU threads (default: torch's)")
     p.set_defaults(func=_cv)
 
 
 def _cv(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
-    try:
-        seeds = [int(s) for s in args.seeds.split(",")]
-    except ValueError:
-        raise ValueError(f"--seeds takes comma-separated integers, got {args.seeds!r}") from None
+    seeds = args.seeds
     steps = args.steps or default_budget()[0]
     configs = []
     for name in args.recipe or ["default"]:
