@@ -26,6 +26,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import math
+import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +36,7 @@ import torch
 
 from .baselines import ColourTransform, identity
 from .data import iter_pairs
-from .evaluate import Retouch, retoucher
+from .evaluate import Retouch, format_table, retoucher
 from .files import atomic_path
 from .fit import init_model
 from .image import CondView
@@ -251,10 +252,11 @@ class CrossValidation:
         n = len({s.id for s in self.scores})
         kind = ", ".join(f.name for f in self.folds)
         cap = f", {self.train_size} training pairs per fold" if self.train_size else ""
-        return _format(header, self.rows()) + \
+        return format_table(header, self.rows()) + \
             f"\n(held-out PSNR of {n} photos, {len(self.folds)} folds: {kind}{cap})"
 
-    __str__ = table
+    def __str__(self) -> str:
+        return self.table()
 
     def to_csv(self, path) -> Path:
         """Per-photo rows (method, fold, id, source, psnr), written atomically."""
@@ -329,15 +331,6 @@ def says(a: str, b: str, mean: float, se: float, *, threshold: float = 2.0) -> s
 
 
 def _std(values: Sequence[float]) -> float:
+    """Sample standard deviation (n - 1); 0 for fewer than two values."""
     values = list(values)
-    if len(values) < 2:
-        return 0.0
-    m = sum(values) / len(values)
-    return math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1))
-
-
-def _format(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda r: "  ".join(str(v).ljust(w) if i == 0 else str(v).rjust(w)  # noqa: E731
-                               for i, (v, w) in enumerate(zip(r, widths))).rstrip()
-    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+    return statistics.stdev(values) if len(values) > 1 else 0.0

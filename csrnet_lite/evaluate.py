@@ -83,7 +83,7 @@ class Evaluation:
     def table(self) -> str:
         rows = [(s.id, f"{s.psnr:.2f}", f"{s.ssim:.4f}", f"{s.delta_e:.2f}") for s in self.images]
         rows.append(("mean", f"{self.psnr:.2f}", f"{self.ssim:.4f}", f"{self.delta_e:.2f}"))
-        return f"{self.name}\n" + _format(("photo", "PSNR dB", "SSIM", "Delta E"), rows)
+        return f"{self.name}\n" + format_table(("photo", "PSNR dB", "SSIM", "Delta E"), rows)
 
     def __str__(self) -> str:
         return self.table()
@@ -111,7 +111,7 @@ class Comparison:
         rows = [(e.name, f"{e.psnr:.2f}", f"{e.psnr - base.psnr:+.2f}", f"{e.ssim:.4f}",
                  f"{e.delta_e:.2f}", self.notes.get(e.name, "")) for e in self.evaluations]
         n = len(base.images)
-        return _format(("method", "PSNR dB", f"vs {base.name}", "SSIM", "Delta E", ""), rows) + \
+        return format_table(("method", "PSNR dB", f"vs {base.name}", "SSIM", "Delta E", ""), rows) + \
             f"\n(means over {n} photo{'s' * (n != 1)})"
 
     def __str__(self) -> str:
@@ -127,7 +127,8 @@ def _mean(values) -> float:
     return sum(values) / len(values) if values else math.nan
 
 
-def _format(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A plain-text table: the first column left-aligned, the others right-aligned, a rule under the header."""
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     line = lambda r: "  ".join(str(v).ljust(w) if i == 0 else str(v).rjust(w)  # noqa: E731
                                for i, (v, w) in enumerate(zip(r, widths))).rstrip()

@@ -44,6 +44,7 @@ from .pictures import split_view
 from .pictures import tone_curves as sample_curves
 from .plots import figure_png, tone_curve_figure
 from .settings import official_weights_path
+from .tools import errors
 from .tools.cube import write_cube
 from .tools.formats import stored_bits
 from .tools.retouch import PHOTO_SUFFIXES, SUFFIX, plan_outputs, save_options
@@ -325,5 +326,5 @@ def links_html(result: Result, base: str | os.PathLike | None = None) -> str:
 
 def error_html(e: BaseException) -> str:
     """A failure as the command line words it ("error: ..."), without a traceback, in red."""
-    text = f"error: {e}" if isinstance(e, USER_ERRORS) else f"error: {type(e).__name__}: {e}"
+    text = f"error: {errors.describe(e)}"
     return f"<span style='color:#b00'>{html.escape(text)}</span>"
