@@ -42,11 +42,12 @@ sample = DATA_SAMPLES / "input" / "canyon_de_chelly.png"  # shown until you uplo
 # (if you downloaded them, see the README), else the CSRNet whose weights we set by hand in notebook 2,
 # with a one-line condition network that brightens dark photos and darkens bright ones.
 #
-# Know what each has learned. Notebook 5's model, trained on `data_samples/`, learned to undo the
-# degradations recorded there (exposure, white balance, contrast, saturation) from a few dozen photos; the
-# authors' weights learned expert C's style from 4,500 real FiveK photos, so on a photo of your own
-# they are usually the safer choice. To use them even when notebook 5's model exists, pass
-# `checkpoint=None` below.
+# Know what each was trained on. Notebook 5's model saw a few dozen pairs of `data_samples/` (photos
+# with recorded degradations: exposure, white balance, contrast, saturation); the authors' weights saw
+# 4,500 real FiveK photos retouched by expert C, with inputs rendered their own way. Neither has been
+# measured on your photo: notebook 5 shows how far such numbers carry to unseen photos, so judge the
+# result by eye with the split slider. To use the authors' weights even when notebook 5's model
+# exists, pass `checkpoint=None` below.
 
 # %%
 retoucher = your_photos.pick_retoucher(book.run_dir("05_training") / "fast.pt")
