@@ -1,4 +1,4 @@
-"""How to train: `TrainConfig` and its recipes `default`, `fixed`, `paper`, `fast` and `finetune`;
+"""How to train: `TrainConfig` and its recipes `default`, `fixed`, `paper`, `fast`, `edits` and `finetune`;
 `History`, what a run records.
 
 `default` (what cross-validation chose) and `fixed` are closed-form fits of the base network's last
@@ -143,6 +143,13 @@ class TrainConfig:
         """
         return TrainConfig(**{**dict(recipe="fixed", init="fit", steps=0, ridge=RIDGE_GRID, ridge_rule="best"),
                               **overrides})
+
+    @staticmethod
+    def edits(**overrides) -> "TrainConfig":
+        """This project's recipe for undoing random edits (`edits.EditSource`, notebook 5): `fast` with
+        a fresh edit of a photo at every draw, chosen by a split by collection (bench/edits.py). The
+        edits already vary exposure, so there is no exposure augmentation."""
+        return TrainConfig(**{**dict(recipe="edits", steps=3000, exposure=0.0), **overrides})
 
     @staticmethod
     def finetune(official_path: str | None = None, **overrides) -> "TrainConfig":

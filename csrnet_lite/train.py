@@ -117,6 +117,7 @@ def train(model: CSRNet | None, data, config: TrainConfig = TrainConfig(), *,
     model: a CSRNet to train in place, or None for a fresh one from `init_model(config, data)`.
     data: a `csrnet_lite.data.PairDataset`, or any sequence of Samples or (input, target) pairs of
         (1, 3, H, W) float32 tensors in [0, 1]. Read once into memory (~2 MB per 512 px pair).
+        An `edits.EditSource` (random edits of photos) draws a fresh edit for every photo of every batch.
     callback(step, history): called after every step (e.g. to draw a live curve in a notebook);
         raising KeyboardInterrupt from it stops training like Ctrl-C does.
     resume: a checkpoint path to continue from (model, optimiser, step, history, random state); its
@@ -133,6 +134,7 @@ def train(model: CSRNet | None, data, config: TrainConfig = TrainConfig(), *,
     on the same view as training did (`config.thumb_size`).
     """
     pairs = as_pairs(data)
+    draw = getattr(data, "sample_batch", None)  # an edits.EditSource draws a fresh edit every time
     device = pick_device(config.device)
     run = _prepare(model, pairs, config, resume, device)
     bar = tqdm(total=config.steps, initial=run.step, desc=f"train ({config.recipe})", unit="step",
@@ -141,7 +143,8 @@ def train(model: CSRNet | None, data, config: TrainConfig = TrainConfig(), *,
     try:
         while (progress := _progress(run, config, stop_after)) is not None:
             lr = _lr_at(config, run.step, progress)
-            loss, mse = _step(run, sample_batch(pairs, config, run.gen), config, lr, device)
+            batch = draw(config, run.gen) if draw else sample_batch(pairs, config, run.gen)
+            loss, mse = _step(run, batch, config, lr, device)
             _record(run, config, loss, mse, lr)
             bar.update(1)
             bar.set_postfix(loss=f"{run.history.loss[-1]:.4f}", psnr=f"{run.history.psnr[-1]:.2f}")

@@ -55,6 +55,8 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
     if steps:
         overrides["steps"] = steps
     overrides["minutes"] = minutes
+    if getattr(args, "edits", False) and args.recipe == "default":  # the best recipe for random edits
+        return TrainConfig.edits(**overrides)
     if args.recipe == "paper":
         if args.official:
             overrides.update(init="official", official_path=args.official)

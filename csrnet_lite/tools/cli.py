@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 from ..checkpoint import OFFICIAL_VIEW, load_model, load_official
 from ..crossval import by_source, crossvalidate, items, kfold, standard_methods
 from ..data import PairDataset, default_root
+from ..edits import EditSource, photo_folds, recipe as edit_recipe
 from ..evaluate import compare
 from ..files import check_output_file
 from ..image import CondView
@@ -76,6 +77,10 @@ def _add_train(sub) -> None:
                         "pairs, else the fixed colour map (chosen by cross-validation: `cv`); fast: "
                         "gradient training of the whole network; paper: the published recipe; fixed: "
                         "the fixed colour map")
+    p.add_argument("--edits", action="store_true",
+                   help="learn to undo random global edits of the targets (exposure, white balance, contrast, "
+                        "saturation at data_samples' ranges; the inputs are not used): the edits recipe "
+                        "(fixed: the best fixed colour map for such edits)")
     p.add_argument("--minutes", type=positive(float), default=None,
                    help="training-time budget in total, resumed runs included (default 5; smoke mode: "
                         "20 steps). The recipe's own step count still applies (fast: 1200, finetune: 300)")
@@ -97,6 +102,10 @@ def _train(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     config = train_config(args)
     data = PairDataset(args.data, resize=data_resize())
+    if args.edits:
+        data = EditSource.from_photos(data)
+        print(f"pairs: random edits of the {len(data.photos)} targets in {args.data} (their inputs are not "
+              f"used), a fresh edit at every draw; {data.per_photo} fixed edits of each for the fitted start")
     start = {"official-fit": f"the authors' weights ({config.official_path}), last layer refitted",
              "fit": "the fixed colour map fitted to the pairs"}.get(config.init, f"init={config.init}")
     print(f"training the {config.recipe} recipe on {len(data)} pairs from {args.data}: {start}, "
@@ -122,6 +131,9 @@ def _add_cv(sub) -> None:
                    help="leave one source (subfolder of the root) out instead of k folds")
     p.add_argument("--recipe", action="append", choices=("default", "fast", "paper"), default=None,
                    help="recipe(s) to cross-validate (repeat the option; default: default)")
+    p.add_argument("--edits", action="store_true",
+                   help="cross-validate the edits recipe on 4 random edits of each target (folds by photo: "
+                        "every edit of a photo is held out with it) against the fixed maps")
     p.add_argument("--seeds", type=seed_list, default=[0], help="comma-separated seeds, one trained model per seed and fold")
     p.add_argument("--steps", type=positive(int), default=None,
                    help="steps of the recipes that train by gradient steps (fast, paper; default: theirs, "
@@ -136,6 +148,8 @@ def _cv(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     seeds = args.seeds
     steps = args.steps or default_budget()[0]
+    if args.edits:
+        return _cv_edits(args, seeds, steps)
     configs = []
     for name in args.recipe or ["default"]:
         base = getattr(TrainConfig, name)(progress=False)
@@ -153,6 +167,26 @@ def _cv(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cv_edits(args: argparse.Namespace, seeds: list[int], steps: int | None) -> int:
+    if args.by_source or args.recipe:
+        raise ValueError("cv --edits cross-validates the edits recipe with folds by photo; "
+                         "leave out --by-source and --recipe")
+    source = EditSource.from_photos(PairDataset(args.data, resize=data_resize()))
+    pairs = source.pairs(per_photo=4, seed=1)
+    methods = standard_methods()
+    for seed in seeds:
+        config = TrainConfig.edits(progress=False, seed=seed, **({"steps": steps} if steps else {}))
+        methods["edits" if len(seeds) == 1 else f"edits s{seed}"] = edit_recipe(config)
+    folds = photo_folds(pairs, args.folds)
+    print(f"cross-validating the edits recipe on {len(pairs)} random edits of {len(source.photos)} photos "
+          f"from {args.data}, {len(folds)} folds by photo")
+    result = crossvalidate(items(pairs), methods, folds, progress=True)
+    print(result.table())
+    if args.csv:
+        print(f"per-photo scores: {result.to_csv(args.csv)}")
+    return 0
+
+
 def _add_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", help="score a trained model against baselines",
                        description="Print PSNR / SSIM / Delta E of a model and baselines.")
@@ -162,6 +196,9 @@ def _add_evaluate(sub) -> None:
                    help="also score the authors' weights at this path ('auto': when present)")
     p.add_argument("--train-data", default=None,
                    help="fit the fixed colour transform baseline on the pairs at this root")
+    p.add_argument("--edits", action="store_true",
+                   help="score on 4 random edits of each target (seed 1; the inputs are not used), "
+                        "and fit the baselines on edits of --train-data's targets")
     p.add_argument("--csv", default=None, help="also write per-photo scores to this CSV file")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --csv file")
     p.add_argument("--per-image", action="store_true", help="print per-photo tables too")
@@ -182,6 +219,9 @@ def _evaluate(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     data = list(PairDataset(args.data, resize=data_resize()))
     train_pairs = list(PairDataset(args.train_data, resize=data_resize())) if args.train_data else None
+    if args.edits:
+        data = EditSource.from_photos(data).pairs(per_photo=4, seed=1)
+        train_pairs = list(EditSource.from_photos(train_pairs)) if train_pairs else None
     result = compare(methods, data, train=train_pairs, official=args.official)
     if args.per_image:
         for e in result.evaluations:

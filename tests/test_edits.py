@@ -1,0 +1,123 @@
+"""Random edits of photos (csrnet_lite.edits): the edit is data_samples' degradation, the inverse is
+exact, parameters travel with each pair, splits go by photo, and training draws fresh edits."""
+from __future__ import annotations
+
+import torch
+import pytest
+
+from cli_harness import command
+from csrnet_lite import samples
+from csrnet_lite.checkpoint import load_model
+from csrnet_lite.data import PairDataset
+from csrnet_lite.edits import EditFamily, EditSource, apply, modulations_off, photo_folds, undo
+from csrnet_lite.image import Resize
+from csrnet_lite.metrics import psnr
+from csrnet_lite.recipes import TrainConfig
+from csrnet_lite.settings import DATA_SAMPLES
+from csrnet_lite.train import train
+
+
+@pytest.fixture(scope="module")
+def source():
+    return EditSource.from_photos(PairDataset(DATA_SAMPLES, resize=Resize("long", 64)), per_photo=3)
+
+
+def test_apply_is_data_samples_degradation_on_the_recorded_pairs():
+    """Reference: the manifest's own parameters on the shipped targets give the shipped inputs."""
+    data = PairDataset(DATA_SAMPLES)
+    known = samples.known_degradations()
+    for sample in list(data)[:4]:
+        ours = apply(sample.target, known[sample.id])
+        assert (ours - sample.input).abs().max() * 255 <= 1.0001  # within one 8-bit level
+
+
+def test_draw_pivot_and_ranges_match_data_samples(source):
+    family, gen = EditFamily(), torch.Generator().manual_seed(3)
+    target = source.photos[0][1]
+    for _ in range(50):
+        edit = family.draw(target, gen)
+        assert family.exposure_ev[0] <= edit.exposure_ev <= family.exposure_ev[1]
+        assert family.contrast[0] <= edit.contrast <= family.contrast[1]
+        assert family.saturation[0] <= edit.saturation <= family.saturation[1]
+        lo, hi = (2 ** r for r in family.wb_log2_gain)
+        assert lo <= edit.wb_gains[0] <= hi and lo <= edit.wb_gains[2] <= hi and edit.wb_gains[1] == 1
+        assert edit.contrast_mean == pytest.approx(samples.with_pivot(target, edit).contrast_mean, abs=1e-6)
+
+
+def test_pairs_keep_their_parameters_and_the_exact_inverse_is_the_ceiling(source):
+    pairs = source.pairs()
+    assert len(pairs) == 3 * len(source.photos) == len(source)
+    for p in pairs[:12]:
+        assert torch.equal(p.input, apply(p.target, p.edit))  # the kept parameters made this input
+        assert p.id.startswith(p.photo + "~")
+    inverse = torch.stack([psnr(undo(p.input, p.edit), p.target)[0] for p in pairs])
+    identity = torch.stack([psnr(p.input, p.target)[0] for p in pairs])
+    assert (inverse > identity).all() and inverse.median() > 40  # only clipping and 8-bit rounding remain
+    unclipped = torch.rand(1, 3, 16, 16) * 0.4 + 0.3  # mid-tones: no edit of the family clips them
+    edit = EditFamily().draw(unclipped, torch.Generator().manual_seed(0))
+    assert (undo(samples.degrade(unclipped, edit), edit) - unclipped).abs().max() < 1e-5
+
+
+def test_pairs_are_seeded_per_photo(source):
+    a = source.pairs(seed=5)
+    b = EditSource(source.photos[3:], per_photo=3).pairs(seed=5)  # other photos removed
+    assert [p.edit for p in a[9:]] == [p.edit for p in b]
+    assert [p.edit for p in source.pairs(seed=6)] != [p.edit for p in a]
+
+
+def test_split_and_folds_go_by_photo(source):
+    names = source.names
+    train_photos, test_photos = source.split(names[:5])
+    assert set(test_photos.names) == set(names[:5]) and not set(train_photos.names) & set(names[:5])
+    pairs = source.pairs()
+    folds = photo_folds(pairs, k=4)
+    held = [id for f in folds for id in f.test]
+    assert sorted(held) == sorted(p.id for p in pairs)  # every pair held out exactly once
+    fold_of = {id: f.name for f in folds for id in f.test}
+    for p in pairs:  # all edits of a photo in the same fold
+        assert fold_of[p.id] == fold_of[f"{p.photo}~0"]
+    with pytest.raises(ValueError, match="no photos named"):
+        source.split(["not-a-photo"])
+    with pytest.raises(ValueError, match="at least one training"):
+        source.split(names)
+
+
+def test_training_draws_a_fresh_edit_every_time(source):
+    config = TrainConfig.edits(batch=4, pixels=64, thumb_size=32)
+    a = source.sample_batch(config, torch.Generator().manual_seed(0))
+    b = source.sample_batch(config, torch.Generator().manual_seed(0))
+    c = source.sample_batch(config, torch.Generator().manual_seed(1))
+    assert torch.equal(a.pixels, b.pixels) and torch.equal(a.cond, b.cond)  # deterministic for a seed
+    assert not torch.equal(a.cond, c.cond)
+    gen = torch.Generator().manual_seed(0)
+    first = [source.edit(0, gen).edit for _ in range(2)]
+    assert first[0] != first[1]  # the same photo, a new edit
+
+
+def test_modulations_off_trains_only_the_fixed_map(source):
+    config = TrainConfig.edits(steps=3, batch=4, pixels=64, thumb_size=32, progress=False)
+    from csrnet_lite.fit import init_model
+    model = modulations_off(init_model(config, source))
+    result = train(model, source, config)
+    for name in ("scale", "shift"):
+        for i in (1, 2, 3):
+            head = getattr(result.model, f"cond_{name}{i}")
+            assert not head.weight.any() and not head.bias.any()
+    assert not torch.equal(result.model.conv1.weight, init_model(config, source).conv1.weight)
+
+
+def test_train_edits_through_the_command_line(tmp_path):
+    proc = command(["train", "--data", str(DATA_SAMPLES), "--edits", "--steps", "3", "--out", "m.pt"], tmp_path)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert "random edits of the 28 targets" in out and "training the edits recipe" in out
+    model, view = load_model(tmp_path / "m.pt")
+    assert str(view) == "128x128 thumbnail"
+    proc = command(["train", "--data", str(DATA_SAMPLES), "--edits", "--recipe", "fixed", "--out", "f.pt"], tmp_path)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert "training the fixed recipe" in out and "0 steps" in out
+    proc = command(["evaluate", "--data", str(DATA_SAMPLES), "--edits", "--model", "m.pt"], tmp_path)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert "m.pt" in out and "identity" in out
