@@ -19,17 +19,15 @@ import os
 import statistics
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from csrnet_lite.data import PairDataset
-from csrnet_lite.edits import EditSource, modulations_off, undo
-from csrnet_lite.evaluate import evaluate, format_table
+from csrnet_lite.edits import EditSource, by_photo, modulations_off, score
+from csrnet_lite.evaluate import format_table
 from csrnet_lite.image import CondView
 from csrnet_lite.fit import init_model
-from csrnet_lite.metrics import psnr
 from csrnet_lite.recipes import TrainConfig
 from csrnet_lite.settings import DATA_SAMPLES
 from csrnet_lite.train import train
@@ -54,31 +52,27 @@ def main(argv=None) -> int:
     train_photos, test_photos = photos.split(held)
     sets = {"unseen photos": test_photos.pairs(per_photo=10, seed=1)}
     if Path(args.fivek).is_dir():
-        fivek = PairDataset(args.fivek)
-        unique = {}
-        for s in fivek:
-            unique.setdefault(s.id, s)
-        sets["another collection"] = EditSource.from_photos(list(unique.values())).pairs(per_photo=4, seed=1)
+        sets["another collection"] = EditSource.from_photos(PairDataset(args.fivek)).pairs(per_photo=4, seed=1)
     rows, seconds = {}, {}
     fixed = init_model(TrainConfig.fixed(), train_photos).eval()
     for seed in [int(s) for s in args.seeds.split(",")]:
         config = TrainConfig.edits(seed=seed, progress=False, **overrides)
-        methods = {"identity": lambda x: x, "fixed map": fixed}
+        methods = {"identity": lambda x: x, "best fixed map": fixed}
         if not args.no_off:
             start = time.perf_counter()
-            off = train(modulations_off(init_model(config, train_photos)), train_photos, config)
+            methods["modulations off"] = train(modulations_off(init_model(config, train_photos)), train_photos,
+                                               config).model
             seconds.setdefault("modulations off", []).append(time.perf_counter() - start)
-            methods["modulations off"] = off.model
         start = time.perf_counter()
-        result = train(None, train_photos, config)
-        seconds.setdefault("CSRNet", []).append(time.perf_counter() - start)
-        methods["CSRNet (edits)"] = result.model
+        methods["CSRNet (edits)"] = train(None, train_photos, config).model
+        seconds.setdefault("CSRNet (edits)", []).append(time.perf_counter() - start)
+        methods["exact inverse"] = "exact inverse"
         for set_name, pairs in sets.items():
-            for name, method in methods.items():
-                rows.setdefault((set_name, name), []).append(score(method, pairs, config.thumb_size))
-            rows.setdefault((set_name, "exact inverse"), []).append(
-                {p.id: float(psnr(undo(p.input, p.edit), p.target)[0]) for p in pairs})
-    print(table(rows))
+            for name, s in score(methods, pairs, CondView.trained_on(config.thumb_size)).items():
+                rows.setdefault((set_name, name), []).append(s)
+    print(f"{len(train_photos.photos)} training photos; seeds {args.seeds}; {args.steps} steps; "
+          f"thumb {TrainConfig.edits(**overrides).thumb_size}, crop {TrainConfig.edits(**overrides).crop}")
+    print(summary(rows))
     load = os.getloadavg()[0]
     for name, values in seconds.items():
         print(f"{name}: {statistics.mean(values):.0f} s per run of {args.steps} steps, {args.threads} thread(s), "
@@ -86,24 +80,21 @@ def main(argv=None) -> int:
     return 0
 
 
-def score(method, pairs, thumb_size) -> dict[str, float]:
-    """Pair id -> PSNR (dB, 8-bit) of `method` (a CSRNet conditioned on its training view, or a function)."""
-    evaluation = evaluate(method, pairs, view=CondView.trained_on(thumb_size))
-    return {s.id: s.psnr for s in evaluation.images}
-
-
-def table(rows) -> str:
+def summary(rows) -> str:
+    """One row per (pairs, method): mean over seeds of the mean PSNR, its spread over seeds, the
+    lowest seed, the worst photo (mean over its edits) and the worst pair against doing nothing."""
     out = []
     for (set_name, name), runs in rows.items():
         means = [statistics.mean(r.values()) for r in runs]
         base = rows[(set_name, "identity")]
         gains = {k: statistics.mean(r[k] - b[k] for r, b in zip(runs, base)) for k in runs[0]}
-        worst = min(gains, key=gains.get)
+        photo = by_photo(gains)
+        worst, worst_photo = min(gains, key=gains.get), min(photo, key=photo.get)
         out.append((set_name, name, f"{statistics.mean(means):.2f}",
-                    f"{statistics.stdev(means):.2f}" if len(means) > 1 else "-",
-                    f"{min(statistics.mean(r.values()) for r in runs):.2f}",
-                    f"{worst} {gains[worst]:+.2f}"))
-    return format_table(("pairs", "method", "PSNR dB", "sd over seeds", "lowest seed", "worst pair vs identity"), out)
+                    f"{statistics.stdev(means):.2f}" if len(means) > 1 else "-", f"{min(means):.2f}",
+                    f"{worst_photo} {photo[worst_photo]:+.2f}", f"{worst} {gains[worst]:+.2f}"))
+    return format_table(("pairs", "method", "PSNR dB", "sd over seeds", "lowest seed", "worst photo vs identity",
+                         "worst pair vs identity"), out)
 
 
 if __name__ == "__main__":

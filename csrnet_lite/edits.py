@@ -17,9 +17,10 @@ inverse, the ceiling no retouch can beat (short of where the edit clipped).
 """
 from __future__ import annotations
 
+import statistics
 import zlib
-from dataclasses import dataclass
-from typing import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import Iterable, Iterator, Mapping, Sequence
 
 import torch
 
@@ -27,8 +28,9 @@ from . import ops, samples
 from .batches import Batch, sample_batch
 from .crossval import Fold, _rank
 from .data import iter_pairs
-from .evaluate import retoucher
+from .evaluate import evaluate, format_table, retoucher
 from .image import CondView, Resize
+from .metrics import psnr
 from .train import train
 
 EDIT_SIZE = Resize("long", 256)  # photos are edited at long edge 256: edits are global, so size hardly matters
@@ -50,15 +52,38 @@ class EditFamily:
         return EditFamily((-2.0, 0.8), (-0.8, 0.8), (0.5, 1.3), (0.3, 1.4))
 
     def draw(self, target: torch.Tensor, gen: torch.Generator) -> samples.Degradation:
-        """Random parameters for `target` (1, 3, H, W), with its contrast pivot: the mean luma of the
-        exposed, white-balanced target, as `samples.with_pivot` computes it (float64, from channel means)."""
+        """Random parameters for `target` (1, 3, H, W), with its contrast pivot (`with_pivot`)."""
         u = torch.rand(5, generator=gen, dtype=torch.float64).tolist()
         pick = lambda lo_hi, x: lo_hi[0] + (lo_hi[1] - lo_hi[0]) * x  # noqa: E731
         ev = pick(self.exposure_ev, u[0])
         gains = (2.0 ** pick(self.wb_log2_gain, u[1]), 1.0, 2.0 ** pick(self.wb_log2_gain, u[2]))
-        means = target.double().mean((0, 2, 3))  # (1, 3, H, W) -> (3,): luma is linear, so its mean is
-        pivot = sum(w * g * float(m) for w, g, m in zip(ops.LUMA, gains, means)) * 2.0 ** ev  # luma of the means
-        return samples.Degradation(ev, gains, pick(self.contrast, u[3]), pick(self.saturation, u[4]), pivot)
+        edit = samples.Degradation(ev, gains, pick(self.contrast, u[3]), pick(self.saturation, u[4]))
+        return with_pivot(target, edit)
+
+    def middle(self, exposure_ev: float) -> samples.Degradation:
+        """The edit at the middle of every range but exposure (no pivot yet): a sweep's fixed part."""
+        mid = lambda lo_hi: (lo_hi[0] + lo_hi[1]) / 2  # noqa: E731
+        gain = 2.0 ** mid(self.wb_log2_gain)
+        return samples.Degradation(exposure_ev, (gain, 1.0, gain), mid(self.contrast), mid(self.saturation))
+
+
+def with_pivot(target: torch.Tensor, edit: samples.Degradation) -> samples.Degradation:
+    """`edit` with its contrast pivot for `target` (1, 3, H, W): the mean luma of the exposed,
+    white-balanced target, as `samples.with_pivot` computes it (float64), from the channel means
+    (luma is linear, so the mean of the luma is the luma of the means)."""
+    means = target.double().mean((0, 2, 3))  # (1, 3, H, W) -> (3,)
+    pivot = sum(w * g * float(m) for w, g, m in zip(ops.LUMA, edit.wb_gains, means)) * 2.0 ** edit.exposure_ev
+    return replace(edit, contrast_mean=pivot)
+
+
+def exposure_sweep(name: str, target: torch.Tensor, evs: Sequence[float],
+                   family: EditFamily = EditFamily()) -> list["EditPair"]:
+    """`target` edited at each exposure of `evs` (stops), all else at the middle of `family`'s ranges."""
+    out = []
+    for k, ev in enumerate(evs):
+        edit = with_pivot(target, family.middle(float(ev)))
+        out.append(EditPair(f"{name}~{k}", apply(target, edit), target, edit, name))
+    return out
 
 
 def edit_matrix(edit: samples.Degradation) -> tuple[torch.Tensor, torch.Tensor]:
@@ -126,9 +151,11 @@ class EditSource:
     def from_photos(data, family: EditFamily = EditFamily(), *, size: Resize | None = EDIT_SIZE,
                     per_photo: int = 8, seed: int = 0, source: str = "") -> "EditSource":
         """The targets of `data` (a PairDataset, Samples or (input, target) tuples; inputs unused),
-        resized by `size` (None: as they are)."""
-        photos = [(id, target if size is None else size(target)) for id, _, target in iter_pairs(data)]
-        return EditSource(photos, family, per_photo=per_photo, seed=seed, source=source)
+        resized by `size` (None: as they are); a repeated id (the same photo in two folders) counts once."""
+        photos = {}
+        for id, _, target in iter_pairs(data):  # a photo in several folders of a root counts once
+            photos.setdefault(id, target if size is None else size(target))
+        return EditSource(list(photos.items()), family, per_photo=per_photo, seed=seed, source=source)
 
     @property
     def names(self) -> list[str]:
@@ -222,3 +249,41 @@ def recipe(config, family: EditFamily = EditFamily()):
         model = train(None, EditSource(list(photos.items()), family), config).model
         return retoucher(model, CondView.trained_on(config.thumb_size))
     return fit
+
+
+def score(methods: Mapping[str, object], pairs: Sequence[EditPair],
+          view: CondView = CondView.THUMB_128) -> dict[str, dict[str, float]]:
+    """Method name -> {pair id: PSNR (dB, 8-bit)} on `pairs`. A method is a CSRNet (conditioned on
+    `view`), any function input -> output, or the string "exact inverse" (`undo` with each pair's edit)."""
+    out = {}
+    for name, method in methods.items():
+        if isinstance(method, str) and method == "exact inverse":
+            out[name] = {p.id: float(psnr(undo(p.input, p.edit), p.target)[0]) for p in pairs}
+        else:
+            out[name] = {s.id: s.psnr for s in evaluate(method, pairs, name=name, view=view).images}
+    return out
+
+
+def by_photo(scores: Mapping[str, float]) -> dict[str, float]:
+    """{pair id: dB} -> {photo: mean dB over its edits}: the unit to compare on (edits of one photo are
+    not independent)."""
+    photos: dict[str, list[float]] = {}
+    for id, value in scores.items():
+        photos.setdefault(id.split("~")[0], []).append(value)
+    return {photo: sum(v) / len(v) for photo, v in photos.items()}
+
+
+def table(scores: Mapping[str, Mapping[str, float]], baseline: str = "identity") -> str:
+    """Per method: mean PSNR, standard deviation over photos, the worst photo and the worst pair
+    against `baseline` (doing nothing)."""
+    base, base_photo = scores[baseline], by_photo(scores[baseline])
+    rows = []
+    for name, s in scores.items():
+        photo = by_photo(s)
+        gain = {k: photo[k] - base_photo[k] for k in photo}
+        worst, worst_pair = min(gain, key=gain.get), min(s, key=lambda k: s[k] - base[k])
+        rows.append((name, f"{sum(s.values()) / len(s):.2f}", f"{statistics.stdev(photo.values()):.2f}"
+                     if len(photo) > 1 else "-", f"{worst} {gain[worst]:+.2f}",
+                     f"{worst_pair} {s[worst_pair] - base[worst_pair]:+.2f}"))
+    return format_table(("method", "PSNR dB", "sd over photos", "worst photo vs identity",
+                         "worst pair vs identity"), rows)

@@ -121,3 +121,20 @@ def test_train_edits_through_the_command_line(tmp_path):
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     assert "m.pt" in out and "identity" in out
+
+
+def test_cv_edits_holds_out_whole_photos(tmp_path, monkeypatch, capsys):
+    from csrnet_lite.tools.cli import main
+    monkeypatch.setenv("CSRNET_LITE_SMOKE", "1")  # photos at long edge 128, 20 steps unless told
+    csv = tmp_path / "cv.csv"
+    assert main(["cv", "--data", str(DATA_SAMPLES), "--edits", "--folds", "2", "--steps", "2",
+                 "--csv", str(csv)]) == 0
+    out = capsys.readouterr().out
+    assert "112 random edits of 28 photos" in out and "2 folds by photo" in out and "edits" in out
+    rows = csv.read_text().splitlines()[1:]
+    folds = {}
+    for row in rows:  # method, fold, id, ...: every edit of a photo in one fold
+        fields = row.split(",")
+        folds.setdefault(fields[2].split("~")[0], set()).add(fields[1])
+    assert len(folds) == 28 and all(len(f) == 1 for f in folds.values())
+    assert main(["cv", "--data", str(DATA_SAMPLES), "--edits", "--by-source"]) == 1

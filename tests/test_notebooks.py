@@ -49,12 +49,19 @@ EXPECTED = {
     },
     "05_training": {
         "values": {"interrupted": True, "stopped_steps": 2, "resumed_at": 2, "final_steps": 4,
-                   "paper_steps": 4},
+                   "paper_steps": 4, "edit_steps": 4, "edit_final": 4, "off_final": 4,
+                   "default_seconds": lambda v: v > 0,  # timed around the fit, not after it
+                   "n_test_photos": lambda v: v >= 2, "ceiling": lambda v: v > 30,
+                   # smoke mode trains 4 steps: the verdict is worded through the noise, whatever it is
+                   "fixed_verdict": lambda v: "noise ±" in v, "off_verdict": lambda v: "noise ±" in v},
         "images": 5,
         "previews": 1,
     },
     "06_visualising_modulations": {
-        "values": {"rms": lambda v: 0 <= v < 0.2, "n": lambda v: v >= 2},
+        "values": {"rms": lambda v: 0 <= v < 0.2, "n": lambda v: v >= 2, "n_sweep": lambda v: v >= 2,
+                   "edit_origin": lambda v: v == "trained by notebook 5" or "trained just now" in v,
+                   "sweep_verdict": lambda v: "noise ±" in v, "photo_verdict": lambda v: "noise ±" in v,
+                   "noise_db": 0.1},
         "images": 8,
         "previews": 3,
     },

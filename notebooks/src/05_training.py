@@ -23,6 +23,7 @@
 # %%
 import dataclasses
 import json
+import time
 
 from IPython.display import Markdown, display
 from matplotlib.figure import Figure
@@ -35,12 +36,12 @@ from csrnet_lite.evaluate import compare, retoucher
 from csrnet_lite.image import CondView, Resize
 from csrnet_lite.pairs import split_by_id
 from csrnet_lite.recipes import TrainConfig
+from csrnet_lite.settings import DATA_SAMPLES
 from csrnet_lite.train import train
 
 book.setup()
 size = book.pick(full=512, smoke=128)  # long edge: the papers train on 500-512 px photos
-minutes = book.pick(full=0.5, smoke=None)  # training budget of the demonstration runs, in minutes
-steps = book.pick(full=None, smoke=4)  # smoke mode stops after a few steps instead
+steps = book.pick(full=120, smoke=4)  # steps of the demonstration runs: the same numbers on any machine
 cv_steps = book.pick(full=150, smoke=2)  # steps of the fast recipe inside cross-validation (k runs)
 k = book.pick(full=5, smoke=3)  # folds
 cv_pairs = book.pick(full=None, smoke=12)  # smoke mode cross-validates on the first 12 pairs only
@@ -80,18 +81,31 @@ book.say("**{n}** pairs from {n_sources} source(s) ({names}), long edge {size} p
 # learning rate to zero at the end of the budget.
 #
 # The **default** recipe (what `python -m csrnet_lite train` does without recipe flags) takes no
-# gradient step at all. With the authors' released weights, whose condition network learnt from 4,500
-# FiveK photos how retouches differ between photos, it keeps their network and refits only its last
-# layer to your pairs by ridge regression; without them it is the best fixed colour map. The strength
+# gradient step at all: it is **transfer learning**, a ridge refit of a pretrained network's last
+# layer. With the authors' released weights, whose condition network learnt from 4,500 FiveK photos
+# how retouches differ between photos, it keeps their network and refits only its last layer to your
+# pairs by ridge regression; without them it is the best fixed colour map. The strength
 # of the ridge is chosen by cross-validation inside the training pairs. Why a recipe without training
 # steps is the default is what the rest of this notebook measures.
 
 # %%
 paper, fast, default = TrainConfig.paper(), TrainConfig.fast(), TrainConfig.default()
-rows = [f"| `{f}` | {getattr(paper, f)} | {getattr(fast, f)} | {getattr(default, f)} |"
+closed_form = ("steps", "init", "ridge", "ridge_rule", "thumb_size", "official_path")  # all a fit reads
+
+
+def setting(config, name):
+    """The value of a setting, or '-' where the recipe does not use it (a fit takes no gradient step)."""
+    fits = config.init in ("fit", "official-fit")  # the start is a ridge fit
+    applies = name in closed_form if config.steps == 0 else (
+        name not in ("ridge", "ridge_rule", "official_path") or (name == "ridge" and fits))
+    return str(getattr(config, name)) if applies else "-"
+
+
+rows = [f"| `{f}` | {setting(paper, f)} | {setting(fast, f)} | {setting(default, f)} |"
         for f in paper.__dataclass_fields__
-        if len({str(getattr(c, f)) for c in (paper, fast, default)}) > 1 and f not in ("recipe",)]
-display(Markdown("| setting | paper | fast | default |\n|---|---|---|---|\n" + "\n".join(rows)))
+        if len({setting(c, f) for c in (paper, fast, default)}) > 1 and f != "recipe"]
+display(Markdown("| setting | paper | fast | default |\n|---|---|---|---|\n" + "\n".join(rows)
+                 + "\n\n(-: the recipe does not use this setting)"))
 uses_weights = default.init == "official-fit"
 book.say("Here the default recipe starts from **{start}**.",
          start="the authors' weights" if uses_weights else "the fixed colour map (no authors' weights found)")
@@ -103,13 +117,17 @@ book.say("Here the default recipe starts from **{start}**.",
 # we stop the run the way Ctrl-C (or the stop button) would: `train` returns what it has so far and
 # writes a checkpoint. Then we resume from that checkpoint: the model, the optimiser, the
 # learning-rate schedule, the history and the random state all carry on as if nothing had happened.
+#
+# Re-running the first cell starts the run over from step 0 and replaces the checkpoint; with a fixed
+# number of steps and a fixed seed it gives the same numbers again. Re-running the second cell
+# resumes from the checkpoint; when the run is already complete it says that there is nothing to do.
 
 # %%
 run = book.run_dir("05_training")
 checkpoint = run / "fast.pt"
-fast_config = TrainConfig.fast(minutes=minutes, steps=steps)
+fast_config = TrainConfig.fast(steps=steps)
 curve = plots.LiveCurve(("loss", "PSNR (dB)"), interval=2.0, title="fast recipe")
-halfway = {"seconds": minutes * 30 if minutes else None, "step": steps // 2 if steps else None}
+halfway = steps // 2
 
 
 def draw(step, history):
@@ -118,8 +136,7 @@ def draw(step, history):
 
 def draw_then_stop_halfway(step, history):
     draw(step, history)
-    if (halfway["seconds"] and history.seconds[-1] >= halfway["seconds"]) or \
-            (halfway["step"] and step >= halfway["step"]):
+    if step >= halfway:
         raise KeyboardInterrupt  # what Ctrl-C does
 
 
@@ -129,8 +146,12 @@ book.say("Stopped after **{stopped_steps}** steps ({seconds:.0f} s); interrupted
          path=checkpoint.relative_to(checkpoint.parents[3]))
 
 # %%
+if "first" not in globals():
+    raise RuntimeError("run the cell above ('Train the fast recipe, stop, resume') first")
 fast_result = train(None, train_data, fast_config, callback=draw, resume=checkpoint, checkpoint=checkpoint)
 curve.close()
+if fast_result.images == 0:  # resumed at the last step
+    print(f"nothing to do: the checkpoint already holds all {fast_result.steps} steps")
 # notebook 8 retouches your photos with this model once this note says the run finished
 (run / "fast.json").write_text(json.dumps({"root": str(root), "train": sorted(train_ids)}))
 book.say("Resumed at step {resumed_at} and finished at step **{final_steps}**: {images:,} photos seen in "
@@ -139,18 +160,25 @@ book.say("Resumed at step {resumed_at} and finished at step **{final_steps}**: {
 
 # %% [markdown]
 # ## The paper recipe at the same budget, and the default recipe
+#
+# The paper recipe gets the same number of steps as the fast one, a tiny share of the 600,000 steps
+# it was designed for, with one photo per step and a learning rate of 1e-4: its score below shows
+# where it stands after so few steps, not what it can reach.
 
 # %%
-paper_config = TrainConfig.paper(minutes=minutes, steps=steps)
+paper_config = TrainConfig.paper(steps=steps)
 paper_curve = plots.LiveCurve(("loss", "PSNR (dB)"), interval=2.0, title="paper recipe")
 paper_result = train(None, train_data, paper_config, checkpoint=run / "paper.pt",
                      callback=lambda step, h: paper_curve.update(step, loss=h.loss[-1], **{"PSNR (dB)": h.psnr[-1]}))
 paper_curve.close()
+fit_start = time.perf_counter()
 default_result = train(None, train_data, default)
-book.say("The paper recipe did **{paper_steps}** steps, **{share:.3f}%** of its {total:,}-step schedule. "
-         "The default recipe fitted its {n_train} pairs in **{default_seconds:.1f} s** without a gradient step.",
+default_seconds = time.perf_counter() - fit_start  # the fit happens before the (empty) training loop
+book.say("The paper recipe did **{paper_steps}** steps, **{share:.3f}%** of its {total:,}-step schedule: "
+         "its scores below mean nothing yet. The default recipe fitted its {n_train} pairs in "
+         "**{default_seconds:.1f} s** without a gradient step.",
          paper_steps=paper_result.steps, share=100 * paper_result.steps / TrainConfig.paper().steps,
-         total=TrainConfig.paper().steps, n_train=len(train_data), default_seconds=default_result.seconds)
+         total=TrainConfig.paper().steps, n_train=len(train_data), default_seconds=default_seconds)
 
 # %% [markdown]
 # ## A first look: one validation split
@@ -238,10 +266,12 @@ else:
 #
 # `train_psnr` is each method's score on the photos it was fitted on (averaged over the folds). The
 # gap between it and the score on unseen photos is what the method learnt about its particular
-# training photos rather than about retouching: doing nothing has nothing to learn, a fixed colour
-# map has a few dozen numbers to fit, CSRNet has 36,489. A method can also fit its own training
-# photos *worse* than a simpler one: the fast recipe's exposure augmentation trains it on photos
-# shifted by up to 1.5 stops, not on the photos as they are.
+# training photos rather than about retouching. Doing nothing has nothing to learn. The gap does not
+# simply grow with the number of parameters: the default recipe refits only about 195 numbers, yet
+# it fits them exactly to the training photos, while the fast recipe's many parameters are held back
+# by its fitted start, its short schedule and its augmentation (it trains on photos shifted by up to
+# 1.5 stops, not on the photos as they are), so it may fit its own training photos *worse* than a
+# simpler method. The sentence below says which gap is the largest here.
 
 # %%
 names = [m for m in cv.methods if m != "identity"]
@@ -309,35 +339,134 @@ book.say("From {small} to {large} training pairs: {start_verdict}; {default_verd
 # then rerun this notebook: every table and sentence above is recomputed on the new pairs.
 
 # %% [markdown]
-# ## Gallery: input, the default recipe, the fast recipe, the expert
+# ## Gallery: input, the default recipe, the fast recipe, the target
 #
-# Models trained on the training split, shown on validation photos.
+# Models trained on the training split, shown on validation photos. The target is the expert's
+# retouch on FiveK, and the original photo on `data_samples/` (whose inputs are degraded copies).
 
 # %%
 run_default = retoucher(default_result.model, CondView.trained_on(default.thumb_size))
 run_fast = retoucher(fast_result.model)
 shown = val_data[:3]
+target_name = "original photo" if root.resolve() == DATA_SAMPLES.resolve() else "expert C"
 images, titles = [], []
 for s in shown:
     images += [s.input, run_default(s.input).clamp(0, 1), run_fast(s.input).clamp(0, 1), s.target]
-    titles += [f"{s.id}: input", "default recipe", "fast recipe", "expert"]
+    titles += [f"{s.id}: input", "default recipe", "fast recipe", target_name]
 plots.show_images(images, titles, columns=4, size=2.8)
 
 # %% [markdown]
-# Drag the line across a validation photo: left the default recipe's retouch, right the expert's.
+# Drag the line across a validation photo: left the default recipe's retouch, right the target.
 
 # %%
 ours = [pictures.as_array(run_default(s.input)) for s in shown]
 experts = [pictures.as_array(s.target) for s in shown]
 widgets.Preview(lambda photo, position: pictures.split_view(ours[photo], experts[photo], position, line=True),
             {"photo": widgets.int_slider(0, 0, len(shown) - 1, "photo"),
-             "position": widgets.slider(0.5, 0.0, 1.0, 0.01, "ours | expert")},
-            title="default recipe | expert")
+             "position": widgets.slider(0.5, 0.0, 1.0, 0.01, "ours | target")},
+            title="default recipe | target")
+
+# %% [markdown]
+# ## Watch CSRNet learn: undoing random edits
+#
+# With a few dozen real pairs, no gradient-trained recipe beat a fixed colour map above. The reason is
+# not CSRNet but the data: each photo comes with one input, so the condition network sees too few
+# examples of *how inputs differ* to learn to read it. Here we make as many pairs as we want: the
+# target is a photo, the input a **random global edit** of it (exposure, white balance, contrast and
+# saturation at the ranges `data_samples/` was made with), drawn afresh at every training step
+# (`csrnet_lite.edits`). A fixed colour map can only undo the *average* edit; undoing *this* edit
+# needs a network that reads the photo first. That is CSRNet's condition network.
+#
+# Four comparisons on photos the training never saw, each with edits it never saw:
+# - doing nothing (`identity`);
+# - the best fixed colour map, fitted to 8 edits of every training photo (`TrainConfig.fixed`);
+# - **the same training with the modulations off**: the heads frozen at zero, so the condition
+#   network can change nothing. This control isolates what conditioning adds;
+# - the exact inverse of each edit, from its kept parameters: the ceiling.
+#
+# The split is by photo: every edit of an unseen photo is unseen. Both trainings run a fixed number
+# of steps with a fixed seed, so re-running a cell starts over and gives the same numbers.
+
+# %%
+from csrnet_lite.edits import EditSource, modulations_off, score, table
+from csrnet_lite.fit import init_model
+
+edit_steps = book.pick(full=TrainConfig.edits().steps, smoke=4)
+photos = EditSource.from_photos(dataset)
+edit_train, edit_test = photos.split(sorted(photos.names)[::5])  # every fifth photo is unseen
+unseen = edit_test.pairs(per_photo=book.pick(full=10, smoke=2), seed=1)
+book.say("**{n_train_photos}** training photos (a fresh edit at every draw), **{n_test_photos}** unseen "
+         "photos with **{n_unseen}** unseen edits; **{edit_steps}** steps for each training.",
+         n_train_photos=len(edit_train.photos), n_test_photos=len(edit_test.photos), n_unseen=len(unseen),
+         edit_steps=edit_steps)
+
+# %% [markdown]
+# CSRNet on random edits (`TrainConfig.edits`), with its live curve:
+
+# %%
+edit_config = TrainConfig.edits(steps=edit_steps)
+edit_curve = plots.LiveCurve(("loss", "PSNR (dB)"), interval=2.0, title="edits recipe")
+edit_result = train(None, edit_train, edit_config, checkpoint=run / "edits.pt",
+                    callback=lambda step, h: edit_curve.update(step, loss=h.loss[-1], **{"PSNR (dB)": h.psnr[-1]}))
+edit_curve.close()
+book.say("Trained from the fitted start: **{edit_final}** steps in **{edit_seconds:.0f} s**.",
+         edit_final=edit_result.steps, edit_seconds=edit_result.seconds)
+
+# %% [markdown]
+# The control: the same recipe, the same steps and seed, with the modulation heads frozen at zero.
+
+# %%
+off_curve = plots.LiveCurve(("loss", "PSNR (dB)"), interval=2.0, title="modulations off")
+off_result = train(modulations_off(init_model(edit_config, edit_train)), edit_train, edit_config,
+                   checkpoint=run / "edits_off.pt",
+                   callback=lambda step, h: off_curve.update(step, loss=h.loss[-1], **{"PSNR (dB)": h.psnr[-1]}))
+off_curve.close()
+fixed_map = init_model(TrainConfig.fixed(), edit_train).eval()
+book.say("Modulations off: **{off_final}** steps in **{off_seconds:.0f} s**.", off_final=off_result.steps,
+         off_seconds=off_result.seconds)
+
+# %%
+edit_scores = score({"identity": lambda x: x, "best fixed map": fixed_map, "modulations off": off_result.model,
+                     "CSRNet": edit_result.model, "exact inverse": "exact inverse"}, unseen)
+print(table(edit_scores))
+
+# %% [markdown]
+# Compared photo by photo (the mean over each photo's edits; edits of one photo are not independent),
+# a difference is stated only beyond twice its standard error:
+
+# %%
+from csrnet_lite.edits import by_photo
+
+photo_scores = {name: by_photo(s) for name, s in edit_scores.items()}
+vs_fixed = paired_difference(photo_scores["CSRNet"], photo_scores["best fixed map"])
+vs_off = paired_difference(photo_scores["CSRNet"], photo_scores["modulations off"])
+edit_gains = {p: photo_scores["CSRNet"][p] - photo_scores["identity"][p] for p in photo_scores["CSRNet"]}
+book.say("On unseen photos, {fixed_verdict}; {off_verdict}. CSRNet's worst unseen photo is "
+         "**{edit_worst}**, **{edit_worst_gain:+.2f} dB** against doing nothing; the exact inverse reaches "
+         "**{ceiling:.2f} dB**.", fixed_verdict=says("CSRNet", "the best fixed map", *vs_fixed),
+         off_verdict=says("CSRNet", "the same training with its modulations off", *vs_off),
+         edit_worst=min(edit_gains, key=edit_gains.get), edit_worst_gain=min(edit_gains.values()),
+         ceiling=sum(edit_scores["exact inverse"].values()) / len(unseen), vs_fixed=vs_fixed[0], vs_off=vs_off[0])
+
+# %% [markdown]
+# Each bar is a method's mean gain over doing nothing on the unseen photos; the error bars are twice
+# the standard error over photos (the noise band the sentences above use).
+
+# %%
+shown_methods = ["best fixed map", "modulations off", "CSRNet", "exact inverse"]
+diffs = {m: paired_difference(photo_scores[m], photo_scores["identity"]) for m in shown_methods}
+fig = Figure(figsize=(7, 3.2), layout="constrained")
+ax = fig.add_subplot()
+ax.bar(shown_methods, [diffs[m][0] for m in shown_methods], yerr=[2 * diffs[m][1] for m in shown_methods],
+       capsize=4, color=["C7", "C1", "C0", "C2"])
+ax.axhline(0, color="k", lw=0.8)
+ax.set(ylabel="gain over doing nothing (dB)", title="Unseen photos, unseen edits (error bars: 2 SE)")
+fig
 
 # %% [markdown]
 # ## Summary
 #
-# - `train(None, data, TrainConfig.fast(minutes=...))` trains CSRNet on a CPU with a progress bar;
+# - `train(None, data, TrainConfig.fast(steps=...))` trains CSRNet on a CPU with a progress bar;
 #   a `callback` draws live curves; Ctrl-C stops it and `resume=checkpoint` continues it exactly.
 # - `crossvalidate(data, standard_methods(config), kfold(data, k))` scores every method on photos it
 #   never saw; `by_source` leaves a whole source out. Read the mean, the spread over folds and the
@@ -345,11 +474,12 @@ widgets.Preview(lambda photo, position: pictures.split_view(ours[photo], experts
 #   retouch has to beat it to earn its condition network. `cv.compare(a, b)` states a difference only
 #   when it exceeds twice its standard error.
 # - Every fitted method scores higher on its training photos than on unseen ones; the gap, and the
-#   curve over the number of pairs, say how much of what it learnt was about those photos. On the 23
-#   real FiveK pairs of `../shared/fivek` (README, `bench/train_quality.py`) no gradient-trained
-#   recipe beat a fixed colour map on unseen photos, while refitting only the last layer of the
-#   authors' network, which learnt from thousands of photos, did by about 1.2 dB on the mean and
-#   without a worse worst photo. The tables above say how it goes on your data.
+#   curve over the number of pairs, say how much of what it learnt was about those photos. With a few
+#   dozen real pairs, the tables above say how far a learned retouch gets beyond a fixed map on your
+#   data; `bench/train_quality.py` measures the same on the real FiveK pairs of `../shared/fivek`.
+# - With unlimited pairs (random edits of photos, `csrnet_lite.edits`), the condition network earns
+#   its place: the section on random edits compares it with the same training with its modulations
+#   off, on photos and edits it never saw.
 # - More pairs are the real cure (`python -m csrnet_lite data fetch --n ...`).
 #
 # ## Exercises
@@ -436,4 +566,8 @@ assert cv.worst("identity")[1] == 0
 assert all(by_size[n].train_size == n for n in sizes) and sizes[-1] == most
 assert cv_source is None or len(cv_source.folds) == len(sources)
 assert max(gaps, key=gaps.get) in names and set(cv.train_psnr) == set(cv.methods)
+# the edit task: the exact inverse is the ceiling; the goals hold in full mode (smoke: a few steps only)
+means = {m: sum(v.values()) / len(v) for m, v in edit_scores.items()}
+assert means["exact inverse"] == max(means.values()) and means["best fixed map"] > means["identity"]
+assert book.pick(full=vs_fixed[0] >= 3 and vs_off[0] >= 2 and vs_off[0] > 2 * vs_off[1], smoke=True)
 book.say("This notebook ran in {seconds:.0f} s.", seconds=book.elapsed())
