@@ -26,8 +26,8 @@ import torch
 from csrnet_lite.data import PairDataset
 from csrnet_lite.edits import EditSource, by_photo, modulations_off, score
 from csrnet_lite.evaluate import format_table
-from csrnet_lite.image import CondView
-from csrnet_lite.fit import init_model
+from csrnet_lite.model import CondView
+from csrnet_lite.train import init_model
 from csrnet_lite.recipes import TrainConfig
 from csrnet_lite.settings import DATA_SAMPLES
 from csrnet_lite.train import train

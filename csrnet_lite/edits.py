@@ -25,13 +25,13 @@ from typing import Iterable, Iterator, Mapping, Sequence
 import torch
 
 from . import ops, samples
-from .batches import Batch, sample_batch
 from .crossval import Fold, _rank
 from .data import iter_pairs
 from .evaluate import evaluate, format_table, retoucher
-from .image import CondView, Resize
+from .image import Resize
 from .metrics import psnr
-from .train import train
+from .model import CondView
+from .train import Batch, sample_batch, train
 
 EDIT_SIZE = Resize("long", 256)  # photos are edited at long edge 256: edits are global, so size hardly matters
 
@@ -200,7 +200,7 @@ class EditSource:
         return len(self.photos) * self.per_photo
 
     def sample_batch(self, config, gen: torch.Generator) -> Batch:
-        """One training batch (`batches.sample_batch`'s augmentation) in which every photo drawn gets
+        """One training batch (`train.sample_batch`'s augmentation) in which every photo drawn gets
         a fresh edit, drawn with `gen`: unlimited pairs."""
         return sample_batch(_Fresh(self, gen), config, gen)
 

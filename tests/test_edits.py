@@ -96,7 +96,7 @@ def test_training_draws_a_fresh_edit_every_time(source):
 
 def test_modulations_off_trains_only_the_fixed_map(source):
     config = TrainConfig.edits(steps=3, batch=4, pixels=64, thumb_size=32, progress=False)
-    from csrnet_lite.fit import init_model
+    from csrnet_lite.train import init_model
     model = modulations_off(init_model(config, source))
     result = train(model, source, config)
     for name in ("scale", "shift"):
@@ -112,7 +112,7 @@ def test_train_edits_through_the_command_line(tmp_path):
     assert proc.returncode == 0, err
     assert "random edits of the 28 targets" in out and "training the edits recipe" in out
     model, view = load_model(tmp_path / "m.pt")
-    assert str(view) == "128x128 thumbnail"
+    assert str(view) == "64x64 thumbnail"  # the edits recipe's condition view
     proc = command(["train", "--data", str(DATA_SAMPLES), "--edits", "--recipe", "fixed", "--out", "f.pt"], tmp_path)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err

@@ -33,7 +33,8 @@ from csrnet_lite.crossval import (by_source, crossvalidate, fitted_start, items,
                                   recipe, says, standard_methods)
 from csrnet_lite.data import PairDataset, default_root, describe_root
 from csrnet_lite.evaluate import compare, retoucher
-from csrnet_lite.image import CondView, Resize
+from csrnet_lite.image import Resize
+from csrnet_lite.model import CondView
 from csrnet_lite.pairs import split_by_id
 from csrnet_lite.recipes import TrainConfig
 from csrnet_lite.settings import DATA_SAMPLES
@@ -389,7 +390,7 @@ widgets.Preview(lambda photo, position: pictures.split_view(ours[photo], experts
 
 # %%
 from csrnet_lite.edits import EditSource, modulations_off, score, table
-from csrnet_lite.fit import init_model
+from csrnet_lite.train import init_model
 
 edit_steps = book.pick(full=TrainConfig.edits().steps, smoke=4)
 photos = EditSource.from_photos(dataset)
@@ -427,7 +428,7 @@ book.say("Modulations off: **{off_final}** steps in **{off_seconds:.0f} s**.", o
 
 # %%
 edit_scores = score({"identity": lambda x: x, "best fixed map": fixed_map, "modulations off": off_result.model,
-                     "CSRNet": edit_result.model, "exact inverse": "exact inverse"}, unseen)
+                     "CSRNet": edit_result.model, "exact inverse": "exact inverse"}, unseen, view=edit_result.view)
 print(table(edit_scores))
 
 # %% [markdown]

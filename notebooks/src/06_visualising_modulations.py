@@ -34,7 +34,7 @@ from csrnet_lite.checkpoint import load_model
 from csrnet_lite.data import PairDataset, default_root, describe_root
 from csrnet_lite.image import Resize
 from csrnet_lite.lut import bake_lut, identity_lut
-from csrnet_lite.model import CSRNet, Modulations
+from csrnet_lite.model import CondView, CSRNet, Modulations
 from csrnet_lite.pairs import split_by_id
 from csrnet_lite.recipes import TrainConfig
 from csrnet_lite.samples import known_degradations
@@ -315,7 +315,7 @@ if has_truth:
 
 # %%
 from csrnet_lite.edits import EditSource, by_photo, exposure_sweep, modulations_off, score
-from csrnet_lite.fit import init_model
+from csrnet_lite.train import init_model
 
 photos = EditSource.from_photos(data)
 edit_train, edit_test = photos.split(sorted(photos.names)[::5])  # notebook 5's split: every fifth photo unseen
@@ -341,7 +341,8 @@ book.say("Edit models: {edit_origin}.", edit_origin=edit_origin)
 
 # %%
 evs = np.linspace(-1.0, 0.4, 7)
-sweeps = {name: score(edit_methods, exposure_sweep(name, target, evs)) for name, target in edit_test.photos}
+edit_view = CondView.trained_on(edit_config.thumb_size)  # what the edit models saw in training
+sweeps = {name: score(edit_methods, exposure_sweep(name, target, evs), edit_view) for name, target in edit_test.photos}
 sweep_mean = {m: float(np.mean([list(sweeps[p][m].values()) for p in sweeps])) for m in edit_methods}
 fig = Figure(figsize=(6, 3.5), layout="constrained")
 ax = fig.add_subplot()
@@ -367,7 +368,7 @@ book.say("Over the seven exposures of the {n_sweep} unseen photos, CSRNet scores
 
 # %%
 edit_pairs = edit_test.pairs(per_photo=book.pick(full=10, smoke=2), seed=1)
-random_scores = score(edit_methods, edit_pairs)
+random_scores = score(edit_methods, edit_pairs, edit_view)
 gains_by = {m: {p: [random_scores[m][q.id] - random_scores["untrained (start)"][q.id] for q in edit_pairs
                     if q.photo == p] for p in edit_test.names} for m in ("modulations off", "CSRNet")}
 fig = Figure(figsize=(7, 3.2), layout="constrained")
