@@ -17,8 +17,11 @@
 # - see over-fitting in numbers (training PSNR against unseen PSNR, the effect of the number of pairs)
 #   and know how to get more data.
 #
-# **Time:** about 30 minutes, of which a few are computing; the notebook runs in about 5 minutes on
-# a 2-core laptop.
+# - watch CSRNet learn where pairs are unlimited (random edits of photos): against the best fixed
+#   map, the same training with its modulations off, and the exact inverse.
+#
+# **Time:** about 40 minutes, of which several are computing: two trainings of 3000 steps on random
+# edits take longest (the README gives the measured times).
 
 # %%
 import dataclasses
