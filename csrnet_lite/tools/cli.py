@@ -76,10 +76,8 @@ def _add_train(sub) -> None:
                         "pairs, else the fixed colour map (chosen by cross-validation: `cv`); fast: "
                         "gradient training of the whole network; paper: the published recipe; fixed: "
                         "the fixed colour map")
-    p.add_argument("--edits", action="store_true",
-                   help="learn to undo random global edits of the targets (exposure, white balance, contrast, "
-                        "saturation at data_samples' ranges; the inputs are not used): the edits recipe "
-                        "(fixed: the best fixed colour map for such edits)")
+    p.add_argument("--edits", action="store_true", help="learn to undo random edits of the targets (data_samples' "
+                   "four operators and ranges; inputs unused): the edits recipe (fixed: the best fixed map)")
     p.add_argument("--minutes", type=positive(float), default=None,
                    help="training-time budget in total, resumed runs included (default 5; smoke mode: "
                         "20 steps). The recipe's own step count still applies (fast: 1200, finetune: 300)")
@@ -130,9 +128,8 @@ def _add_cv(sub) -> None:
                    help="leave one source (subfolder of the root) out instead of k folds")
     p.add_argument("--recipe", action="append", choices=("default", "fast", "paper"), default=None,
                    help="recipe(s) to cross-validate (repeat the option; default: default)")
-    p.add_argument("--edits", action="store_true",
-                   help="cross-validate the edits recipe on 4 random edits of each target (folds by photo: "
-                        "every edit of a photo is held out with it) against the fixed maps")
+    p.add_argument("--edits", action="store_true", help="cross-validate the edits recipe on 4 random edits of "
+                   "each target against the fixed maps (folds by photo: its edits are held out with it)")
     p.add_argument("--seeds", type=seed_list, default=[0], help="comma-separated seeds, one trained model per seed and fold")
     p.add_argument("--steps", type=positive(int), default=None,
                    help="steps of the recipes that train by gradient steps (fast, paper; default: theirs, "
@@ -195,9 +192,8 @@ def _add_evaluate(sub) -> None:
                    help="also score the authors' weights at this path ('auto': when present)")
     p.add_argument("--train-data", default=None,
                    help="fit the fixed colour transform baseline on the pairs at this root")
-    p.add_argument("--edits", action="store_true",
-                   help="score on 4 random edits of each target (seed 1; the inputs are not used), "
-                        "and fit the baselines on edits of --train-data's targets")
+    p.add_argument("--edits", action="store_true", help="score on 4 random edits of each target (seed 1; inputs "
+                   "unused); fit the baselines on edits of --train-data's targets")
     p.add_argument("--csv", default=None, help="also write per-photo scores to this CSV file")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --csv file")
     p.add_argument("--per-image", action="store_true", help="print per-photo tables too")

@@ -572,6 +572,7 @@ assert cv_source is None or len(cv_source.folds) == len(sources)
 assert max(gaps, key=gaps.get) in names and set(cv.train_psnr) == set(cv.methods)
 # the edit task: the exact inverse is the ceiling; the goals hold in full mode (smoke: a few steps only)
 means = {m: sum(v.values()) / len(v) for m, v in edit_scores.items()}
-assert means["exact inverse"] == max(means.values()) and means["best fixed map"] > means["identity"]
+assert means["exact inverse"] == max(means.values())
+assert book.pick(full=means["best fixed map"] > means["identity"], smoke=True)  # smoke: 12 pairs, too few to tell
 assert book.pick(full=vs_fixed[0] >= 3 and vs_off[0] >= 2 and vs_off[0] > 2 * vs_off[1], smoke=True)
 book.say("This notebook ran in {seconds:.0f} s.", seconds=book.elapsed())
