@@ -4,7 +4,6 @@ outside the repository, and writes nothing into site-packages. That is what a ho
 short of the network (its set-up cell finds the package installed and installs nothing)."""
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -14,6 +13,7 @@ import tomllib
 import zipfile
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from csrnet_lite.settings import PROJECT_ROOT
@@ -88,9 +88,9 @@ def test_the_wheel_runs_every_notebook_from_an_empty_folder(tmp_path):
     print(f"notebooks in smoke mode from the wheel (seconds):\n{times}")
     assert len(times.splitlines()) == 8
 
-    cells = json.loads((course / "01_retouching_is_a_colour_map.ipynb").read_text())["cells"]
-    setup = next(c for c in cells if c["cell_type"] == "code")
-    said = "".join(out.get("text", "") for out in setup["outputs"])
+    cells = nbformat.read(course / "01_retouching_is_a_colour_map.ipynb", as_version=4).cells
+    setup = next(c for c in cells if c.cell_type == "code")
+    said = "".join(out.get("text", "") for out in setup.outputs)
     assert f"installed in {site / 'csrnet_lite'}" in said and "smoke mode" in said
     assert "offline samples in " + str(site / "csrnet_lite" / "data_samples") in said
     assert (course / "runs" / "notebooks").is_dir()  # run outputs went to the working folder
