@@ -5,7 +5,6 @@ In a notebook:
     from csrnet_lite import book
     book.about()                                        # versions, data, smoke mode (the set-up cell)
     book.setup()                                        # seeds, run timer
-    photo = book.sample_photo(book.pick(full=512, smoke=128))
     book.say("The model has **{n:,}** parameters.", n=count_parameters(model))
     book.check(answer_1, expected, name="Exercise 1")   # tells the reader whether the answer is right
 
@@ -222,8 +221,3 @@ def sample_pair(index: int = 0, size: int = 512) -> tuple[torch.Tensor, torch.Te
         raise FileNotFoundError(f"no photo pairs in {root} ({e}); {fix}") from None
     sample = data[index % len(data)]
     return sample.input, sample.target, sample.id
-
-
-def sample_photo(size: int = 512, index: int = 0) -> torch.Tensor:
-    """A photo (1, 3, h, w) with long edge `size`: the input of pair `index` of `sample_pair`."""
-    return sample_pair(index, size)[0]

@@ -12,11 +12,11 @@ from typing import Callable
 from typing import TYPE_CHECKING
 
 from ..files import check_output_file
-from ..recipes import TrainConfig
 from ..settings import official_weights_path, smoke_mode
 
 if TYPE_CHECKING:  # torch-free at import, so that the command line's --help answers at once
     from ..image import Resize
+    from ..recipes import TrainConfig
 
 # The defaults of lut.DEFAULT_SIZE and fetch.BASE_URL, written out so that --help needs no torch
 # (tests/test_packaging.py checks that they agree).
@@ -61,6 +61,8 @@ def data_resize() -> Resize:
 
 def train_config(args: argparse.Namespace) -> TrainConfig:
     """The TrainConfig that `train`'s arguments ask for."""
+    from ..recipes import TrainConfig
+
     overrides = dict(seed=args.seed, device=args.device)
     steps, minutes = (args.steps, args.minutes) if args.steps or args.minutes else default_budget()
     if steps:

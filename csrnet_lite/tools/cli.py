@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 
 from .. import __version__
 from ..files import check_output_file
-from ..recipes import TrainConfig
 from .arguments import (LUT_SIZE_HELP, SERVER_HELP, check_train, data_resize, default_budget, positive,
                         recipe_reason, seed_list, train_config)
 from .download import MAX_MB, TIMEOUT
@@ -26,8 +25,7 @@ from .errors import DEBUG_HELP, run
 from .installed import add_notebooks, add_weights
 
 if TYPE_CHECKING:
-    from ..image import CondView
-    from ..model import CSRNet
+    from ..model import CondView, CSRNet
 
 DESCRIPTION = "Train, evaluate and apply CSRNet (conditional sequential modulation for global retouching)."
 
@@ -142,6 +140,7 @@ def _cv(args: argparse.Namespace) -> int:
 
     from ..crossval import by_source, crossvalidate, items, kfold, standard_methods
     from ..data import PairDataset
+    from ..recipes import TrainConfig
 
     if args.threads:
         torch.set_num_threads(args.threads)
