@@ -222,10 +222,6 @@ def build_notebook(source: Path, *, student: bool = False) -> nbformat.NotebookN
         cells = parse(source.read_text(encoding="utf-8"))
     except ValueError as e:
         raise ValueError(f"{source.name}: {e}") from None
-    first = next((c["source"] for c in cells if c["type"] == "code"), None)
-    if first != setup_cell():
-        raise ValueError(f"{source.name}: the first code cell is not the current set-up cell; run "
-                         "`python scripts/nbtools.py build`, which writes it")
     for i, cell in enumerate(cells):
         if student and cell["role"] == "solution":
             continue
@@ -287,6 +283,9 @@ def check() -> int:
         if not source.exists():
             problems.append(f"{target.name}: no source {source.relative_to(ROOT)}; "
                             f"run: python scripts/nbtools.py extract {target.relative_to(ROOT)}")
+        elif next((c.source for c in nb.cells if c.cell_type == "code"), None) != setup_cell():
+            problems.append(f"{target.name}: the first code cell is not the current set-up cell; run "
+                            "`python scripts/nbtools.py build`, which writes it into every source")
         elif target.read_text(encoding="utf-8") != dumps(build_notebook(source)):
             problems.append(f"{target.name} differs from {source.relative_to(ROOT)}: after editing the "
                             "source run `python scripts/nbtools.py build`; after editing the notebook "
