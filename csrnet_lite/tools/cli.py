@@ -1,9 +1,12 @@
-"""The command line: `python -m csrnet_lite {train,evaluate,cv,retouch,data,book} ...` (also `csrnet-lite`).
+"""The command line: `python -m csrnet_lite COMMAND ...` (also `csrnet-lite`); COMMAND is in `parser()`.
 
 One parser (`parser()`), one function per command (`_train`, `_evaluate`, ...) taking the parsed
 arguments and returning an exit code, and one error boundary (`tools.errors.run`, called by `main`):
 every failure is a short "error: ..." message and exit code 1 (2: usage, 130: Ctrl-C, 128 + N:
 signal N), with the traceback only under --debug or CSRNET_LITE_DEBUG=1.
+
+Building the parser loads no torch: each command imports what it runs (its first lines), so that
+`--help` and `--version` answer at once.
 """
 from __future__ import annotations
 
@@ -11,28 +14,18 @@ import argparse
 import dataclasses
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from tqdm.auto import tqdm
-
-from ..checkpoint import OFFICIAL_VIEW, load_model, load_official
-from ..crossval import by_source, crossvalidate, items, kfold, standard_methods
-from ..data import PairDataset, default_root
-from ..edits import EditSource, photo_folds, recipe as edit_recipe
-from ..evaluate import compare
+from .. import __version__
 from ..files import check_output_file
-from ..lut import DEFAULT_SIZE, check_size, check_strength
-from ..model import CondView, CSRNet
-from ..pairs import relative, scan_pairs
-from ..recipes import TrainConfig
-from ..settings import PROJECT_ROOT
-from ..train import train
-from .cube import write_cube
+from .arguments import (LUT_SIZE_HELP, SERVER_HELP, check_train, data_resize, default_budget, positive,
+                        recipe_reason, seed_list, train_config)
 from .download import MAX_MB, TIMEOUT
-from .arguments import check_train, data_resize, default_budget, positive, seed_list, train_config
 from .errors import DEBUG_HELP, run
-from .fetch import BASE_URL, fetch
-from .retouch import PHOTO_SUFFIXES, plan_outputs, retouch_file
+from .installed import add_notebooks, add_weights
+
+if TYPE_CHECKING:
+    from ..model import CondView, CSRNet
 
 DESCRIPTION = "Train, evaluate and apply CSRNet (conditional sequential modulation for global retouching)."
 
@@ -47,17 +40,22 @@ def parser() -> argparse.ArgumentParser:
     """The whole command line: one subcommand per job."""
     p = argparse.ArgumentParser(prog="python -m csrnet_lite", description=DESCRIPTION)
     p.set_defaults(interrupted="interrupted")
+    p.add_argument("--version", action="version", version=f"csrnet-lite {__version__}")
     p.add_argument("--debug", action="store_true", help=DEBUG_HELP)
-    sub = p.add_subparsers(dest="command", required=True, metavar="{train,evaluate,cv,retouch,data,book}")
+    sub = p.add_subparsers(dest="command", required=True,
+                           metavar="{train,evaluate,cv,retouch,data,book,notebooks}")
     _add_train(sub)
     _add_evaluate(sub)
     _add_cv(sub)
     _add_retouch(sub)
-    data = sub.add_parser("data", help="list the pairs of a FiveK root, or fetch a subset")
-    data_sub = data.add_subparsers(dest="data_command", required=True, metavar="{list,fetch}")
+    data = sub.add_parser("data", help="list the pairs of a FiveK root, fetch a subset, or download the "
+                                       "authors' weights")
+    data_sub = data.add_subparsers(dest="data_command", required=True, metavar="{list,fetch,weights}")
     _add_list(data_sub)
     _add_fetch(data_sub)
+    add_weights(data_sub)
     _add_book(sub)
+    add_notebooks(sub)
     for commands in (sub, data_sub):  # --debug also after a command's name
         for command in commands.choices.values():
             command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
@@ -76,8 +74,7 @@ def _add_train(sub) -> None:
                         "pairs, else the fixed colour map (chosen by cross-validation: `cv`); fast: "
                         "gradient training of the whole network; paper: the published recipe; fixed: "
                         "the fixed colour map")
-    p.add_argument("--edits", action="store_true", help="learn to undo random edits of the targets (data_samples' "
-                   "four operators and ranges; inputs unused): the edits recipe (fixed: the best fixed map)")
+    p.add_argument("--edits", action="store_true", help="learn to undo random edits of the targets (inputs unused)")
     p.add_argument("--minutes", type=positive(float), default=None,
                    help="training-time budget in total, resumed runs included (default 5; smoke mode: "
                         "20 steps). The recipe's own step count still applies (fast: 1200, finetune: 300)")
@@ -94,15 +91,19 @@ def _add_train(sub) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..data import PairDataset
+    from ..train import train
+    from .edit_task import edit_source
+
     check_train(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     config = train_config(args)
     data = PairDataset(args.data, resize=data_resize())
-    if args.edits:
-        data = EditSource.from_photos(data)
-        print(f"pairs: random edits of the {len(data.photos)} targets in {args.data} (their inputs are not "
-              f"used), a fresh edit at every draw; {data.per_photo} fixed edits of each for the fitted start")
+    print(f"recipe: {recipe_reason(args, config)}")
+    data = edit_source(data, args.data) if args.edits else data
     start = {"official-fit": f"the authors' weights ({config.official_path}), last layer refitted",
              "fit": "the fixed colour map fitted to the pairs"}.get(config.init, f"init={config.init}")
     print(f"training the {config.recipe} recipe on {len(data)} pairs from {args.data}: {start}, "
@@ -128,8 +129,7 @@ def _add_cv(sub) -> None:
                    help="leave one source (subfolder of the root) out instead of k folds")
     p.add_argument("--recipe", action="append", choices=("default", "fast", "paper"), default=None,
                    help="recipe(s) to cross-validate (repeat the option; default: default)")
-    p.add_argument("--edits", action="store_true", help="cross-validate the edits recipe on 4 random edits of "
-                   "each target against the fixed maps (folds by photo: its edits are held out with it)")
+    p.add_argument("--edits", action="store_true", help="the edits recipe on random edits of the targets, folds by photo")
     p.add_argument("--seeds", type=seed_list, default=[0], help="comma-separated seeds, one trained model per seed and fold")
     p.add_argument("--steps", type=positive(int), default=None,
                    help="steps of the recipes that train by gradient steps (fast, paper; default: theirs, "
@@ -140,12 +140,18 @@ def _add_cv(sub) -> None:
 
 
 def _cv(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..crossval import by_source, crossvalidate, items, kfold, standard_methods
+    from ..data import PairDataset
+    from ..recipes import TrainConfig
+    from . import edit_task
+
     if args.threads:
         torch.set_num_threads(args.threads)
-    seeds = args.seeds
-    steps = args.steps or default_budget()[0]
+    seeds, steps = args.seeds, args.steps or default_budget()[0]
     if args.edits:
-        return _cv_edits(args, seeds, steps)
+        return edit_task.cv_edits(args, seeds, steps)
     configs = []
     for name in args.recipe or ["default"]:
         base = getattr(TrainConfig, name)(progress=False)
@@ -163,26 +169,6 @@ def _cv(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cv_edits(args: argparse.Namespace, seeds: list[int], steps: int | None) -> int:
-    if args.by_source or args.recipe:
-        raise ValueError("cv --edits cross-validates the edits recipe with folds by photo; "
-                         "leave out --by-source and --recipe")
-    source = EditSource.from_photos(PairDataset(args.data, resize=data_resize()))
-    pairs = source.pairs(per_photo=4, seed=1)
-    methods = standard_methods()
-    for seed in seeds:
-        config = TrainConfig.edits(progress=False, seed=seed, **({"steps": steps} if steps else {}))
-        methods["edits" if len(seeds) == 1 else f"edits s{seed}"] = edit_recipe(config)
-    folds = photo_folds(pairs, args.folds)
-    print(f"cross-validating the edits recipe on {len(pairs)} random edits of {len(source.photos)} photos "
-          f"from {args.data}, {len(folds)} folds by photo")
-    result = crossvalidate(items(pairs), methods, folds, progress=True)
-    print(result.table())
-    if args.csv:
-        print(f"per-photo scores: {result.to_csv(args.csv)}")
-    return 0
-
-
 def _add_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", help="score a trained model against baselines",
                        description="Print PSNR / SSIM / Delta E of a model and baselines.")
@@ -192,8 +178,7 @@ def _add_evaluate(sub) -> None:
                    help="also score the authors' weights at this path ('auto': when present)")
     p.add_argument("--train-data", default=None,
                    help="fit the fixed colour transform baseline on the pairs at this root")
-    p.add_argument("--edits", action="store_true", help="score on 4 random edits of each target (seed 1; inputs "
-                   "unused); fit the baselines on edits of --train-data's targets")
+    p.add_argument("--edits", action="store_true", help="score on random edits of the targets (inputs unused)")
     p.add_argument("--csv", default=None, help="also write per-photo scores to this CSV file")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --csv file")
     p.add_argument("--per-image", action="store_true", help="print per-photo tables too")
@@ -202,6 +187,12 @@ def _add_evaluate(sub) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..checkpoint import load_model
+    from ..evaluate import compare
+    from .edit_task import evaluation_pairs
+
     if args.csv:
         check_output_file(args.csv, overwrite=args.overwrite, what="--csv")
     if args.official not in (None, "auto") and not Path(args.official).is_file():
@@ -212,11 +203,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         methods[Path(args.model).name] = load_model(args.model)  # before the data: a bad file fails fast
     if args.threads:
         torch.set_num_threads(args.threads)
-    data = list(PairDataset(args.data, resize=data_resize()))
-    train_pairs = list(PairDataset(args.train_data, resize=data_resize())) if args.train_data else None
-    if args.edits:
-        data = EditSource.from_photos(data).pairs(per_photo=4, seed=1)
-        train_pairs = list(EditSource.from_photos(train_pairs)) if train_pairs else None
+    data, train_pairs = evaluation_pairs(args)  # the root's pairs, or random edits of its targets (--edits)
     result = compare(methods, data, train=train_pairs, official=args.official)
     if args.per_image:
         for e in result.evaluations:
@@ -249,9 +236,7 @@ def _add_retouch(sub) -> None:
                        help="the authors' weights (default: $CSRNET_LITE_WEIGHTS or ../shared/weights)")
     p.add_argument("--out", type=Path, metavar="DIR", help="write outputs into DIR (same file names)")
     p.add_argument("--strength", type=float, default=1.0, help="0: unchanged .. 1: full retouch (default 1)")
-    p.add_argument("--lut-size", type=int, default=DEFAULT_SIZE,
-                   help=f"lattice points per axis (default {DEFAULT_SIZE}; 33 is the usual .cube size, "
-                        "about 9 dB less faithful)")
+    p.add_argument("--lut-size", type=int, default=None, help=LUT_SIZE_HELP)
     p.add_argument("--save-cube", type=Path, metavar="FILE",
                    help="also write the photo's LUT as an Adobe .cube file (one input photo only)")
     p.add_argument("--overwrite", action="store_true",
@@ -262,7 +247,12 @@ def _add_retouch(sub) -> None:
 
 
 def _retouch(args: argparse.Namespace) -> int:
+    from ..checkpoint import OFFICIAL_VIEW, load_model, load_official
+    from ..lut import DEFAULT_SIZE, check_size, check_strength
+    from .retouch import PHOTO_SUFFIXES, plan_outputs
+
     check_strength(args.strength)
+    args.lut_size = DEFAULT_SIZE if args.lut_size is None else args.lut_size
     check_size(args.lut_size)
     if args.official and Path(args.official).suffix.lower() in PHOTO_SUFFIXES:
         raise ValueError(f"--official takes the weights file, got the photo {args.official}; write the "
@@ -297,6 +287,11 @@ def _retouch_all(args: argparse.Namespace, model: CSRNet, view: CondView,
 
     A single photo's failure (or any under --debug) is raised as it is, for the error boundary.
     """
+    from tqdm.auto import tqdm
+
+    from .cube import write_cube
+    from .retouch import retouch_file
+
     failed: list[str] = []
     for src, dst in tqdm(pairs, desc="retouch", unit="photo", disable=len(pairs) < 2):
         try:
@@ -327,6 +322,9 @@ def _add_list(sub) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from ..data import default_root
+    from ..pairs import relative, scan_pairs
+
     root = args.root if args.root is not None else default_root()
     pairs, problems = scan_pairs(root, expert=args.expert, group=args.group)
     print(f"{len(pairs)} pairs in {root}")
@@ -350,7 +348,7 @@ def _add_fetch(sub) -> None:
                    help="short edge in pixels, 0 for full size (default 480)")
     p.add_argument("--names", help="text file of base names to use, one per line "
                                    "(default: the 5000 listed on the FiveK site, in FiveK order)")
-    p.add_argument("--base-url", default=BASE_URL, help=f"server (default {BASE_URL})")
+    p.add_argument("--base-url", default=None, help=SERVER_HELP)
     p.add_argument("--bits", type=int, choices=(8, 16), default=8, help="PNG bit depth (default 8)")
     p.add_argument("--keep-downloads", action="store_true",
                    help="keep the DNG and TIFF files (about 125 MB a photo) in ROOT/.downloads")
@@ -364,7 +362,9 @@ def _add_fetch(sub) -> None:
 
 
 def _fetch(args: argparse.Namespace) -> int:
-    report = fetch(args.root, args.n, args.expert, args.size, args.names, args.base_url,
+    from .fetch import BASE_URL, fetch
+
+    report = fetch(args.root, args.n, args.expert, args.size, args.names, args.base_url or BASE_URL,
                    bits=args.bits, keep_downloads=args.keep_downloads, retries=args.retries,
                    timeout=args.timeout, progress=not args.quiet, max_mb=args.max_mb)
     print(report)
@@ -378,7 +378,8 @@ def _add_book(sub) -> None:
                        description="Execute the notebooks (full size unless --smoke) and write a static "
                                    "HTML copy of each, plus index.html.")
     p.add_argument("names", nargs="*", help="notebook names, e.g. 03_building_csrnet (default: all)")
-    p.add_argument("--out", type=Path, default=PROJECT_ROOT / "_build" / "book", help="output folder")
+    p.add_argument("--out", type=Path, default=Path("_build") / "book",
+                   help="output folder (default _build/book in the working folder)")
     p.add_argument("--smoke", action="store_true", help="small images and short runs (minutes)")
     p.set_defaults(func=_book)
 
@@ -396,3 +397,4 @@ def _book(args: argparse.Namespace) -> int:
     if failed:
         print(f"error: {len(failed)} notebook(s) failed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0
+
