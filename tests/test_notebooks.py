@@ -167,9 +167,41 @@ def test_student_edition_leaves_out_every_solution(tmp_path, capsys):
         assert [nbtools.role(c) for c in student.cells].count("check") == len(nbtools.exercises(full.cells))
 
 
+# Other forms of each solution, fed to its check in the kernel: the right answer in another form must
+# pass; a wrong kind of value must fail (with a hint about the type where the check knows the kind); a
+# rounded number must pass or get a hint about decimals.
+FORMS = """
+import numpy as _np, torch as _torch
+
+def _right_forms(value):
+    if isinstance(value, str):
+        return [("upper case", value.upper()), ("spaces around", f" {value} ")]
+    if isinstance(value, (bool, _np.bool_)) or not isinstance(value, (int, float, _np.number)):
+        return []
+    forms = [("numpy scalar", _np.float64(value)), ("one-element tensor", _torch.tensor([float(value)], dtype=_torch.float64)),
+             ("one-element array", _np.array([value])), ("text", repr(float(value)))]
+    if float(value).is_integer():
+        forms += [("integral float", float(value)), ("numpy integer", _np.int64(value)), ("text of an int", str(int(value)))]
+    return forms
+
+def _wrong_forms(value):
+    if isinstance(value, str):
+        return [("type: an index", 3)]
+    if isinstance(value, (int, float, _np.number)) and not isinstance(value, (bool, _np.bool_)):
+        forms = [("type: two numbers", [float(value), float(value)])]
+        if round(float(value), 2) != float(value):
+            forms.append(("rounded", round(float(value), 2)))
+        return forms
+    if callable(value):
+        return [("type: a number", 3)]
+    return []
+"""
+
+
 def _with_trials(nb):
-    """A copy of `nb` in which, after each exercise's solution cell, the check is fed the solution and
-    each planted wrong answer (recorded with book.TRIAL set), and the answer is then reset to None."""
+    """A copy of `nb` in which, after each exercise's solution cell, the check is fed the solution,
+    each planted wrong answer and other forms of the solution (`FORMS`; each recorded with book.TRIAL
+    set), and the answer is then reset to None."""
     import copy
 
     import nbformat
@@ -188,6 +220,11 @@ def _with_trials(nb):
             cells.append(nbformat.v4.new_code_cell(
                 f"from csrnet_lite import book as _book\n_book.TRIAL = {label!r}\n"
                 f"{ex['answer']} = (\n{expression}\n)\n{ex['check']}", metadata={"tags": ["trial"]}))
+        cells.append(nbformat.v4.new_code_cell(
+            f"{FORMS}\nfor _kind, _forms in (('form', _right_forms), ('wrong form', _wrong_forms)):\n"
+            f"    for _label, _form in _forms({ex['solution']}):\n"
+            f"        _book.TRIAL = f'{{_kind}}: {{_label}}'\n        {ex['answer']} = _form\n"
+            f"        exec({ex['check']!r}, globals())", metadata={"tags": ["trial"]}))
         cells.append(nbformat.v4.new_code_cell(f"_book.TRIAL = None\n{ex['answer']} = None",
                                                metadata={"tags": ["trial"]}))
     nb.cells = cells
@@ -219,9 +256,10 @@ def _executed(path: Path, fivek_root: str = ""):
     return nb, seconds
 
 
-def _check_exercises(nb, path: Path) -> None:
-    """Unanswered checks say "not answered yet"; solutions pass; every planted wrong answer fails;
-    solution and check cells show nothing else (no answer printed by Run All)."""
+def _check_exercises(nb, path: Path) -> int:
+    """Unanswered checks say "not answered yet"; solutions pass; every planted wrong answer fails; other
+    forms of the solution pass and wrong kinds of value get a hint about the type (-> how many such
+    trials ran); solution and check cells show nothing else (no answer printed by Run All)."""
     nbtools = _nbtools()
     exercises = nbtools.exercises([c for c in nb.cells if "trial" not in c.metadata.get("tags", [])])
     assert exercises, f"{path.name} has no exercise"
@@ -230,7 +268,7 @@ def _check_exercises(nb, path: Path) -> None:
     assert len(own) == len(exercises), f"{path.name}: {len(own)} checks ran for {len(exercises)} exercises"
     for c in own:
         assert c["answered"] is False and c["correct"] is False, f"{c['check']}: must start unanswered"
-    trials = [c for c in checks if "trial" in c]
+    trials = [c for c in checks if "trial" in c and "form: " not in c["trial"]]
     expected = [t for ex in exercises for t in ["solution"] + [f"wrong: {w}" for w in ex["wrong"]]]
     assert [c["trial"] for c in trials] == expected
     for c in trials:
@@ -239,12 +277,23 @@ def _check_exercises(nb, path: Path) -> None:
         else:
             assert c["answered"] and not c["correct"], (
                 f"{path.name} {c['check']}: the check accepts the planted wrong answer {c['trial'][7:]!r}")
+    forms = [c for c in checks if "form: " in c.get("trial", "")]
+    for c in forms:
+        where = f"{path.name} {c['check']}, {c['trial']}"
+        if c["trial"].startswith("form: "):
+            assert c["correct"], f"{where}: a right answer in another form is refused"
+        elif c["trial"] == "wrong form: rounded":
+            assert c["correct"] or c["reason"] == "decimals", f"{where}: no hint about decimals"
+        else:
+            assert c["answered"] and not c["correct"], f"{where}: accepted"
+            assert c["reason"] == "type" or not c["asked"], f"{where}: no hint about the type"
     for cell in nb.cells:
         if nbtools.role(cell) == "solution":
             assert not cell.get("outputs"), f"{path.name}: a solution cell shows output"
         if nbtools.role(cell) == "check":
             for out in cell.get("outputs", []):
                 assert book.META in out.get("metadata", {}), f"{path.name}: a check cell shows {out}"
+    return len(forms)
 
 
 @pytest.mark.slow
@@ -268,7 +317,8 @@ def test_notebook_runs_in_smoke_mode(path, record_property):
         else:
             assert stated == pytest.approx(value), f"{path.name}: {name}"
     assert rec["images"] >= expected["images"], f"{path.name} shows {rec['images']} pictures"
-    _check_exercises(nb, path)
+    forms = _check_exercises(nb, path)
+    print(f"{path.stem}: {forms} answers in other forms tried")
     first = nb.cells[0].source.lower()
     assert "you will learn" in first and "time:" in first, "the notebook must open with objectives and time"
     assert any("## exercises" in c.source.lower() for c in nb.cells if c.cell_type == "markdown")
@@ -338,6 +388,65 @@ def test_check_says_whether_an_answer_is_right(monkeypatch):
     assert shown[-1][1]["metadata"][book.META]["trial"] == "wrong: 0"
     book.say("{n:,} pixels", n=1234567)
     assert shown[-1][0] == "1,234,567 pixels" and shown[-1][1]["metadata"][book.META] == {"values": {"n": 1234567}}
+
+
+def test_check_accepts_a_right_answer_in_any_reasonable_form(monkeypatch):
+    import numpy as np
+    import torch
+
+    shown = []
+    monkeypatch.setattr(book, "display", lambda obj, **kw: shown.append((obj.data, kw["metadata"][book.META])))
+
+    def verdict(answer, expected, **kwargs):
+        book.check(answer, expected, name="t", **kwargs)
+        return shown[-1][1]["correct"]
+
+    def is_69(n):
+        return isinstance(n, int) and n == 69
+
+    for form in (69, 69.0, np.int64(69), np.float32(69), "69", " 69 ", torch.tensor([69]), np.array([69.0])):
+        assert verdict(form, is_69), form
+        assert verdict(form, 69), form
+    assert not verdict(69.5, is_69) and not verdict("sixty-nine", is_69)
+    assert verdict(torch.tensor([3.48]), 3.48, tol=0.01) and verdict("3.48", 3.48, tol=0.01)
+    assert verdict("DEFAULT", lambda a: a in ("default", "fast")) and verdict(" Fast", "fast")
+    assert verdict("Mixed", lambda a: a == "Mixed")  # the answer as typed is tried first
+
+
+def test_check_hints_at_the_form_of_a_wrong_answer(monkeypatch):
+    shown = []
+    monkeypatch.setattr(book, "display", lambda obj, **kw: shown.append((obj.data, kw["metadata"][book.META])))
+
+    def hint(answer, expected, **kwargs):
+        book.check(answer, expected, name="t", hint="the maths", **kwargs)
+        text, entry = shown[-1]
+        assert not entry["correct"]
+        return entry["reason"], text
+
+    reason, text = hint(3, "a0212")  # an index where an id is asked
+    assert reason == "type" and "expected a name (text)" in text and "got the number 3" in text
+    reason, text = hint(3, lambda a: a == "a0212", example="a0101")
+    assert reason == "type" and "such as 'a0101'" in text and "the maths" not in text
+    reason, text = hint([1.0, 2.0], 1.5)
+    assert reason == "type" and "expected a number, got an array of shape (2,)" in text
+    reason, text = hint(1.64, 1.6432)  # rounded to 2 decimals
+    assert reason == "decimals" and "2 decimals" in text
+    reason, text = hint(1.64, lambda f: abs(f * 0.30437 - 0.5) < 1e-4)  # the same through a function
+    assert reason == "decimals"
+    reason, text = hint(1.5, 1.6432)  # wrong, not rounded: the exercise's own hint
+    assert reason is None and "the maths" in text
+    reason, text = hint(1.6432, lambda f: f.missing)  # a raising check says what it raised
+    assert reason is None and "AttributeError" in text
+    assert shown[-1][1]["asked"] is None  # a function without an example: the kind asked is unknown
+
+
+def test_need_names_the_cell_to_run_first():
+    model = 1  # noqa: F841  (a local: need() looks at the cell's globals, as a notebook's namespace)
+    with pytest.raises(book.RunFirst, match="needs `not_defined_here`: run the cell 'Load the data' first"):
+        book.need("book", "not_defined_here", cell="Load the data")
+    book.need("book", "pytest", cell="Set-up")  # defined: nothing happens
+    error = book.RunFirst("run the cell 'x' first")
+    assert error._render_traceback_() == ["run the cell 'x' first"]  # Jupyter shows no traceback
 
 
 def test_compare_has_a_threshold():
