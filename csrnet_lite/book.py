@@ -196,6 +196,21 @@ def _matches(answer: Any, expected: Any, tol: float) -> bool:
     return a.shape == e.shape and bool(np.allclose(a, e, rtol=0, atol=tol))
 
 
+class NotWritten(Exception):
+    """Raised by `written` inside a check: the code to check is still a stub."""
+
+
+def written(value: Any) -> Any:
+    """`value`, unless it is what a stub returns (None or ...): then the check says "not answered yet".
+
+    A check of code written from scratch passes the student's result through it:
+    `book.check(gfm, lambda f: book.written(f(x, scale, shift)).shape == x.shape, name="gfm")`.
+    """
+    if value is None or value is Ellipsis:
+        raise NotWritten
+    return value
+
+
 def _judge(answer: Any, expected: Any, tol: float) -> tuple[bool, str | None]:
     """(correct, error): correct when any form of the answer matches; error: what checking the answer
     itself raised (None when it did not raise)."""
@@ -204,6 +219,8 @@ def _judge(answer: Any, expected: Any, tol: float) -> tuple[bool, str | None]:
         try:
             if _matches(form, expected, tol):
                 return True, None
+        except NotWritten:
+            raise
         except Exception as e:  # the reader's function raised: reported when no form passes
             if i == 0:
                 error = f"checking it raised {type(e).__name__}: {e}"
@@ -266,13 +283,17 @@ def check(answer: Any, expected: Any, *, name: str, tol: float = 1e-6, hint: str
     the verdict only; the verdict is recorded in the output's metadata for the test suite.
     """
     answered = answer is not None and answer is not Ellipsis
-    correct, error = _judge(answer, expected, tol) if answered else (False, None)
+    try:
+        correct, error = _judge(answer, expected, tol) if answered else (False, None)
+    except NotWritten:  # code from scratch that is still a stub
+        answered, correct, error = False, False, None
     reason = None
     if answered and not correct:
         reason, form_hint = _hint(answer, expected, tol, example)
         hint = form_hint or error or hint
     if not answered:
-        text = f"**{name}:** not answered yet. Write your answer in the cell above and run this cell again."
+        text = (f"**{name}:** not answered yet. Write your answer in the cell above (or the code it asks for) "
+                "and run this cell again.")
     elif correct:
         text = f"**{name}:** ✅ correct."
     else:

@@ -153,7 +153,7 @@ fig = Figure(figsize=(10, 3.4), layout="constrained")
 ax1, ax2 = fig.subplots(1, 2)
 for j in range(len(knots_in)):
     ax1.plot(t, weights[j] * hidden[j], label=f"{weights[j].item():+.2f} x ReLU(x - {knots_in[j]})")
-ax1.set(title="the weighted ramps (red channel)", xlabel="input")
+ax1.set(title="the weighted ramps (red channel)", xlabel="input", ylabel="contribution to the red output")
 ax1.legend(fontsize=7)
 ax2.plot(t, curve_layers[1].bias[0] + (weights[:, None] * hidden).sum(0), color="tab:red", label="sum of ramps")
 ax2.plot(knots_in, knots_out, "ko", label="knots")
