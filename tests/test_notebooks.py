@@ -162,9 +162,64 @@ def test_student_edition_leaves_out_every_solution(tmp_path, capsys):
         text = path.read_text()
         assert "solution_" not in text and "# wrong:" not in text, f"{path.name} keeps a solution"
         assert [nbtools.role(c) for c in student.cells].count("solution") == 0
-        kept = [c.source for c in full.cells if nbtools.role(c) != "solution"]
-        assert [c.source for c in student.cells] == kept, f"{path.name}: only the solutions may go"
+        kept = [nbtools.stub(c.source) if nbtools.role(c) == "scratch" else c.source
+                for c in full.cells if nbtools.role(c) not in ("solution", "full")]
+        assert [c.source for c in student.cells] == kept, f"{path.name}: only solutions and full-edition cells may go"
         assert [nbtools.role(c) for c in student.cells].count("check") == len(nbtools.exercises(full.cells))
+        prose = " ".join(c.source for c in student.cells if c.cell_type == "markdown").lower()
+        if path.stem not in ("05_training", "06_visualising_modulations"):  # their prose is rewritten elsewhere
+            assert "collapsed solution" not in prose and "compare with ours" not in prose, path.name
+
+
+def test_stub_keeps_signatures_and_docstrings():
+    nbtools = _nbtools()
+    source = ('# from scratch: Net\nclass Net(nn.Module):\n    """x (B, 3) -> (B, 1)."""\n\n'
+              '    def __init__(self, n=3):\n        """self.fc: Linear(n, 1)."""\n        super().__init__()\n'
+              '        self.fc = nn.Linear(n, 1)\n\n    def forward(self, x):\n        return self.fc(x)\n\n\n'
+              'def f(x):\n    """x (B,) -> (B,)."""\n    return 2 * x\n\n\nnet = Net()\n')
+    assert nbtools.stub(source) == (
+        '# from scratch: Net\nclass Net(nn.Module):\n    """x (B, 3) -> (B, 1)."""\n\n'
+        '    def __init__(self, n=3):\n        """self.fc: Linear(n, 1)."""\n        super().__init__()\n        ...\n\n'
+        '    def forward(self, x):\n        ...\n\n\n'
+        'def f(x):\n    """x (B,) -> (B,)."""\n    ...\n\n\nnet = Net()')
+    cells = nbtools.parse("# %% scratch\n" + source + "\n# %% [markdown] full\n# Our version is above.\n")
+    assert [c["role"] for c in cells] == ["scratch", "full"]
+
+
+@pytest.mark.slow
+def test_student_edition_of_07_asks_for_the_code_and_accepts_it(tmp_path):
+    """The student edition of notebook 7 runs to its first check, which says "not answered yet"; with
+    the full edition's code in the stub's place the same check says "correct"."""
+    import nbformat
+
+    nbtools = _nbtools()
+    source = nbtools.SOURCES / "07_csrnet_from_scratch.py"
+    student, full = nbtools.build_notebook(source, student=True), nbtools.build_notebook(source)
+    first = next(i for i, c in enumerate(student.cells) if nbtools.role(c) == "scratch")
+    stub, check = student.cells[first], student.cells[first + 1]
+    assert "..." in stub.source and "return" not in stub.source and "book.check(" in check.source
+    ours = next(c for c in full.cells if nbtools.role(c) == "scratch")
+    student.cells = student.cells[:first + 2] + [nbformat.v4.new_code_cell(ours.source),
+                                                 nbformat.v4.new_code_cell(check.source)]
+    builder.run(student, NOTEBOOK_DIR, smoke=True, timeout=300)
+    verdicts = [c["correct"] if c["answered"] else "not answered" for c in builder.recorded(student)["checks"]]
+    assert verdicts == ["not answered", True]
+    text = str(student.cells[first + 1].outputs)
+    assert "not answered yet" in text
+
+
+def test_need_in_a_kernel_names_the_cell_without_a_traceback():
+    import nbformat
+    from nbclient.exceptions import CellExecutionError
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("from csrnet_lite import book\nbook.setup()"),
+                nbformat.v4.new_code_cell('book.need("model", cell="Load the model")')]
+    with pytest.raises(CellExecutionError):
+        builder.run(nb, NOTEBOOK_DIR, smoke=True, timeout=120)
+    [error] = [o for o in nb.cells[1].outputs if o.output_type == "error"]
+    assert error.traceback == ["This cell needs `model`: run the cell 'Load the model' first (and the cells "
+                               "above it), then this one again."]
 
 
 # Other forms of each solution, fed to its check in the kernel: the right answer in another form must
@@ -264,8 +319,11 @@ def _check_exercises(nb, path: Path) -> int:
     exercises = nbtools.exercises([c for c in nb.cells if "trial" not in c.metadata.get("tags", [])])
     assert exercises, f"{path.name} has no exercise"
     checks = builder.recorded(nb)["checks"]
-    own = [c for c in checks if "trial" not in c]
+    own = [entry for cell in nb.cells if nbtools.role(cell) == "check" for out in cell.get("outputs", [])
+           if "check" in (entry := out.get("metadata", {}).get(book.META, {}))]
     assert len(own) == len(exercises), f"{path.name}: {len(own)} checks ran for {len(exercises)} exercises"
+    code = [c for c in checks if "trial" not in c and c not in own]  # checks of code written from scratch
+    assert all(c["correct"] for c in code), f"{path.name}: the notebook's own code fails {code}"
     for c in own:
         assert c["answered"] is False and c["correct"] is False, f"{c['check']}: must start unanswered"
     trials = [c for c in checks if "trial" in c and "form: " not in c["trial"]]

@@ -240,9 +240,12 @@ plots.show_images([ours_color, pillow_color, pictures.difference_image(ours_colo
 # ## Exercises
 #
 # Write your answer in the answer cell, then run the collapsed check cell below it: it says whether
-# your answer is right. The full edition also has a collapsed solution after each check; open it (click
-# the `...`) after trying.
-#
+# your answer is right.
+
+# %% [markdown] full
+# In this edition a collapsed solution follows each check: open it (click the `...`) after trying.
+
+# %% [markdown]
 # **Exercise 1.** Which brightness factor gives the photo a mean luma of exactly 0.5 (ignoring
 # clipping)? `ops.mean_luminance(photo)` gives the current mean.
 

@@ -324,9 +324,12 @@ solution_puzzle = dict(secret)
 # ## Exercises
 #
 # Write your answer in the answer cell, then run the collapsed check cell below it: it says whether
-# your answer is right. The full edition also has a collapsed solution after each check; open it (click
-# the `...`) after trying.
-#
+# your answer is right.
+
+# %% [markdown] full
+# In this edition a collapsed solution follows each check: open it (click the `...`) after trying.
+
+# %% [markdown]
 # **Exercise 1.** Write the 3x3 matrix of saturation 0 (black and white) as a torch tensor, without
 # calling `ops`. Hint: every output channel is the luma.
 

@@ -287,9 +287,12 @@ plots.tone_curve_figure({f"{net_name}, {photo_name}": curve})
 # ## Exercises
 #
 # Write your answer in the answer cell, then run the collapsed check cell below it: it says whether
-# your answer is right. The full edition also has a collapsed solution after each check; open it (click
-# the `...`) after trying.
-#
+# your answer is right.
+
+# %% [markdown] full
+# In this edition a collapsed solution follows each check: open it (click the `...`) after trying.
+
+# %% [markdown]
 # **Exercise 1.** How many parameters does `CSRNet(base_nf=32)` have (condition network unchanged)?
 # Count by hand from the table above, then check.
 

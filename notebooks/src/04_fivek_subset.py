@@ -323,9 +323,12 @@ if official is not None:
 # ## Exercises
 #
 # Write your answer in the answer cell, then run the collapsed check cell below it: it says whether
-# your answer is right. The full edition also has a collapsed solution after each check; open it (click
-# the `...`) after trying.
-#
+# your answer is right.
+
+# %% [markdown] full
+# In this edition a collapsed solution follows each check: open it (click the `...`) after trying.
+
+# %% [markdown]
 # **Exercise 1.** Which pair did the retouch change least, by the PSNR of its input against its
 # target (the highest PSNR)? Answer with its id, a string.
 

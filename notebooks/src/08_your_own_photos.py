@@ -179,9 +179,12 @@ panel.status
 # ## Exercises
 #
 # Write your answer in the answer cell, then run the collapsed check cell below it: it says whether
-# your answer is right. The full edition also has a collapsed solution after each check; open it (click
-# the `...`) after trying.
-#
+# your answer is right.
+
+# %% [markdown] full
+# In this edition a collapsed solution follows each check: open it (click the `...`) after trying.
+
+# %% [markdown]
 # **Exercise 1.** How many network evaluations does the lookup table save on the 12-megapixel photo
 # (one per pixel, minus one per lattice colour)? Answer with a whole number.
 
