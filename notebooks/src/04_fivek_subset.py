@@ -6,6 +6,10 @@
 # how the details of their preparation change the numbers papers report, and what the expert actually
 # changed in each photo.
 #
+# **Which data this runs on.** This repository ships no FiveK photo (its licence forbids it), so the
+# notebook runs on `data_samples/`, free photos with a recorded degradation, unless the environment
+# variable `CSRNET_LITE_FIVEK` names a folder of real FiveK pairs. The first cell below says which.
+#
 # **You will learn to**
 # - say what MIT-Adobe FiveK is, who may use it, and how papers prepare it;
 # - see how much a choice as small as the image size moves a score;
@@ -33,6 +37,7 @@ from csrnet_lite.samples import known_degradations
 
 book.setup()
 size = book.pick(full=512, smoke=128)  # long edge of the photos in this notebook
+print(describe_root())  # which data this run uses
 
 # %% [markdown]
 # ## MIT-Adobe FiveK
@@ -113,6 +118,7 @@ book.say("Size alone moves the score by **{size_spread:.2f} dB**. Over {n} rando
 # published folder layouts, resizes them and keeps them in memory:
 
 # %%
+book.need("root", cell="How papers prepare FiveK, and why it matters")
 data = PairDataset(root, resize=Resize("long", size))
 samples = [data[i] for i in range(len(data))]
 shapes = sorted({tuple(s.input.shape[2:]) for s in samples})
@@ -126,6 +132,7 @@ print("ids:", ", ".join(s.id for s in samples[:10]), "..." if len(samples) > 10 
 # view of it (notebook 3):
 
 # %%
+book.need("samples", cell="Loading pairs")
 first = samples[0]
 print(f"{first.id}: input {tuple(first.input.shape)}, target {tuple(first.target.shape)}, "
       f"cond_input {tuple(first.cond_input.shape)}")
@@ -138,6 +145,7 @@ plots.show_images([first.input, first.target, first.cond_input], ["input", "targ
 # second. The pictures are prepared once, so the widget only cuts and pastes.
 
 # %%
+book.need("samples", cell="Loading pairs")
 inputs = [pictures.as_array(s.input) for s in samples]
 targets = [pictures.as_array(s.target) for s in samples]
 pair_psnr = [psnr(s.input, s.target).item() for s in samples]
@@ -180,6 +188,8 @@ def edit_stats(input, target):
     }
 
 
+# %%
+book.need("samples", cell="Loading pairs")
 stats = {s.id: edit_stats(s.input, s.target) for s in samples}
 names = list(next(iter(stats.values())))
 units = {"brightness": "stops of light", "contrast": "ratio of luma std. dev.",
@@ -199,6 +209,7 @@ fig.suptitle("What the retouch changed, per pair (orange: more, blue: less)")
 fig
 
 # %%
+book.need("stats", cell="What did the retouch change?")
 verdicts = {n: [book.compare(v[n], 0.0 if n == "brightness" else 1.0, 0.1 if n == "brightness" else 0.05)
                 for v in stats.values()] for n in ("brightness", "saturation")}  # 0.1 stop; 5 %
 book.say("The target is brighter than the input by more than 0.1 stop in **{brighter}** of {n} pairs and "
@@ -219,6 +230,8 @@ book.say("The target is brighter than the input by more than 0.1 stop in **{brig
 # applied, times the inverse of the luma's gain.
 
 # %%
+book.need("samples", "root", cell="Loading pairs")
+book.need("stats", "units", cell="What did the retouch change?")
 known = known_degradations(root)  # name -> samples.Degradation; {} where there is no manifest.json
 matched = [s for s in samples if s.id in known]
 if matched:
@@ -237,6 +250,10 @@ if matched:
             measured[n].append(stats[s.id][n])
         cast.append(abs(math.log2(d.wb_gains[0] / d.wb_gains[2])))  # stops between red and blue gains
         clipped.append(((s.input <= 0) | (s.input >= 1)).float().mean().item())  # values at black or white
+
+# %%
+book.need("matched", "predicted", "measured", cell="Measured against the truth (data_samples only)")
+if matched:
     fig = Figure(figsize=(12, 3.8), layout="constrained")
     correlation = {}
     for ax, n in zip(fig.subplots(1, 3), quantities):
@@ -264,6 +281,7 @@ else:
 # n pairs, a correlation counts only above 2/sqrt(n) in size (smaller ones arise by chance).
 
 # %%
+book.need("matched", "cast", "clipped", "measured", "predicted", cell="Measured against the truth (data_samples only)")
 if matched:
     off = np.mean([np.abs(np.array(measured["brightness"]) - np.array(predicted["brightness"])) * math.log(2)]
                   + [np.abs(np.log(np.array(measured[n]) / np.array(predicted[n]))) for n in ("contrast", "saturation")],
@@ -292,6 +310,8 @@ if matched:
 # than doing nothing: the preparation matters as much as the method.
 
 # %%
+book.need("samples", "data", cell="Loading pairs")
+book.need("root", cell="How papers prepare FiveK, and why it matters")
 try:
     official = load_official()
 except FileNotFoundError as e:
@@ -337,6 +357,9 @@ answer_1 = None  # e.g. "a0001"
 
 # %% check
 # Check of Exercise 1: run this cell
+book.need("answer_1", cell="answer_1 = ...")
+book.need("samples", cell="Loading pairs")
+book.need("pair_psnr", cell="Page through the pairs")
 book.check(answer_1, samples[int(np.argmax(pair_psnr))].id, name="Exercise 1",
            hint="a higher PSNR means a smaller difference; pair_psnr[i] belongs to samples[i]")
 
@@ -355,6 +378,7 @@ answer_2 = None  # (height, width)
 
 # %% check
 # Check of Exercise 2: run this cell
+book.need("answer_2", cell="answer_2 = ...")
 book.check(answer_2, Resize.SHORT_480.output_size(2000, 3000), name="Exercise 2",
            hint="the short edge becomes 480, the long edge keeps the aspect ratio")
 
@@ -374,6 +398,8 @@ answer_3 = None  # a number
 
 # %% check
 # Check of Exercise 3: run this cell
+book.need("answer_3", cell="answer_3 = ...")
+book.need("stats", cell="What did the retouch change?")
 book.check(answer_3, float(np.mean([v["brightness"] for v in stats.values()])), tol=1e-4, name="Exercise 3",
            hint="stats[id]['brightness'] for every id, averaged")
 

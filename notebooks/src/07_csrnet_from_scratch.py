@@ -20,12 +20,13 @@
 #
 # **Time:** about 45 minutes to read, write and do the exercises; the notebook runs in about
 # 3 minutes on a 2-core laptop (most of it training).
-#
+
+# %% [markdown]
 # **How to work through it.** Cells headed `# from scratch` use only `torch`: that is what you
 # write, after a description of what it must do; their docstrings give the shape of everything they
 # return. Cells headed `# check` import from `csrnet_lite` and tell you whether what you wrote is
-# right ("not answered yet", "correct", or "not yet" with a hint). The first cell loads photos with
-# the library, which is not the subject here. A cell run before the cells it needs says which one to
+# right ("not answered yet", "correct", or "not yet" with a hint). The first two cells load the
+# library and the photos, which are not the subject here. A cell run before the cells it needs says which one to
 # run first.
 
 # %% [markdown] full
@@ -54,6 +55,8 @@ torch.set_num_threads(1)
 size = book.pick(full=512, smoke=128)  # long edge of the photos, as in the papers
 steps = book.pick(full=300, smoke=4)  # optimiser steps of every training run below
 
+# %%
+# Load the data: pairs to train on, pairs held out, and the photo the checks use
 print(describe_root())
 train_pairs, val_pairs = split_by_id(PairDataset(default_root()).pairs, val_fraction=0.2)
 train_data = PairDataset(train_pairs, resize=Resize("long", size))
@@ -361,11 +364,7 @@ book.check(thumb, _thumb_ok, name="Your thumb", hint="F.interpolate with antiali
 # %% scratch
 # from scratch: train_loop
 def train_loop(net, pairs, steps, batch=16, pixels=1024, lr=1e-3, exposure=0.0, ema=0.0, seed=0):
-    """Train `net` in place on (input, target, thumbnail) pairs -> the loss (a float) of every step.
-
-    Each step: `batch` pairs drawn with a torch.Generator seeded by `seed`, `pixels` random pixels of each
-    as a (1, 3, pixels, 1) image, their thumbnails for the condition network, one Adam step on the MSE.
-    """
+    """Train `net` in place on (input, target, thumbnail) pairs -> [loss (float) of each step], as above."""
     gen, losses = torch.Generator().manual_seed(seed), []
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
     average = [p.detach().clone() for p in net.parameters()]
@@ -563,6 +562,8 @@ def identity_start(net):
     return net
 
 
+# %% scratch
+# from scratch: fitted_start
 def fitted_start(net, pairs, pixels=20_000, ridge=1e-2, seed=0):
     """identity_start, then the last layer fitted by ridge regression (towards the identity) to the pairs."""
     gen, features, targets = torch.Generator().manual_seed(seed), [], []

@@ -62,8 +62,14 @@ display(Markdown(f"It is {retoucher.origin}."))
 # connection to the kernel).
 # The photo is retouched at once, at full resolution; the progress bar follows the large ones. Until
 # you upload one, the panel shows a sample photo.
+#
+# A path pasted with quotes around it (as file managers copy it) is fine; a relative path is read
+# from this notebook's folder, and the status line says so. The status line also names what was
+# converted besides the retouch: a greyscale or CMYK photo becomes RGB, and transparency is dropped
+# (the command line `python -m csrnet_lite retouch` keeps it).
 
 # %%
+book.need("retoucher", cell="Which CSRNet retouches your photo")
 panel = photo_panel.PhotoPanel(retoucher, folder, photo=sample)
 display(panel.inputs)
 
@@ -75,6 +81,7 @@ display(panel.inputs)
 # colours (`csrnet_lite.lut`).
 
 # %%
+book.need("panel", cell="Upload a photo")
 panel.preview
 
 # %% [markdown]
@@ -84,6 +91,7 @@ panel.preview
 # being corrected. Curves above the dashed identity line brighten that part of the range.
 
 # %%
+book.need("panel", cell="Upload a photo")
 panel.curves
 
 # %% [markdown]
@@ -95,6 +103,7 @@ panel.curves
 # shown; after moving the slider, click **Write at this strength**.
 
 # %%
+book.need("panel", cell="Upload a photo")
 display(panel.write_button, panel.downloads)
 result = panel.result
 h, w = result.size
@@ -113,6 +122,8 @@ book.say("Wrote **{photo}** ({w} x {h} pixels) and **{cube}** in **{write_second
 # First the check that the table *is* the network, on the preview of the photo above:
 
 # %%
+book.need("result", cell="Download the results")
+book.need("retoucher", cell="Which CSRNet retouches your photo")
 before = torch.from_numpy(result.before).permute(2, 0, 1)[None]  # (h, w, 3) -> (1, 3, h, w)
 with torch.no_grad():
     direct = retoucher.model.base(before, result.mods)  # the network on every pixel
@@ -126,6 +137,7 @@ book.say("The table and the network agree to **{lut_psnr:.1f} dB** PSNR (above 4
 # as a JPEG, then retouched as an upload would be, with the progress bar.
 
 # %%
+book.need("retoucher", cell="Which CSRNet retouches your photo")
 large = folder / "uploads" / "large_example.jpg"
 large.parent.mkdir(parents=True, exist_ok=True)
 long_edge = book.pick(full=4240, smoke=1400)
@@ -148,6 +160,8 @@ display(HTML(your_photos.links_html(large_result)))
 # file. Four files that go wrong:
 
 # %%
+book.need("panel", cell="Upload a photo")
+book.need("large", cell="Large photos: a lookup table instead of the network")
 bad = folder / "bad_examples"
 bad.mkdir(parents=True, exist_ok=True)
 (bad / "notes.jpg").write_text("this is text, not a JPEG")
@@ -193,6 +207,8 @@ answer_1 = None  # a number
 
 # %% check
 # Check of Exercise 1: run this cell
+book.need("answer_1", cell="answer_1 = ...")
+book.need("large_result", cell="Large photos: a lookup table instead of the network")
 book.check(answer_1, large_result.size[0] * large_result.size[1] - large_result.lut.shape[0] ** 3, tol=0.5,
            name="Exercise 1", hint="pixels: large_result.size (height, width); lattice colours: 65 ** 3")
 
@@ -213,6 +229,8 @@ answer_2 = None  # an array (h, w, 3)
 
 # %% check
 # Check of Exercise 2: run this cell
+book.need("answer_2", cell="answer_2 = ...")
+book.need("panel", cell="Upload a photo")
 book.check(answer_2, your_photos.render(panel.result, split=0.0, strength=0.3), tol=1e-5, name="Exercise 2",
            hint="blend: before + strength * (after - before), then clip to [0, 1]")
 
@@ -231,6 +249,9 @@ answer_3 = None  # three numbers (R, G, B)
 
 # %% check
 # Check of Exercise 3: run this cell
+book.need("answer_3", cell="answer_3 = ...")
+book.need("retoucher", cell="Which CSRNet retouches your photo")
+book.need("panel", cell="Upload a photo")
 with torch.no_grad():
     grey_out = retoucher.model.base(torch.full((1, 3, 1, 1), 0.5), panel.result.mods)[0, :, 0, 0]
 book.check(answer_3, grey_out, tol=1e-4, name="Exercise 3", hint="panel.result.lut is indexed [b, g, r]")
