@@ -4,7 +4,7 @@ In a notebook:
 
     from csrnet_lite import book
     book.setup()                                        # seeds, smoke-mode banner, run timer
-    photo = book.sample_photo(book.pick(full=512, smoke=128))
+    input, target, id = book.sample_pair(0, book.pick(full=512, smoke=128))
     book.say("The model has **{n:,}** parameters.", n=count_parameters(model))
     book.check(answer_1, expected, name="Exercise 1")   # tells the reader whether the answer is right
     book.need("model", cell="Load the model")           # a cell run too early says which cell to run
@@ -16,13 +16,16 @@ suite reads the numbers the prose states from the executed notebook instead of p
 """
 from __future__ import annotations
 
+import ast
 import inspect
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from IPython import get_ipython
 from IPython.display import Markdown, display
 
 from .data import PairDataset, default_root
@@ -50,12 +53,7 @@ def setup(seed: int = 0) -> None:
 
 
 def _shell():
-    """The running IPython shell, or None outside IPython."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return None
-    return get_ipython()
+    return get_ipython()  # the running IPython shell, or None outside IPython
 
 
 def pick(full, smoke):
@@ -173,11 +171,8 @@ def _kind(value: Any) -> str:
 def _shown(value: Any) -> str:
     """A wrong answer as a hint shows it: 'the number 3', 'the text 'abc'', 'an array of shape (3,)'."""
     kind = _kind(value)
-    if kind == "a number":
-        return f"the number {answer_forms(value)[-1]!r}"
-    if kind == "a name (text)":
-        return f"the text {value!r}"
-    return kind
+    shown = {"a number": f"the number {answer_forms(value)[-1]!r}", "a name (text)": f"the text {value!r}"}
+    return shown.get(kind, kind)
 
 
 def _matches(answer: Any, expected: Any, tol: float) -> bool:
@@ -227,18 +222,12 @@ def _judge(answer: Any, expected: Any, tol: float) -> tuple[bool, str | None]:
     return False, error
 
 
-def _decimals(number: float) -> int | None:
-    """How many decimals a typed number has (1.64 -> 2), or None when it looks computed (many)."""
-    text = repr(float(number))
-    digits = len(text.split(".")[1]) if "." in text and "e" not in text else None
-    return digits if digits is not None and digits <= 4 else None
-
-
 def _rounded(answer: Any, expected: Any, tol: float) -> int | None:
-    """The decimals of `answer` when it is the right answer rounded (it matches a value within half a
-    unit of its last decimal), else None."""
-    number = answer_forms(answer)[-1]
-    if not isinstance(number, float) or (digits := _decimals(number)) is None:
+    """The decimals of `answer` (at most 4) when it is the right answer rounded (it matches a value
+    within half a unit of its last decimal), else None."""
+    number, text = answer_forms(answer)[-1], repr(answer_forms(answer)[-1])
+    digits = len(text.split(".")[1]) if isinstance(number, float) and "." in text and "e" not in text else 9
+    if digits > 4:
         return None
     half = 0.5 * 10.0 ** -digits
     for near in np.linspace(number - half, number + half, 101):
@@ -337,12 +326,12 @@ def _name_error_hint(shell, etype, value, tb, tb_offset=None):
 def code_lines(obj: Any) -> int:
     """Lines of code of a function or class: its source without blank lines, comments and docstrings.
 
-    >>> code_lines(code_lines)
-    14
+    >>> def twice(x):
+    ...     "Twice x."
+    ...     return 2 * x  # a comment line below does not count
+    >>> code_lines(twice)
+    2
     """
-    import ast
-    import textwrap
-
     try:
         source = textwrap.dedent(inspect.getsource(obj))
     except (OSError, TypeError):  # a class defined in a notebook cell: Python keeps only its methods' source
@@ -408,8 +397,3 @@ def sample_pair(index: int = 0, size: int = 512) -> tuple[torch.Tensor, torch.Te
     grey = target.mean(dim=1, keepdim=True)
     input = (0.7 * (grey + 0.7 * (target - grey))).clamp(0, 1)  # darker, less saturated
     return input, target, "synthetic"
-
-
-def sample_photo(size: int = 512, index: int = 0) -> torch.Tensor:
-    """A photo (1, 3, h, w) with long edge `size`: an input from data_samples/, else synthetic."""
-    return sample_pair(index, size)[0]
