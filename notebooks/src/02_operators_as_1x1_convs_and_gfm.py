@@ -115,7 +115,7 @@ book.say("As a GFM with each photo's own mean, contrast differs from `ops.contra
 # pixels of both photos:
 
 # %%
-book.need("pair", cell="Contrast needs the image"s mean")
+book.need("pair", cell="Contrast needs the image's mean")
 inputs = pair.permute(0, 2, 3, 1).reshape(-1, 3)  # (2, 3, H, W) -> (2*H*W, 3) pixels
 targets = ops.contrast(pair, 1.5).permute(0, 2, 3, 1).reshape(-1, 3)
 design = torch.cat([inputs, torch.ones(len(inputs), 1)], dim=1)  # (N, 4): a column of ones for the bias

@@ -259,7 +259,7 @@ plots.show_images([photo, retouched], ["input", net_name], size=4)
 # kernel (e.g. in the HTML copy) you see the picture at the slider's starting position.
 
 # %%
-book.need("retouched", "net_name", cell="The authors" weights")
+book.need("retouched", "net_name", cell="The authors' weights")
 before, after = pictures.as_array(photo), pictures.as_array(retouched)  # computed once; the slider only cuts
 widgets.Preview(lambda position: pictures.split_view(before, after, position, line=True),
             {"position": widgets.slider(0.5, 0, 1, 0.01, "split")}, title="input | " + net_name)
@@ -270,7 +270,7 @@ widgets.Preview(lambda position: pictures.split_view(before, after, position, li
 # few channels: 8 of layer 1's 64 and layer 3's red and blue scales.
 
 # %%
-book.need("mods", "net_name", cell="The authors" weights")
+book.need("mods", "net_name", cell="The authors' weights")
 n_modulations = sum(s.shape[1] for s in mods.scales) + sum(s.shape[1] for s in mods.shifts)
 book.say("{n} numbers: a scale and a shift for each of the {c1} + {c2} + {c3} channels.", n=n_modulations,
          c1=mods.scales[0].shape[1], c2=mods.scales[1].shape[1], c3=mods.scales[2].shape[1])
@@ -281,7 +281,7 @@ plots.modulation_bars(mods, title=f"Modulations the {net_name} chose for {photo_
 # (t, t, t) for t from 0 to 1, shows its tone curve for each output channel:
 
 # %%
-book.need("mods", "net", "net_name", cell="The authors" weights")
+book.need("mods", "net", "net_name", cell="The authors' weights")
 curve = pictures.tone_curves(lambda x: net.base(x, mods), mode="grey")
 book.say("For this photo the base network maps grey {t:.2f} to ({r:.3f}, {g:.3f}, {b:.3f}).",
          t=curve[0][128], r=curve[1][128, 0], g=curve[1][128, 1], b=curve[1][128, 2])
