@@ -98,15 +98,14 @@ book.show_source(ops.contrast)
 
 # %% [markdown]
 # The grey level depends on the photo. We apply the same contrast factor to our photo and to a darker
-# version of it and mark each one's fixed point:
+# version of it and mark each one's fixed point. Contrast leaves the mean luma where it is, so the same
+# slider setting applies a different colour map to each photo:
 
 # %%
 darker = ops.brightness(photo, 0.6)
 mean_photo = ops.mean_luminance(photo).item()
 mean_darker = ops.mean_luminance(darker).item()
-book.say("Mean luma: **{a:.3f}** for the photo and **{b:.3f}** for the darker version. Contrast "
-         "leaves exactly these values unchanged, so the same slider setting applies a different "
-         "colour map to each photo.", a=mean_photo, b=mean_darker)
+book.say("Mean luma: **{a:.3f}** for the photo and **{b:.3f}** for the darker version.", a=mean_photo, b=mean_darker)
 fig = plots.colour_map_scatter(photo, ops.contrast(photo, 1.5).clamp(0, 1),
                              title="contrast x1.5 on the photo (red dots: the fixed point)")
 for ax in fig.axes:
@@ -138,7 +137,8 @@ plots.photo_report(saturated, "saturation x1.8")
 
 # %% [markdown]
 # The cloud in the RGB cube spreads away from the grey diagonal. Unlike brightness, the output red now
-# depends on green and blue too, so output-against-input per channel is no longer one curve but a band:
+# depends on green and blue too, so output-against-input per channel is no longer one curve but a band
+# (saturation mixes the channels). It is still a colour map: one input colour, one output colour.
 
 # %%
 book.need("saturated", cell="Saturation: push away from grey")
@@ -150,9 +150,7 @@ book.need("saturated", cell="Saturation: push away from grey")
 bins = np.floor(pictures.as_array(photo)[..., 0] * 64).ravel()
 out_red = pictures.as_array(saturated)[..., 0].ravel()
 spread = max(np.ptp(out_red[bins == k]) for k in np.unique(bins) if (bins == k).sum() > 20)
-book.say("Pixels with the same input red get output reds up to **{spread:.2f}** apart: saturation "
-         "mixes the channels. It is still a colour map: one input colour, one output colour.",
-         spread=spread)
+book.say("Pixels with the same input red get output reds up to **{spread:.2f}** apart.", spread=spread)
 
 # %% [markdown]
 # ## A colour map does not care where a pixel is

@@ -122,10 +122,12 @@ design = torch.cat([inputs, torch.ones(len(inputs), 1)], dim=1)  # (N, 4): a col
 solution = torch.linalg.lstsq(design.double(), targets.double()).solution.float()  # (4, 3)
 fixed = ConvForm(solution[:3].T.contiguous(), solution[3].contiguous())
 fixed_error = gap(apply_conv(pair, fixed), ops.contrast(pair, 1.5))
-book.say("The best fixed convolution is off by up to **{e:.3f}** (on a scale of 0 to 1), while the GFM "
-         "with each photo's mean is exact. A network that does contrast must look at the whole photo "
-         "to find its mean: in CSRNet that is the job of the **condition network**, which computes "
-         "global statistics once per photo and sets the GFMs.", e=fixed_error)
+book.say("The best fixed convolution is off by up to **{e:.3f}** (on a scale of 0 to 1); the GFM with each "
+         "photo's mean was off by the rounding above.", e=fixed_error)
+
+# %% [markdown]
+# A network that does contrast must look at the whole photo to find its mean: in CSRNet that is the
+# job of the **condition network**, which computes global statistics once per photo and sets the GFMs.
 
 # %% [markdown]
 # ## Tone curves are ReLU networks
@@ -299,8 +301,9 @@ def exact_difference(knobs: dict) -> float:
 step_off = min(exact_difference({**secret, name: secret[name] + step})
                for name, step in [("brightness", 0.05), ("contrast", 0.05), ("saturation", 0.05), ("warmth", 0.01)])
 book.say("In the widget, the right settings leave **{e:.4f}** (the lookup table's interpolation). In the "
-         "check, one slider step off leaves at least **{s:.4f}**, well above the tolerance **{t}**.",
-         e=lut_error, s=step_off, t=puzzle_tolerance)
+         "check, one slider step off leaves at least **{s:.4f}**, {verdict} the tolerance **{t}**.",
+         e=lut_error, s=step_off, t=puzzle_tolerance,
+         verdict=book.compare(step_off, puzzle_tolerance, 0.0, more="above", less="below", same="at"))
 
 # %% answer
 answer_puzzle = None  # dict(brightness=..., contrast=..., saturation=..., warmth=...)

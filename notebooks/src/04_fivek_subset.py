@@ -106,11 +106,13 @@ split_spread = max(split_means) - min(split_means)
 book.say("Size alone moves the score by **{size_spread:.2f} dB**. Over {n} random 80/20 splits, the mean "
          "PSNR of the test photos ranges from **{lo:.2f}** to **{hi:.2f} dB**, a spread of "
          "**{split_spread:.2f} dB**: the choice of test photos moves it {verdict} than the size (0.1 dB "
-         "threshold). Scores are only comparable on identically prepared data and the same test photos.",
+         "threshold).",
          size_spread=size_spread, n=len(split_means), lo=min(split_means), hi=max(split_means),
          split_spread=split_spread, verdict=book.compare(split_spread, size_spread, 0.1, same="about as much"))
 
 # %% [markdown]
+# Either way, scores are only comparable on identically prepared data and the same test photos.
+#
 # ## Loading pairs
 #
 # `default_root()` is `data_samples/`, or the folder named by the environment variable
