@@ -188,7 +188,7 @@ def scatter_2d(coords, colour=None, *, labels: Sequence[str] | None = None, titl
             ax.scatter(xy[sel, 0], xy[sel, 1], s=30, label=name)
         ax.legend(fontsize=8)
     else:
-        sc = ax.scatter(xy[:, 0], xy[:, 1], c=colour, s=30, cmap="viridis")
+        sc = ax.scatter(xy[:, 0], xy[:, 1], c=colour, s=30, cmap="viridis" if colour is not None else None)
         if colour is not None:
             fig.colorbar(sc, ax=ax, label=colour_label)
     _label_points(ax, xy, labels or [])
