@@ -62,7 +62,7 @@ EXPECTED = {
         "values": {"total": 36_489, "cond_params": 23_232, "gfm_gap": lambda v: v < 1e-6, "gfm_identity_gap": 0,
                    "random_gap": lambda v: v < 1e-6, "thumb_gap": lambda v: v < 1e-6,
                    "psnr_gap": lambda v: v < 1e-3, "start_gap": lambda v: v < 1e-5, "steps": 4,
-                   "n_mapped": 24, "n_keys": 24},
+                   "n_mapped": 24, "n_keys": 24, "model_lines": 30, "loop_lines": 23},
         "images": 4,
         "previews": 1,
     },
@@ -554,3 +554,11 @@ def test_synthetic_photo_is_a_valid_image():
 
 def torch_equal(a, b) -> bool:
     return bool((a == b).all())
+
+
+def test_fivek_notebook_says_in_its_title_which_data_it_runs_on():
+    import nbformat
+
+    nb = nbformat.read(NOTEBOOK_DIR / "04_fivek_subset.ipynb", as_version=4)
+    title = nb.cells[0].source
+    assert "data_samples/" in title and "CSRNET_LITE_FIVEK" in title and "describe_root()" in nb.cells[1].source
