@@ -17,7 +17,8 @@
 # - page through the pairs with a before/after view;
 # - measure what the retouch changed in each photo: brightness, contrast, saturation, colour.
 #
-# **Time:** about 25 minutes; the cells run in about a minute on a laptop CPU.
+# **Time:** about 25 minutes; the cells run in under a minute on an idle 2-core laptop, about two
+# minutes on a busy one (measured in the README).
 
 # %%
 import math

@@ -18,8 +18,9 @@
 # **Prerequisites:** notebook 3 (the architecture) and basic PyTorch (`nn.Module`, `nn.Conv2d`,
 # `nn.Linear`, an optimiser step).
 #
-# **Time:** about 45 minutes to read, write and do the exercises; the notebook runs in about
-# 3 minutes on a 2-core laptop (most of it training).
+# **Time:** about 45 minutes to read, write and do the exercises; the notebook runs in 4 to 5
+# minutes on an idle 2-core laptop and about 10 on a busy one (most of it training; measured in the
+# README).
 
 # %% [markdown]
 # **How to work through it.** Cells headed `# from scratch` use only `torch`: that is what you
