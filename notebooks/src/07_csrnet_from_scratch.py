@@ -358,9 +358,15 @@ book.check(thumb, _thumb_ok, name="Your thumb", hint="F.interpolate with antiali
 # condition network chose from each photo's thumbnail, and takes one Adam step on the mean squared
 # error, which is what PSNR measures.
 #
-# Two lines, marked `# recipe`, are additions you will switch on later: a random change of
-# exposure (the input and its thumbnail get brighter or darker, the target stays), and a running
-# average of the weights (EMA). Both are off by default: the plain loop is the rest.
+# Draw every random number from one `torch.Generator` seeded with `seed`, so that a run can be
+# repeated exactly. Two parameters are additions you will switch on later, each one line:
+# - `exposure`: a random change of exposure by up to `exposure` stops, a gain of
+#   `2 ** (u * exposure / 2.2)` with `u` uniform in [-1, 1], applied to the input pixels and the
+#   thumbnail (clamped to [0, 1]) while the target stays;
+# - `ema`: a running average of the weights, `average <- ema * average + (1 - ema) * parameter` after
+#   every step, copied into the network at the end.
+#
+# With both at 0 (the default) the loop is the plain one.
 
 # %% scratch
 # from scratch: train_loop
