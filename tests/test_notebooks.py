@@ -68,7 +68,7 @@ EXPECTED = {
     },
     "08_your_own_photos": {
         "values": {"kind": lambda v: v in ("notebook 5", "authors", "by hand"), "lut_psnr": lambda v: v > 40,
-                   "w": 512, "h": 346, "megapixels": lambda v: v > 1, "bad_files": 4},
+                   "w": 512, "h": 346, "megapixels": lambda v: v > 1, "bad_files": 4, "macs": 4_480},
         "images": 2,
         "previews": 2,
     },

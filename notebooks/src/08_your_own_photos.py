@@ -113,8 +113,8 @@ book.say("Wrote **{photo}** ({w} x {h} pixels) and **{cube}** in **{write_second
 # %% [markdown]
 # ## Large photos: a lookup table instead of the network
 #
-# Running the network on every pixel of a 12-megapixel photo costs about 4,400 multiply-adds per pixel
-# and 12 GB of activations. But once the condition network has chosen the modulations, the base
+# Running the network on every pixel of a 12-megapixel photo costs thousands of multiply-adds per
+# pixel (counted below) and, as `bench/fullres.py` measures, about 12 GB of activations. But once the condition network has chosen the modulations, the base
 # network is a colour map, RGB in, RGB out, the same for every pixel. So the panel evaluates it once
 # on a 65 x 65 x 65 lattice of colours (274,625 colours) and looks every pixel up in that table, with
 # trilinear interpolation between lattice points (`csrnet_lite.lut`, notebook 6 draws such tables).
@@ -129,8 +129,10 @@ with torch.no_grad():
     direct = retoucher.model.base(before, result.mods)  # the network on every pixel
 table = apply_lut(before, result.lut)  # the baked table on every pixel
 lut_psnr = float(psnr(table.clamp(0, 1), direct.clamp(0, 1)))
-book.say("The table and the network agree to **{lut_psnr:.1f} dB** PSNR (above 40 dB the difference is "
-         "invisible).", lut_psnr=lut_psnr)
+net = retoucher.model
+macs = sum(c.in_channels * c.out_channels for c in (net.conv1, net.conv2, net.conv3))  # per pixel
+book.say("The base network costs **{macs:,}** multiply-adds per pixel; the table and the network agree to "
+         "**{lut_psnr:.1f} dB** PSNR (above 40 dB the difference is invisible).", macs=macs, lut_psnr=lut_psnr)
 
 # %% [markdown]
 # Now a photo as large as a camera's: the sample upscaled to 12 megapixels (1.3 in smoke mode) and saved
