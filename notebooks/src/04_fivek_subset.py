@@ -255,7 +255,7 @@ if matched:
         clipped.append(((s.input <= 0) | (s.input >= 1)).float().mean().item())  # values at black or white
 
 # %%
-book.need("matched", "predicted", "measured", cell="Measured against the truth (data_samples only)")
+book.need("matched", cell="Measured against the truth (data_samples only)")
 if matched:
     fig = Figure(figsize=(12, 3.8), layout="constrained")
     correlation = {}
@@ -284,7 +284,7 @@ else:
 # n pairs, a correlation counts only above 2/sqrt(n) in size (smaller ones arise by chance).
 
 # %%
-book.need("matched", "cast", "clipped", "measured", "predicted", cell="Measured against the truth (data_samples only)")
+book.need("matched", cell="Measured against the truth (data_samples only)")
 if matched:
     off = np.mean([np.abs(np.array(measured["brightness"]) - np.array(predicted["brightness"])) * math.log(2)]
                   + [np.abs(np.log(np.array(measured[n]) / np.array(predicted[n]))) for n in ("contrast", "saturation")],
