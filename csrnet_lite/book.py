@@ -4,7 +4,6 @@ In a notebook:
 
     from csrnet_lite import book
     book.setup()                                        # seeds, smoke-mode banner, run timer
-    input, target, id = book.sample_pair(0, book.pick(full=512, smoke=128))
     book.say("The model has **{n:,}** parameters.", n=count_parameters(model))
     book.check(answer_1, expected, name="Exercise 1")   # tells the reader whether the answer is right
     book.need("model", cell="Load the model")           # a cell run too early says which cell to run
