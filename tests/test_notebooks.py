@@ -492,6 +492,8 @@ def test_check_hints_at_the_form_of_a_wrong_answer(monkeypatch):
     assert reason == "type" and "expected a number, got an array of shape (2,)" in text
     reason, text = hint(1.64, 1.6432)  # rounded to 2 decimals
     assert reason == "decimals" and "2 decimals" in text
+    reason, text = hint(0.1, 0.0996, tol=1e-4)  # round(0.0996, 2) shows one decimal
+    assert reason == "decimals" and "1 decimal" in text
     reason, text = hint(1.64, lambda f: abs(f * 0.30437 - 0.5) < 1e-4)  # the same through a function
     assert reason == "decimals"
     reason, text = hint(1.5, 1.6432)  # wrong, not rounded: the exercise's own hint
