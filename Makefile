@@ -8,11 +8,13 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 # torch is pinned to the version the project is tested with. pip's default index (PyPI) serves the
-# Linux build with CUDA (its GPU libraries are several GB). For the CPU-only build (about 200 MB) name
-# PyTorch's CPU wheel index:  make lab TORCH_INDEX=https://download.pytorch.org/whl/cpu
-# (macOS and Windows wheels on PyPI are CPU-only already.)
+# Linux build with CUDA (its GPU libraries are several GB), so on Linux without an NVIDIA GPU (no
+# nvidia-smi) make installs the CPU-only build (about 200 MB) from PyTorch's CPU wheel index. Choose
+# yourself with  make lab TORCH_INDEX=https://download.pytorch.org/whl/cpu  (CPU build) or
+# make lab TORCH_INDEX=  (PyPI's default build). macOS and Windows wheels on PyPI are CPU-only already.
 TORCH_VERSION = 2.13.0
-TORCH_INDEX  ?=
+CPU_INDEX     = https://download.pytorch.org/whl/cpu
+TORCH_INDEX  ?= $(if $(and $(filter Linux,$(shell uname -s)),$(if $(shell command -v nvidia-smi 2>/dev/null),,none)),$(CPU_INDEX),)
 # the kernel name the notebooks ask for (scripts/nbtools.py KERNEL), registered inside .venv
 KERNEL  = python3
 # JupyterLab refuses to start as root (containers, cloud VMs) unless told --allow-root

@@ -17,7 +17,7 @@ from .lut import DEFAULT_SIZE
 from .tools.retouch import PHOTO_SUFFIXES
 from .widgets import Preview, slider
 from .your_photos import (Result, Retoucher, curves_picture, describe, error_html, links_html, render,
-                          retouch_photo_file, rewrite, save_upload)
+                          retouch_photo_file, rewrite, save_upload, typed_path)
 
 
 
@@ -67,7 +67,7 @@ class PhotoPanel:
                               title="The tone curves the model chose for this photo")
         self.downloads = Downloads(self.result)
         self.upload_button.observe(lambda change: self.upload(change["new"]), names="value")
-        self.open_button.on_click(lambda _: self.open(self.path.value.strip()))
+        self.open_button.on_click(lambda _: self.open_typed(self.path.value))
         self.write_button.on_click(lambda _: self.write(self.preview.sliders["strength"].value))
         self.inputs = w.VBox([self.upload_button, w.HBox([self.path, self.open_button]),
                               self.progress.widget, self.status])
@@ -99,6 +99,15 @@ class PhotoPanel:
             return False
         self._show(result)
         return True
+
+    def open_typed(self, text: str) -> bool:
+        """What the path box does: `open` the path as typed or pasted (quotes removed, `typed_path`),
+        and say in the status line from which folder a relative path was read."""
+        path, note = typed_path(text)
+        opened = self.open(path if text.strip() else "")
+        if note:
+            self.status.value += f"<br><i>{note}</i>"
+        return opened
 
     def write(self, strength: float) -> bool:
         """Write the current photo's files again at `strength`."""

@@ -135,6 +135,8 @@ def plot_heatmap(ax, matrix, *, title: str = "", row_labels: Sequence[str] | Non
     im = ax.imshow(m, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest")
     ax.set_title(title, fontsize=10)
     ax.set_xlabel(xlabel)
+    if m.shape[1] == 3:  # a layer with three channels is the colour: tick them R, G, B
+        ax.set_xticks(range(3), ["R", "G", "B"])
     if row_labels is not None:
         ax.set_yticks(range(len(row_labels)), row_labels, fontsize=8)
     else:
@@ -198,16 +200,28 @@ def scatter_2d(coords, colour=None, *, labels: Sequence[str] | None = None, titl
             ax.scatter(xy[sel, 0], xy[sel, 1], s=30, label=name)
         ax.legend(fontsize=8)
     else:
-        sc = ax.scatter(xy[:, 0], xy[:, 1], c=colour, s=30, cmap="viridis")
+        sc = ax.scatter(xy[:, 0], xy[:, 1], c=colour, s=30, cmap="viridis" if colour is not None else None)
         if colour is not None:
             fig.colorbar(sc, ax=ax, label=colour_label)
-    for i, text in enumerate(labels or []):
-        ax.annotate(text, xy[i], fontsize=7, xytext=(3, 3), textcoords="offset points")
+    _label_points(ax, xy, labels or [])
     ax.set_xlabel(axis_labels[0])
     ax.set_ylabel(axis_labels[1])
     ax.set_aspect("equal", adjustable="datalim")  # one unit is one unit on both axes (PCA: no stretching)
     ax.set_title(title, fontsize=10)
     return fig
+
+
+def _label_points(ax, xy: np.ndarray, labels: Sequence[str], min_gap: float = 0.06) -> None:
+    """Write each point's label beside it, leaving out a label that would land on one already written
+    (closer than `min_gap` of the plot's extent), so that labels never pile up into a blob."""
+    extent = np.ptp(xy, axis=0) if len(xy) else np.ones(2)
+    extent = np.where(extent > 0, extent, 1.0)
+    written: list[np.ndarray] = []
+    for i in np.argsort(-np.abs(xy - xy.mean(axis=0)).sum(axis=1)) if len(labels) else []:
+        here = xy[i] / extent  # outlying points first: their labels say the most
+        if all(np.abs(here - w).max() >= min_gap for w in written):
+            ax.annotate(labels[i], xy[i], fontsize=7, xytext=(3, 3), textcoords="offset points")
+            written.append(here)
 
 
 def tone_curve_figure(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str = "") -> Figure:
@@ -226,8 +240,16 @@ def tone_curve_figure(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], title
 
 
 def bar_chart(names: Sequence[str], values: Sequence[float], *, highlight: str | None = None,
-              log: bool = True, xlabel: str = "", title: str = "", fmt: str = "{:,.0f}") -> Figure:
-    """Horizontal bars with their values written beside them (log scale by default)."""
+              log: bool = True, xlabel: str = "", title: str = "", fmt: str = "{:,.0f}",
+              errors: Sequence[float] | None = None) -> Figure:
+    """Horizontal bars with their values written beside them (log scale by default).
+
+    With `errors` (e.g. two standard errors of each score), a dot per value with its error bar, on an
+    axis that spans the values and their bars instead of starting at 0: for scores, where small steps
+    matter and a bar's length from 0 means nothing.
+    """
+    if errors is not None:
+        return _dot_chart(names, values, errors, highlight=highlight, xlabel=xlabel, title=title, fmt=fmt)
     fig = Figure(figsize=(7, 0.5 * len(names) + 1), layout="constrained")
     ax = fig.add_subplot()
     colours = ["tab:orange" if n == highlight else "tab:gray" for n in names]
@@ -240,6 +262,24 @@ def bar_chart(names: Sequence[str], values: Sequence[float], *, highlight: str |
     ax.invert_yaxis()
     ax.set_xlabel(xlabel)
     ax.set_title(title, fontsize=10)
+    return fig
+
+
+def _dot_chart(names, values, errors, *, highlight, xlabel, title, fmt) -> Figure:
+    """`bar_chart` with error bars: dots with horizontal error bars, the axis around the data."""
+    values, errors = np.asarray(values, dtype=float), np.asarray(errors, dtype=float)
+    fig = Figure(figsize=(7, 0.5 * len(names) + 1), layout="constrained")
+    ax = fig.add_subplot()
+    for i, (v, e, n) in enumerate(zip(values, errors, names)):
+        ax.errorbar(v, i, xerr=e, fmt="o", capsize=4, color="tab:orange" if n == highlight else "tab:gray")
+        ax.text(v + e, i, " " + fmt.format(v) + f" ± {e:.2f}", va="center", fontsize=9)
+    lo, hi = float((values - errors).min()), float((values + errors).max())
+    ax.set_xlim(lo - 0.1 * (hi - lo + 1e-9), hi + 0.45 * (hi - lo + 1e-9))  # room for the numbers
+    ax.set_yticks(range(len(names)), list(names))
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel + " (dots: means; bars: ± two standard errors over the photos)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
     return fig
 
 

@@ -46,7 +46,7 @@ from .plots import figure_png, tone_curve_figure
 from .settings import official_weights_path
 from .tools import errors
 from .tools.cube import write_cube
-from .tools.formats import stored_bits
+from .tools.formats import open_unchecked, stored_bits
 from .tools.retouch import PHOTO_SUFFIXES, SUFFIX, plan_outputs, save_options
 
 PREVIEW_EDGE = 512  # long edge of the before/after picture that the sliders redraw
@@ -154,6 +154,38 @@ def check_photo(path: str | os.PathLike) -> Path:
     return path
 
 
+def typed_path(text: str, base: str | os.PathLike | None = None) -> tuple[Path, str]:
+    """A path as typed or pasted into the path box -> (path, note): surrounding spaces and quotes
+    ('...' or "..." as a file manager copies them) removed, ~ expanded. A relative path is read from
+    `base` (default: the working folder, the notebook's folder in Jupyter), and the note says so.
+    """
+    text = text.strip()
+    while len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        text = text[1:-1].strip()
+    path = Path(text).expanduser()
+    if path.is_absolute() or not text:
+        return path, ""
+    folder = Path(base) if base is not None else Path.cwd()
+    return folder / path, f"a relative path is read from the folder {folder.resolve()}"
+
+
+def conversions(path: str | os.PathLike) -> tuple[str, ...]:
+    """What retouching the photo at `path` changes besides its colours, one phrase each (from its
+    header): greyscale or CMYK converted to RGB, a palette expanded, transparency dropped."""
+    with open_unchecked(Path(path)) as im:
+        mode, transparent = im.mode, im.has_transparency_data
+    notes = []
+    if mode in ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        notes.append("greyscale photo: retouched and saved as colour (RGB); the retouch may tint it slightly")
+    elif mode == "CMYK":
+        notes.append("CMYK photo: converted to RGB, retouched and saved as RGB")
+    elif mode in ("P", "PA"):
+        notes.append("palette photo: converted to RGB")
+    if transparent:
+        notes.append("transparency dropped: the notebook saves opaque RGB (`python -m csrnet_lite retouch` keeps it)")
+    return tuple(notes)
+
+
 def save_upload(files: Sequence[Mapping], folder: str | os.PathLike) -> list[Path]:
     """The files of an ipywidgets FileUpload (its `value`: dicts with "name" and "content") -> paths.
 
@@ -196,6 +228,7 @@ class Result:
     before: np.ndarray
     after: np.ndarray
     seconds: float
+    notes: tuple[str, ...] = ()  # conversions besides the retouch (`conversions`)
 
 
 def lut_at(lut: torch.Tensor, strength: float) -> torch.Tensor:
@@ -238,7 +271,8 @@ def retouch_photo_file(retoucher: Retoucher, src: str | os.PathLike, folder: str
     before = Resize("long", PREVIEW_EDGE)(photo)  # (1, 3, h, w), aspect ratio kept
     after = apply_lut(before, lut)
     result = Result(src, Path(folder) / f"{src.stem}{SUFFIX}{src.suffix}", Path(folder) / f"{src.stem}{SUFFIX}.cube",
-                    tuple(photo.shape[-2:]), strength, mods, lut, _array(before), _array(after, clamp=False), 0.0)
+                    tuple(photo.shape[-2:]), strength, mods, lut, _array(before), _array(after, clamp=False), 0.0,
+                    conversions(src))
     _write(result, photo, step)
     return replace(result, seconds=time.perf_counter() - start)
 
@@ -307,8 +341,9 @@ def curves_picture(retoucher: Retoucher, result: Result) -> np.ndarray:
 def describe(retoucher: Retoucher, result: Result) -> str:
     """One line about a result, for the widget's readout (HTML)."""
     h, w = result.size
+    notes = "".join(f"; {html.escape(n)}" for n in result.notes)
     return (f"<b>{html.escape(result.source.name)}</b>: {w} x {h} pixels, retouched by {html.escape(retoucher.kind)} "
-            f"in {result.seconds:.1f} s; the files hold strength {result.strength:.2f}")
+            f"in {result.seconds:.1f} s; the files hold strength {result.strength:.2f}{notes}")
 
 
 def links_html(result: Result, base: str | os.PathLike | None = None) -> str:

@@ -12,6 +12,12 @@ The source format is the "percent" format that jupytext and VS Code also underst
                              and declares the typical wrong answers its check must reject, one per
                              line: `# wrong: <python expression>`
     # %% [markdown] solution a collapsed markdown solution (a written answer)
+    # %% scratch             code the reader writes from scratch: the student edition keeps only its
+                             signatures and docstrings, each body replaced by `...` (`stub`)
+    # %% full                (also `# %% [markdown] full`) a cell of the full edition only, e.g. prose
+                             about the solutions, which the student edition does not have
+
+A role is a marker word that becomes the cell's tag.
 
 Every notebook's first code cell is the set-up cell (`SETUP`): on a hosted notebook without the
 package it installs csrnet-lite from the repository, then prints what runs. `build` writes it into
@@ -20,12 +26,14 @@ every source from one setting, the Repository of pyproject.toml's [project.urls]
 A collapsed cell's first line is all JupyterLab shows of it, so it must be a comment that gives
 nothing away (for example "# Check Exercise 1: run this cell"). Solution cells are left out of the
 student edition. See `exercises` below for the rules a build enforces.
+A check of code written from scratch calls `book.check(<the function>, <a test of it>, ...)`, and its
+test passes the student's result through `book.written(...)`: a stub's None reads "not answered yet".
 
 Commands (run from the repository root):
 
     python scripts/nbtools.py build              every notebooks/src/*.py -> notebooks/*.ipynb
     python scripts/nbtools.py check              exit 1 if a notebook is stale or has outputs
-    python scripts/nbtools.py student OUT        write the student edition (no solution cells) to OUT/
+    python scripts/nbtools.py student OUT        write the student edition (no solutions, stubs) to OUT/
     python scripts/nbtools.py extract NB.ipynb   write an edited notebook back to its source
     python scripts/nbtools.py strip NB.ipynb     remove outputs and execution counts in place
 
@@ -34,6 +42,7 @@ Cell ids are derived from the cell's position and text, so building twice gives 
 from __future__ import annotations
 
 import argparse
+import ast
 import hashlib
 import json
 import re
@@ -47,12 +56,15 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 SOURCES = NOTEBOOKS / "src"
 
-MARKER = re.compile(r"^# %%(?P<markdown> \[markdown\])?(?: (?P<role>answer|check|solution))?\s*$")
-ROLES = {  # cell metadata of each role; "answer"/"check"/"solution" also name the tag
+MARKER = re.compile(r"^# %%(?P<markdown> \[markdown\])?(?: (?P<role>answer|check|solution|scratch|full))?\s*$")
+ROLES = {  # cell metadata of each role; the role also names the tag
     "answer": {"tags": ["answer"]},
     "check": {"jupyter": {"source_hidden": True}, "tags": ["check"]},
     "solution": {"jupyter": {"source_hidden": True}, "tags": ["solution"]},
+    "scratch": {"tags": ["scratch"]},
+    "full": {"tags": ["full"]},
 }
+MARKDOWN_ROLES = (None, "solution", "full")
 KERNEL = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 ANSWER = re.compile(r"^(answer_\w+) = None\b", re.M)
 SOLUTION = re.compile(r"^(solution_\w+) =", re.M)
@@ -103,13 +115,15 @@ def parse(text: str) -> list[dict]:
     for number, line in enumerate(text.splitlines(), 1):
         match = MARKER.match(line)
         if match:
-            if match["markdown"] and match["role"] not in (None, "solution"):
-                raise ValueError(f"line {number}: a markdown cell can only be '# %% [markdown] solution'")
+            if match["markdown"] and match["role"] not in MARKDOWN_ROLES:
+                raise ValueError(f"line {number}: a markdown cell can only be '# %% [markdown] solution' "
+                                 "or '# %% [markdown] full'")
             cells.append({"type": "markdown" if match["markdown"] else "code", "role": match["role"],
                           "lines": [], "line": number})
         elif line.startswith("# %%"):
             raise ValueError(f"line {number}: unknown cell marker {line!r}; use '# %%', '# %% [markdown]', "
-                             "'# %% answer', '# %% check', '# %% solution' or '# %% [markdown] solution'")
+                             "'# %% answer', '# %% check', '# %% solution', '# %% scratch', '# %% full' or "
+                             "'# %% [markdown] solution'")
         elif cells:
             cells[-1]["lines"].append(line)
         elif line.strip():
@@ -124,12 +138,59 @@ def parse(text: str) -> list[dict]:
         cell["source"] = "\n".join(lines).strip("\n")
     exercises(cells)  # raises ValueError when an exercise breaks the rules
     for cell in cells:
+        if cell["role"] == "scratch":
+            try:
+                stub(cell["source"])
+            except SyntaxError as e:
+                raise ValueError(f"cell at line {cell['line']}: a scratch cell must be valid Python ({e})") from None
+    for cell in cells:
         cell.pop("line")
     return cells
 
 
+def stub(source: str) -> str:
+    """A scratch cell's code -> what the student edition shows: the leading comments, each function's and
+    method's signature and docstring with the body replaced by `...` (an `__init__` keeps its
+    `super().__init__(...)`), class lines, and every other statement as it is.
+
+    >>> print(stub("# from scratch\\ndef f(x):\\n    \\"x (B,) -> (B,).\\"\\n    return 2 * x\\n\\ny = 1"))
+    # from scratch
+    def f(x):
+        "x (B,) -> (B,)."
+        ...
+    <BLANKLINE>
+    <BLANKLINE>
+    y = 1
+    """
+    lines = source.splitlines()
+    tree = ast.parse(source)
+    first = tree.body[0].lineno - 1 if tree.body else len(lines)
+    first = min([first] + [d.lineno - 1 for n in tree.body for d in getattr(n, "decorator_list", [])])
+    comments = "\n".join(lines[:first]).rstrip()
+    code = "\n\n\n".join(_stub_node(node, lines) for node in tree.body)
+    return f"{comments}\n{code}" if comments else code
+
+
+def _stub_node(node, lines: list[str]) -> str:
+    start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])]) - 1
+    if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+        body = node.body
+        has_doc = isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
+            and isinstance(body[0].value.value, str)
+        head_end = body[0].end_lineno if has_doc else body[0].lineno - 1
+        head = lines[start:head_end]
+        indent = " " * body[0].col_offset
+        if isinstance(node, ast.ClassDef):
+            methods = [_stub_node(n, lines) for n in body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
+            return "\n".join(head) + ("\n\n" + "\n\n".join(methods) if methods else f"\n{indent}...")
+        keep = [indent + ast.get_source_segment("\n".join(lines), n) for n in body
+                if node.name == "__init__" and isinstance(n, ast.Expr) and "super()" in ast.unparse(n)]
+        return "\n".join(head + keep + [f"{indent}..."])
+    return "\n".join(lines[start:node.end_lineno])
+
+
 def role(cell) -> str | None:
-    """The role of a notebook cell ("answer", "check", "solution") from its tags, or None."""
+    """The role of a notebook cell ("answer", "check", "solution", "scratch", "full") from its tags, or None."""
     tags = cell.get("metadata", {}).get("tags", [])
     return next((r for r in ROLES if r in tags), None)
 
@@ -214,7 +275,8 @@ def exercises(cells: list[dict]) -> list[dict]:
 def build_notebook(source: Path, *, student: bool = False) -> nbformat.NotebookNode:
     """One source file -> a notebook without outputs, with stable cell ids.
 
-    `student=True` leaves the solution cells out (the student edition)."""
+    `student=True` gives the student edition: solution and full-edition cells left out, scratch cells
+    replaced by their stubs."""
     nb = nbformat.v4.new_notebook()
     nb.metadata = {"kernelspec": dict(KERNEL),
                    "language_info": {"name": "python", "pygments_lexer": "ipython3"}}
@@ -223,10 +285,10 @@ def build_notebook(source: Path, *, student: bool = False) -> nbformat.NotebookN
     except ValueError as e:
         raise ValueError(f"{source.name}: {e}") from None
     for i, cell in enumerate(cells):
-        if student and cell["role"] == "solution":
+        if student and cell["role"] in ("solution", "full"):
             continue
         make = nbformat.v4.new_markdown_cell if cell["type"] == "markdown" else nbformat.v4.new_code_cell
-        new = make(cell["source"])
+        new = make(stub(cell["source"]) if student and cell["role"] == "scratch" else cell["source"])
         new.id = f"c{i:03d}-" + hashlib.sha1(cell["source"].encode()).hexdigest()[:8]
         if cell["role"]:
             new.metadata = json.loads(json.dumps(ROLES[cell["role"]]))
@@ -298,7 +360,7 @@ def check() -> int:
 
 
 def student(out: str) -> int:
-    """Write the student edition of every notebook (solution cells left out) to folder `out`."""
+    """Write the student edition of every notebook (solutions left out, stubs to write) to folder `out`."""
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     for source in sorted(SOURCES.glob("*.py")):

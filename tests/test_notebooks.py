@@ -69,13 +69,13 @@ EXPECTED = {
         "values": {"total": 36_489, "cond_params": 23_232, "gfm_gap": lambda v: v < 1e-6, "gfm_identity_gap": 0,
                    "random_gap": lambda v: v < 1e-6, "thumb_gap": lambda v: v < 1e-6,
                    "psnr_gap": lambda v: v < 1e-3, "start_gap": lambda v: v < 1e-5, "steps": 4,
-                   "n_mapped": 24, "n_keys": 24},
+                   "n_mapped": 24, "n_keys": 24, "model_lines": 30, "loop_lines": 23},
         "images": 4,
         "previews": 1,
     },
     "08_your_own_photos": {
         "values": {"kind": lambda v: v in ("notebook 5", "authors", "by hand"), "lut_psnr": lambda v: v > 40,
-                   "w": 512, "h": 346, "megapixels": lambda v: v > 1, "bad_files": 4},
+                   "w": 512, "h": 346, "megapixels": lambda v: v > 1, "bad_files": 4, "macs": 4_480},
         "images": 2,
         "previews": 2,
     },
@@ -169,14 +169,104 @@ def test_student_edition_leaves_out_every_solution(tmp_path, capsys):
         text = path.read_text()
         assert "solution_" not in text and "# wrong:" not in text, f"{path.name} keeps a solution"
         assert [nbtools.role(c) for c in student.cells].count("solution") == 0
-        kept = [c.source for c in full.cells if nbtools.role(c) != "solution"]
-        assert [c.source for c in student.cells] == kept, f"{path.name}: only the solutions may go"
+        kept = [nbtools.stub(c.source) if nbtools.role(c) == "scratch" else c.source
+                for c in full.cells if nbtools.role(c) not in ("solution", "full")]
+        assert [c.source for c in student.cells] == kept, f"{path.name}: only solutions and full-edition cells may go"
         assert [nbtools.role(c) for c in student.cells].count("check") == len(nbtools.exercises(full.cells))
+        prose = " ".join(c.source for c in student.cells if c.cell_type == "markdown").lower()
+        if path.stem not in ("05_training", "06_visualising_modulations"):  # their prose is rewritten elsewhere
+            assert "collapsed solution" not in prose and "compare with ours" not in prose, path.name
+
+
+def test_stub_keeps_signatures_and_docstrings():
+    nbtools = _nbtools()
+    source = ('# from scratch: Net\nclass Net(nn.Module):\n    """x (B, 3) -> (B, 1)."""\n\n'
+              '    def __init__(self, n=3):\n        """self.fc: Linear(n, 1)."""\n        super().__init__()\n'
+              '        self.fc = nn.Linear(n, 1)\n\n    def forward(self, x):\n        return self.fc(x)\n\n\n'
+              'def f(x):\n    """x (B,) -> (B,)."""\n    return 2 * x\n\n\nnet = Net()\n')
+    assert nbtools.stub(source) == (
+        '# from scratch: Net\nclass Net(nn.Module):\n    """x (B, 3) -> (B, 1)."""\n\n'
+        '    def __init__(self, n=3):\n        """self.fc: Linear(n, 1)."""\n        super().__init__()\n        ...\n\n'
+        '    def forward(self, x):\n        ...\n\n\n'
+        'def f(x):\n    """x (B,) -> (B,)."""\n    ...\n\n\nnet = Net()')
+    cells = nbtools.parse("# %% scratch\n" + source + "\n# %% [markdown] full\n# Our version is above.\n")
+    assert [c["role"] for c in cells] == ["scratch", "full"]
+
+
+@pytest.mark.slow
+def test_student_edition_of_07_asks_for_the_code_and_accepts_it(tmp_path):
+    """The student edition of notebook 7 runs to its first check, which says "not answered yet"; with
+    the full edition's code in the stub's place the same check says "correct"."""
+    import nbformat
+
+    nbtools = _nbtools()
+    source = nbtools.SOURCES / "07_csrnet_from_scratch.py"
+    student, full = nbtools.build_notebook(source, student=True), nbtools.build_notebook(source)
+    first = next(i for i, c in enumerate(student.cells) if nbtools.role(c) == "scratch")
+    stub, check = student.cells[first], student.cells[first + 1]
+    assert "..." in stub.source and "return" not in stub.source and "book.check(" in check.source
+    ours = next(c for c in full.cells if nbtools.role(c) == "scratch")
+    student.cells = student.cells[:first + 2] + [nbformat.v4.new_code_cell(ours.source),
+                                                 nbformat.v4.new_code_cell(check.source)]
+    builder.run(student, NOTEBOOK_DIR, smoke=True, timeout=300)
+    verdicts = [c["correct"] if c["answered"] else "not answered" for c in builder.recorded(student)["checks"]]
+    assert verdicts == ["not answered", True]
+    text = str(student.cells[first + 1].outputs)
+    assert "not answered yet" in text
+
+
+def test_need_in_a_kernel_names_the_cell_without_a_traceback():
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("from csrnet_lite import book\nbook.setup()"),
+                nbformat.v4.new_code_cell('book.need("model", cell="Load the model")'),
+                nbformat.v4.new_code_cell("order[:3]")]
+    NotebookClient(nb, kernel_name="python3", timeout=120, allow_errors=True,
+                   resources={"metadata": {"path": str(NOTEBOOK_DIR)}}).execute()
+    [error] = [o for o in nb.cells[1].outputs if o.output_type == "error"]
+    assert error.traceback == ["This cell needs `model`: run the cell 'Load the model' first (and the cells "
+                               "above it), then this one again."]
+    said = "".join(o.get("text", "") for o in nb.cells[2].outputs)  # any other missing name: what to do
+    assert "name 'order' is not defined: if a cell above defines it, run the cells above" in said
+
+
+# Other forms of each solution, fed to its check in the kernel: the right answer in another form must
+# pass; a wrong kind of value must fail (with a hint about the type where the check knows the kind); a
+# rounded number must pass or get a hint about decimals.
+FORMS = """
+import numpy as _np, torch as _torch
+
+def _right_forms(value):
+    if isinstance(value, str):
+        return [("upper case", value.upper()), ("spaces around", f" {value} ")]
+    if isinstance(value, (bool, _np.bool_)) or not isinstance(value, (int, float, _np.number)):
+        return []
+    forms = [("numpy scalar", _np.float64(value)), ("one-element tensor", _torch.tensor([float(value)], dtype=_torch.float64)),
+             ("one-element array", _np.array([value])), ("text", repr(float(value)))]
+    if float(value).is_integer():
+        forms += [("integral float", float(value)), ("numpy integer", _np.int64(value)), ("text of an int", str(int(value)))]
+    return forms
+
+def _wrong_forms(value):
+    if isinstance(value, str):
+        return [("type: an index", 3)]
+    if isinstance(value, (int, float, _np.number)) and not isinstance(value, (bool, _np.bool_)):
+        forms = [("type: two numbers", [float(value), float(value)])]
+        if round(float(value), 2) != float(value):
+            forms.append(("rounded", round(float(value), 2)))
+        return forms
+    if callable(value):
+        return [("type: a number", 3)]
+    return []
+"""
 
 
 def _with_trials(nb):
-    """A copy of `nb` in which, after each exercise's solution cell, the check is fed the solution and
-    each planted wrong answer (recorded with book.TRIAL set), and the answer is then reset to None."""
+    """A copy of `nb` in which, after each exercise's solution cell, the check is fed the solution,
+    each planted wrong answer and other forms of the solution (`FORMS`; each recorded with book.TRIAL
+    set), and the answer is then reset to None."""
     import copy
 
     import nbformat
@@ -195,6 +285,11 @@ def _with_trials(nb):
             cells.append(nbformat.v4.new_code_cell(
                 f"from csrnet_lite import book as _book\n_book.TRIAL = {label!r}\n"
                 f"{ex['answer']} = (\n{expression}\n)\n{ex['check']}", metadata={"tags": ["trial"]}))
+        cells.append(nbformat.v4.new_code_cell(
+            f"{FORMS}\nfor _kind, _forms in (('form', _right_forms), ('wrong form', _wrong_forms)):\n"
+            f"    for _label, _form in _forms({ex['solution']}):\n"
+            f"        _book.TRIAL = f'{{_kind}}: {{_label}}'\n        {ex['answer']} = _form\n"
+            f"        exec({ex['check']!r}, globals())", metadata={"tags": ["trial"]}))
         cells.append(nbformat.v4.new_code_cell(f"_book.TRIAL = None\n{ex['answer']} = None",
                                                metadata={"tags": ["trial"]}))
     nb.cells = cells
@@ -226,18 +321,22 @@ def _executed(path: Path, fivek_root: str = ""):
     return nb, seconds
 
 
-def _check_exercises(nb, path: Path) -> None:
-    """Unanswered checks say "not answered yet"; solutions pass; every planted wrong answer fails;
-    solution and check cells show nothing else (no answer printed by Run All)."""
+def _check_exercises(nb, path: Path) -> int:
+    """Unanswered checks say "not answered yet"; solutions pass; every planted wrong answer fails; other
+    forms of the solution pass and wrong kinds of value get a hint about the type (-> how many such
+    trials ran); solution and check cells show nothing else (no answer printed by Run All)."""
     nbtools = _nbtools()
     exercises = nbtools.exercises([c for c in nb.cells if "trial" not in c.metadata.get("tags", [])])
     assert exercises, f"{path.name} has no exercise"
     checks = builder.recorded(nb)["checks"]
-    own = [c for c in checks if "trial" not in c]
+    own = [entry for cell in nb.cells if nbtools.role(cell) == "check" for out in cell.get("outputs", [])
+           if "check" in (entry := out.get("metadata", {}).get(book.META, {}))]
     assert len(own) == len(exercises), f"{path.name}: {len(own)} checks ran for {len(exercises)} exercises"
+    code = [c for c in checks if "trial" not in c and c not in own]  # checks of code written from scratch
+    assert all(c["correct"] for c in code), f"{path.name}: the notebook's own code fails {code}"
     for c in own:
         assert c["answered"] is False and c["correct"] is False, f"{c['check']}: must start unanswered"
-    trials = [c for c in checks if "trial" in c]
+    trials = [c for c in checks if "trial" in c and "form: " not in c["trial"]]
     expected = [t for ex in exercises for t in ["solution"] + [f"wrong: {w}" for w in ex["wrong"]]]
     assert [c["trial"] for c in trials] == expected
     for c in trials:
@@ -246,12 +345,23 @@ def _check_exercises(nb, path: Path) -> None:
         else:
             assert c["answered"] and not c["correct"], (
                 f"{path.name} {c['check']}: the check accepts the planted wrong answer {c['trial'][7:]!r}")
+    forms = [c for c in checks if "form: " in c.get("trial", "")]
+    for c in forms:
+        where = f"{path.name} {c['check']}, {c['trial']}"
+        if c["trial"].startswith("form: "):
+            assert c["correct"], f"{where}: a right answer in another form is refused"
+        elif c["trial"] == "wrong form: rounded":
+            assert c["correct"] or c["reason"] == "decimals", f"{where}: no hint about decimals"
+        else:
+            assert c["answered"] and not c["correct"], f"{where}: accepted"
+            assert c["reason"] == "type" or not c["asked"], f"{where}: no hint about the type"
     for cell in nb.cells:
         if nbtools.role(cell) == "solution":
             assert not cell.get("outputs"), f"{path.name}: a solution cell shows output"
         if nbtools.role(cell) == "check":
             for out in cell.get("outputs", []):
                 assert book.META in out.get("metadata", {}), f"{path.name}: a check cell shows {out}"
+    return len(forms)
 
 
 @pytest.mark.slow
@@ -275,7 +385,8 @@ def test_notebook_runs_in_smoke_mode(path, record_property):
         else:
             assert stated == pytest.approx(value), f"{path.name}: {name}"
     assert rec["images"] >= expected["images"], f"{path.name} shows {rec['images']} pictures"
-    _check_exercises(nb, path)
+    forms = _check_exercises(nb, path)
+    print(f"{path.stem}: {forms} answers in other forms tried")
     first = nb.cells[0].source.lower()
     assert "you will learn" in first and "time:" in first, "the notebook must open with objectives and time"
     assert any("## exercises" in c.source.lower() for c in nb.cells if c.cell_type == "markdown")
@@ -347,6 +458,67 @@ def test_check_says_whether_an_answer_is_right(monkeypatch):
     assert shown[-1][0] == "1,234,567 pixels" and shown[-1][1]["metadata"][book.META] == {"values": {"n": 1234567}}
 
 
+def test_check_accepts_a_right_answer_in_any_reasonable_form(monkeypatch):
+    import numpy as np
+    import torch
+
+    shown = []
+    monkeypatch.setattr(book, "display", lambda obj, **kw: shown.append((obj.data, kw["metadata"][book.META])))
+
+    def verdict(answer, expected, **kwargs):
+        book.check(answer, expected, name="t", **kwargs)
+        return shown[-1][1]["correct"]
+
+    def is_69(n):
+        return isinstance(n, int) and n == 69
+
+    for form in (69, 69.0, np.int64(69), np.float32(69), "69", " 69 ", torch.tensor([69]), np.array([69.0])):
+        assert verdict(form, is_69), form
+        assert verdict(form, 69), form
+    assert not verdict(69.5, is_69) and not verdict("sixty-nine", is_69)
+    assert verdict(torch.tensor([3.48]), 3.48, tol=0.01) and verdict("3.48", 3.48, tol=0.01)
+    assert verdict("DEFAULT", lambda a: a in ("default", "fast")) and verdict(" Fast", "fast")
+    assert verdict("Mixed", lambda a: a == "Mixed")  # the answer as typed is tried first
+
+
+def test_check_hints_at_the_form_of_a_wrong_answer(monkeypatch):
+    shown = []
+    monkeypatch.setattr(book, "display", lambda obj, **kw: shown.append((obj.data, kw["metadata"][book.META])))
+
+    def hint(answer, expected, **kwargs):
+        book.check(answer, expected, name="t", hint="the maths", **kwargs)
+        text, entry = shown[-1]
+        assert not entry["correct"]
+        return entry["reason"], text
+
+    reason, text = hint(3, "a0212")  # an index where an id is asked
+    assert reason == "type" and "expected a name (text)" in text and "got the number 3" in text
+    reason, text = hint(3, lambda a: a == "a0212", example="a0101")
+    assert reason == "type" and "such as 'a0101'" in text and "the maths" not in text
+    reason, text = hint([1.0, 2.0], 1.5)
+    assert reason == "type" and "expected a number, got an array of shape (2,)" in text
+    reason, text = hint(1.64, 1.6432)  # rounded to 2 decimals
+    assert reason == "decimals" and "2 decimals" in text
+    reason, text = hint(0.1, 0.0996, tol=1e-4)  # round(0.0996, 2) shows one decimal
+    assert reason == "decimals" and "1 decimal" in text
+    reason, text = hint(1.64, lambda f: abs(f * 0.30437 - 0.5) < 1e-4)  # the same through a function
+    assert reason == "decimals"
+    reason, text = hint(1.5, 1.6432)  # wrong, not rounded: the exercise's own hint
+    assert reason is None and "the maths" in text
+    reason, text = hint(1.6432, lambda f: f.missing)  # a raising check says what it raised
+    assert reason is None and "AttributeError" in text
+    assert shown[-1][1]["asked"] is None  # a function without an example: the kind asked is unknown
+
+
+def test_need_names_the_cell_to_run_first():
+    model = 1  # noqa: F841  (a local: need() looks at the cell's globals, as a notebook's namespace)
+    with pytest.raises(book.RunFirst, match="needs `not_defined_here`: run the cell 'Load the data' first"):
+        book.need("book", "not_defined_here", cell="Load the data")
+    book.need("book", "pytest", cell="Set-up")  # defined: nothing happens
+    error = book.RunFirst("run the cell 'x' first")
+    assert error._render_traceback_() == ["run the cell 'x' first"]  # Jupyter shows no traceback
+
+
 def test_compare_has_a_threshold():
     assert book.compare(0.6498, 0.6492, 0.01) == "no clear difference"
     assert book.compare(0.70, 0.65, 0.01) == "more" and book.compare(0.60, 0.65, 0.01) == "less"
@@ -394,3 +566,11 @@ def test_synthetic_photo_is_a_valid_image():
 
 def torch_equal(a, b) -> bool:
     return bool((a == b).all())
+
+
+def test_fivek_notebook_says_in_its_title_which_data_it_runs_on():
+    import nbformat
+
+    nb = nbformat.read(NOTEBOOK_DIR / "04_fivek_subset.ipynb", as_version=4)
+    title = nb.cells[0].source
+    assert "data_samples/" in title and "CSRNET_LITE_FIVEK" in title and "describe_root()" in nb.cells[1].source

@@ -2,8 +2,13 @@
 from __future__ import annotations
 
 import ast
+import os
 import re
+import shutil
+import subprocess
+import sys
 import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -107,9 +112,28 @@ def test_torch_is_a_range_for_the_package_and_pinned_by_make():
     assert torch[0].specifier.contains("2.2.2") and not torch[0].specifier.contains("2.1.2")  # measured
     makefile = _makefile()
     assert "pip install torch==$(TORCH_VERSION) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)" in makefile
-    assert re.search(r"^TORCH_INDEX\s*\?=\s*$", makefile, flags=re.M), "the default index stays PyPI"
     readme = (PROJECT_ROOT / "README.md").read_text()
     assert "TORCH_INDEX=https://download.pytorch.org/whl/cpu" in readme
+
+
+@pytest.mark.skipif(sys.platform != "linux" or shutil.which("make") is None, reason="make on Linux")
+def test_make_installs_the_cpu_build_on_linux_without_an_nvidia_gpu(tmp_path):
+    """Without nvidia-smi, `make` takes torch from PyTorch's CPU index; with it, or with TORCH_INDEX=
+    given empty, from PyPI (the build with CUDA)."""
+    def torch_line(path: str, *args: str) -> str:
+        out = subprocess.run(["make", "-n", "lab", f"VENV={tmp_path / 'venv'}", *args], cwd=PROJECT_ROOT,
+                             capture_output=True, text=True, env={**os.environ, "PATH": path}, check=True).stdout
+        return next(line for line in out.splitlines() if "pip install torch==" in line)
+
+    plain = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep)
+                            if not (Path(p) / "nvidia-smi").exists())
+    gpu = tmp_path / "bin"
+    gpu.mkdir()
+    (gpu / "nvidia-smi").write_text("#!/bin/sh\n")
+    (gpu / "nvidia-smi").chmod(0o755)
+    assert torch_line(plain).endswith("--index-url https://download.pytorch.org/whl/cpu")
+    assert "--index-url" not in torch_line(f"{gpu}{os.pathsep}{plain}")
+    assert "--index-url" not in torch_line(plain, "TORCH_INDEX=")
 
 
 def test_licence_is_an_spdx_expression():

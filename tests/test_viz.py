@@ -237,3 +237,31 @@ def test_preview_keeps_sliders_and_readout_together():
     assert preview.image.layout.max_width == "600px" and preview.image.layout.object_fit == "contain"
     fallback = Image.open(io.BytesIO(preview.fallback_png))
     assert 500 <= fallback.width <= 700
+
+
+def test_score_chart_has_error_bars_and_an_axis_around_the_scores():
+    fig = plots.bar_chart(["a", "b", "c"], [24.1, 26.3, 25.0], errors=[0.5, 0.4, 0.6], log=False, fmt="{:.2f} dB")
+    ax = fig.axes[0]
+    lo, hi = ax.get_xlim()
+    assert 20 < lo < 23.6 and 26.7 < hi < 30  # around the scores and their bars, not from 0
+    assert len(ax.containers) == 3  # one error bar per score
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b", "c"]
+    assert "± 0.40" in " ".join(t.get_text() for t in ax.texts)
+
+
+def test_three_channel_heatmaps_are_ticked_rgb():
+    fig = plots.modulation_heatmaps([torch.zeros(4, 64), torch.zeros(4, 64), torch.randn(4, 3)],
+                                    [torch.zeros(4, 64), torch.zeros(4, 64), torch.randn(4, 3)])
+    rgb = [ax for ax in fig.axes if [t.get_text() for t in ax.get_xticklabels()] == ["R", "G", "B"]]
+    assert len(rgb) == 2  # scale3 and shift3
+
+
+def test_scatter_labels_never_pile_up():
+    rng = np.random.default_rng(0)
+    xy = np.concatenate([rng.normal(0, 0.01, (20, 2)), [[5.0, 5.0], [-5.0, 4.0]]])  # a blob and two outliers
+    fig = plots.scatter_2d(xy, labels=[f"p{i}" for i in range(len(xy))])
+    written = {t.get_text(): np.array(t.xy) for t in fig.axes[0].texts}
+    assert {"p20", "p21"} <= set(written) and len(written) < 6  # the outliers named, the blob once or so
+    points = np.array(list(written.values())) / np.ptp(xy, axis=0)
+    gaps = [np.abs(a - b).max() for i, a in enumerate(points) for b in points[i + 1:]]
+    assert min(gaps) >= 0.06

@@ -10,6 +10,8 @@ import json
 import subprocess
 import sys
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -250,3 +252,36 @@ def test_panel_uploads_and_writes_at_the_slider_strength(retoucher, jpeg, tmp_pa
     assert not (tmp_path / "uploads" / "x.png").exists()
     assert panel.open("") is False and "type the path" in panel.status.value
     assert panel.open(str(jpeg)) and panel.result.source == jpeg  # the path box
+
+
+def test_typed_path_drops_quotes_and_says_where_a_relative_path_is_read(tmp_path):
+    assert your_photos.typed_path(" '/photos/my photo.jpg' ") == (Path("/photos/my photo.jpg"), "")
+    assert your_photos.typed_path('"/photos/a.png"') == (Path("/photos/a.png"), "")
+    path, note = your_photos.typed_path("uploads/a.png", base=tmp_path)
+    assert path == tmp_path / "uploads" / "a.png" and str(tmp_path.resolve()) in note and "relative" in note
+
+
+def test_status_line_names_every_conversion(retoucher, tmp_path):
+    with Image.open(SAMPLE) as im:
+        rgb = im.convert("RGB").resize((60, 40))
+    rgb.convert("L").save(tmp_path / "grey.png")
+    rgb.convert("CMYK").save(tmp_path / "print.jpg")
+    rgba = rgb.convert("RGBA")
+    rgba.putalpha(128)
+    rgba.save(tmp_path / "glass.png")
+    rgb.save(tmp_path / "plain.png")
+    expected = {"grey.png": ["greyscale"], "print.jpg": ["CMYK"], "glass.png": ["transparency dropped"], "plain.png": []}
+    for name, words in expected.items():
+        result = your_photos.retouch_photo_file(retoucher, tmp_path / name, tmp_path / "out", lut_size=9)
+        line = your_photos.describe(retoucher, result)
+        assert len(result.notes) == len(words) and all(w in line for w in words), (name, line)
+        with Image.open(result.photo) as im:
+            assert im.mode == "RGB"  # what the notes say was done
+
+
+def test_path_box_takes_a_pasted_path_with_quotes(retoucher, jpeg, tmp_path, monkeypatch):
+    panel = photo_panel.PhotoPanel(retoucher, tmp_path, SAMPLE, lut_size=9)
+    assert panel.open_typed(f"'{jpeg}'") and panel.result.source == jpeg
+    monkeypatch.chdir(jpeg.parent)
+    assert panel.open_typed('"my photo.jpg"') and "read from the folder" in panel.status.value
+    assert not panel.open_typed("missing.jpg") and str(jpeg.parent.resolve()) in panel.status.value

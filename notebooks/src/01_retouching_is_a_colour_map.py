@@ -78,6 +78,7 @@ book.say("With factor {factor:.2f}, **{clipped:.1%}** of the values pass 1 and a
 plots.photo_report(brighter, f"brightness x{factor:.2f}")
 
 # %%
+book.need("clipped", cell="Brightness: multiply")
 if clipped >= 0.01:  # a pile of at least 1 % of the values is visible in the histogram
     book.say("The histogram stretches to the right and piles up at 1: the **{clipped:.1%}** of values "
              "that passed 1 all land there.", clipped=clipped)
@@ -91,6 +92,7 @@ else:
 # the input red.
 
 # %%
+book.need("brighter", "factor", cell="Brightness: multiply")
 plots.colour_map_scatter(photo, brighter, title=f"brightness x{factor:.2f}: output against input, per channel")
 
 # %% [markdown]
@@ -110,15 +112,14 @@ book.show_source(ops.contrast)
 
 # %% [markdown]
 # The grey level depends on the photo. We apply the same contrast factor to our photo and to a darker
-# version of it and mark each one's fixed point:
+# version of it and mark each one's fixed point. Contrast leaves the mean luma where it is, so the same
+# slider setting applies a different colour map to each photo:
 
 # %%
 darker = ops.brightness(photo, 0.6)
 mean_photo = ops.mean_luminance(photo).item()
 mean_darker = ops.mean_luminance(darker).item()
-book.say("Mean luma: **{a:.3f}** for the photo and **{b:.3f}** for the darker version. Contrast "
-         "leaves exactly these values unchanged, so the same slider setting applies a different "
-         "colour map to each photo.", a=mean_photo, b=mean_darker)
+book.say("Mean luma: **{a:.3f}** for the photo and **{b:.3f}** for the darker version.", a=mean_photo, b=mean_darker)
 fig = plots.colour_map_scatter(photo, ops.contrast(photo, 1.5).clamp(0, 1),
                              title="contrast x1.5 on the photo (red dots: the fixed point)")
 for ax in fig.axes:
@@ -126,6 +127,7 @@ for ax in fig.axes:
 fig
 
 # %%
+book.need("darker", "mean_darker", cell="Contrast: push away from the mean")
 fig = plots.colour_map_scatter(darker, ops.contrast(darker, 1.5).clamp(0, 1),
                              title="contrast x1.5 on the darker photo")
 for ax in fig.axes:
@@ -149,19 +151,20 @@ plots.photo_report(saturated, "saturation x1.8")
 
 # %% [markdown]
 # The cloud in the RGB cube spreads away from the grey diagonal. Unlike brightness, the output red now
-# depends on green and blue too, so output-against-input per channel is no longer one curve but a band:
+# depends on green and blue too, so output-against-input per channel is no longer one curve but a band
+# (saturation mixes the channels). It is still a colour map: one input colour, one output colour.
 
 # %%
+book.need("saturated", cell="Saturation: push away from grey")
 plots.colour_map_scatter(photo, saturated, title="saturation x1.8: output against input, per channel")
 
 # %%
 # Spread of output red among pixels whose input red is nearly the same (within 1/64):
+book.need("saturated", cell="Saturation: push away from grey")
 bins = np.floor(pictures.as_array(photo)[..., 0] * 64).ravel()
 out_red = pictures.as_array(saturated)[..., 0].ravel()
 spread = max(np.ptp(out_red[bins == k]) for k in np.unique(bins) if (bins == k).sum() > 20)
-book.say("Pixels with the same input red get output reds up to **{spread:.2f}** apart: saturation "
-         "mixes the channels. It is still a colour map: one input colour, one output colour.",
-         spread=spread)
+book.say("Pixels with the same input red get output reds up to **{spread:.2f}** apart.", spread=spread)
 
 # %% [markdown]
 # ## A colour map does not care where a pixel is
@@ -233,6 +236,7 @@ book.say("Rounded, our results are at most **{rounded_worst}** level(s) of 255 f
          truncated_differ=truncated_differ, total=6 * x8.numel())
 
 # %%
+book.need("x8", "ours", cell="Matching Pillow")
 pillow_color = to_tensor(ImageEnhance.Color(to_pil(x8)).enhance(1.5))
 ours_color = ours["Color"](x8, 1.5).clamp(0, 1)
 plots.show_images([ours_color, pillow_color, pictures.difference_image(ours_color, pillow_color, gain=50)],
@@ -254,9 +258,12 @@ plots.show_images([ours_color, pillow_color, pictures.difference_image(ours_colo
 # ## Exercises
 #
 # Write your answer in the answer cell, then run the collapsed check cell below it: it says whether
-# your answer is right. The full edition also has a collapsed solution after each check; open it (click
-# the `...`) after trying.
-#
+# your answer is right.
+
+# %% [markdown] full
+# In this edition a collapsed solution follows each check: open it (click the `...`) after trying.
+
+# %% [markdown]
 # **Exercise 1.** Which brightness factor gives the photo a mean luma of exactly 0.5 (ignoring
 # clipping)? `ops.mean_luminance(photo)` gives the current mean.
 
@@ -265,6 +272,7 @@ answer_1 = None  # a number
 
 # %% check
 # Check of Exercise 1: run this cell
+book.need("answer_1", cell="answer_1 = ...")
 def _mean_is_half(factor):
     return abs(ops.mean_luminance(ops.brightness(photo, float(factor))).item() - 0.5) < 1e-4
 
@@ -288,6 +296,7 @@ answer_2 = None  # a number
 
 # %% check
 # Check of Exercise 2: run this cell
+book.need("answer_2", cell="answer_2 = ...")
 def _is_fixed_point(v):
     grey = torch.full((1, 3, 1, 1), float(v))
     return torch.allclose(ops.contrast(grey, 2.0, ops.mean_luminance(photo)), grey, atol=1e-4)
@@ -312,6 +321,8 @@ answer_3 = None  # a number
 
 # %% check
 # Check of Exercise 3: run this cell
+book.need("answer_3", cell="answer_3 = ...")
+book.need("factor", cell="Brightness: multiply")
 book.check(answer_3, (photo * factor > 1).any(dim=1).float().mean().item(), tol=1e-4, name="Exercise 3",
            hint="compare with 1, then reduce over the channel dimension (dim=1) with .any() before averaging")
 

@@ -129,16 +129,19 @@ book.say("As a GFM with each photo's own mean, contrast differs from `ops.contra
 # pixels of both photos:
 
 # %%
+book.need("pair", cell="Contrast needs the image's mean")
 inputs = pair.permute(0, 2, 3, 1).reshape(-1, 3)  # (2, 3, H, W) -> (2*H*W, 3) pixels
 targets = ops.contrast(pair, 1.5).permute(0, 2, 3, 1).reshape(-1, 3)
 design = torch.cat([inputs, torch.ones(len(inputs), 1)], dim=1)  # (N, 4): a column of ones for the bias
 solution = torch.linalg.lstsq(design.double(), targets.double()).solution.float()  # (4, 3)
 fixed = ConvForm(solution[:3].T.contiguous(), solution[3].contiguous())
 fixed_error = gap(apply_conv(pair, fixed), ops.contrast(pair, 1.5))
-book.say("The best fixed convolution is off by up to **{e:.3f}** (on a scale of 0 to 1), while the GFM "
-         "with each photo's mean is exact. A network that does contrast must look at the whole photo "
-         "to find its mean: in CSRNet that is the job of the **condition network**, which computes "
-         "global statistics once per photo and sets the GFMs.", e=fixed_error)
+book.say("The best fixed convolution is off by up to **{e:.3f}** (on a scale of 0 to 1); the GFM with each "
+         "photo's mean was off by the rounding above.", e=fixed_error)
+
+# %% [markdown]
+# A network that does contrast must look at the whole photo to find its mean: in CSRNet that is the
+# job of the **condition network**, which computes global statistics once per photo and sets the GFMs.
 
 # %% [markdown]
 # ## Tone curves are ReLU networks
@@ -159,6 +162,7 @@ book.say("Knots per channel: {k}, so the hidden layer has {h} channels (3 x {k})
          g=gap(apply_mlp(photo, curve_layers), ops.tone_curve(photo, knots_in, knots_out)))
 
 # %%
+book.need("knots_in", "knots_out", "curve_layers", cell="Tone curves are ReLU networks")
 t = torch.linspace(0, 1, 201)
 ramp = t.reshape(1, 1, 1, -1).expand(1, 3, 1, -1).contiguous()  # (1, 3, 1, 201): a grey ramp
 hidden = torch.relu(apply_conv(ramp, curve_layers[0]))[0, :, 0]  # (3K, 201): the ramps
@@ -167,7 +171,7 @@ fig = Figure(figsize=(10, 3.4), layout="constrained")
 ax1, ax2 = fig.subplots(1, 2)
 for j in range(len(knots_in)):
     ax1.plot(t, weights[j] * hidden[j], label=f"{weights[j].item():+.2f} x ReLU(x - {knots_in[j]})")
-ax1.set(title="the weighted ramps (red channel)", xlabel="input")
+ax1.set(title="the weighted ramps (red channel)", xlabel="input", ylabel="contribution to the red output")
 ax1.legend(fontsize=7)
 ax2.plot(t, curve_layers[1].bias[0] + (weights[:, None] * hidden).sum(0), color="tab:red", label="sum of ramps")
 ax2.plot(knots_in, knots_out, "ko", label="knots")
@@ -184,6 +188,7 @@ fig
 # the image it receives), brightness.
 
 # %%
+book.need("gains", cell="White balance: one scale per channel")
 after_wb_sat = ops.saturation(ops.white_balance(photo, gains), 1.4)
 steps = [ops.white_balance_as_conv(gains), ops.saturation_as_conv(1.4),
          ops.contrast_as_gfm(1.2, ops.mean_luminance(after_wb_sat)), ops.brightness_as_gfm(1.1)]
@@ -197,6 +202,7 @@ book.say("One convolution and one GFM reproduce the four-step chain to **{g:.1e}
 # mixes channels. `compose` says so instead of returning something wrong:
 
 # %%
+book.need("wb_gfm", cell="White balance: one scale per channel")
 try:
     ops.compose(wb_gfm, ops.saturation_as_conv(1.4))
 except ValueError as e:
@@ -208,7 +214,8 @@ except ValueError as e:
 # Put the pieces in a row: `1x1 conv -> GFM -> ReLU -> 1x1 conv -> GFM -> ReLU -> 1x1 conv -> GFM`.
 # That is exactly CSRNet's base network (64 channels in the two hidden layers). Its weights are fixed
 # after training; its GFMs are set per photo by the condition network.
-#
+
+# %% [markdown]
 # ### CSRNet by hand
 #
 # We now set the base network's weights by hand so that its modulations are four knobs: brightness
@@ -243,6 +250,7 @@ book.show_source(by_hand.hand_modulations)
 book.show_source(by_hand.target_retouch)
 
 # %%
+book.need("knots_in", "knots_out", cell="Tone curves are ReLU networks")
 hand_net = by_hand.hand_made_csrnet(knots_in, knots_out)  # the S-curve above as the house style
 knobs = dict(brightness=1.2, contrast=1.3, saturation=1.5, warmth=0.06)  # the retouch to reproduce
 with torch.no_grad():
@@ -260,6 +268,7 @@ book.say("The hand-made CSRNet reproduces the retouch to **{g:.1e}**, float32 ro
 # cell above shows the network itself is exact).
 
 # %%
+book.need("knots_in", "knots_out", cell="Tone curves are ReLU networks")
 rng = np.random.default_rng(2020)  # the puzzle's settings, on the sliders' grids (not printed)
 secret = dict(brightness=float(rng.choice(np.arange(0.8, 1.41, 0.05)).round(2)),
               contrast=float(rng.choice(np.arange(0.8, 1.51, 0.05)).round(2)),
@@ -274,6 +283,8 @@ plots.show_images([photo, goal], ["photo", "target retouch"], size=3.5)
 # slider move, and `by_hand.distance_readout` for the line under the picture:
 
 # %%
+book.need("hand_net", cell="CSRNet by hand")
+book.need("goal_array", cell="Drive it yourself")
 widgets.Preview(functools.partial(by_hand.preview, hand_net, photo),
             {"brightness": widgets.slider(1.0, 0.5, 2.0, 0.05, "brightness b"),
              "contrast": widgets.slider(1.0, 0.5, 2.0, 0.05, "contrast k"),
@@ -288,6 +299,8 @@ widgets.Preview(functools.partial(by_hand.preview, hand_net, photo),
 # `puzzle_tolerance`, and one slider step off is already more:
 
 # %%
+book.need("goal_array", "secret", cell="Drive it yourself")
+book.need("hand_net", cell="CSRNet by hand")
 lut_error = by_hand.mean_difference(by_hand.preview(hand_net, photo, **secret), goal_array)
 puzzle_tolerance = 1e-4
 
@@ -302,14 +315,17 @@ def exact_difference(knobs: dict) -> float:
 step_off = min(exact_difference({**secret, name: secret[name] + step})
                for name, step in [("brightness", 0.05), ("contrast", 0.05), ("saturation", 0.05), ("warmth", 0.01)])
 book.say("In the widget, the right settings leave **{e:.4f}** (the lookup table's interpolation). In the "
-         "check, one slider step off leaves at least **{s:.4f}**, well above the tolerance **{t}**.",
-         e=lut_error, s=step_off, t=puzzle_tolerance)
+         "check, one slider step off leaves at least **{s:.4f}**, {verdict} the tolerance **{t}**.",
+         e=lut_error, s=step_off, t=puzzle_tolerance,
+         verdict=book.compare(step_off, puzzle_tolerance, 0.0, more="above", less="below", same="at"))
 
 # %% answer
 answer_puzzle = None  # dict(brightness=..., contrast=..., saturation=..., warmth=...)
 
 # %% check
 # Check of the puzzle: run this cell
+book.need("answer_puzzle", cell="answer_puzzle = ...")
+book.need("puzzle_tolerance", "exact_difference", cell="Drive it yourself")
 def _finds_the_target(knobs):
     return exact_difference(knobs) < puzzle_tolerance
 
@@ -338,9 +354,12 @@ solution_puzzle = dict(secret)
 # ## Exercises
 #
 # Write your answer in the answer cell, then run the collapsed check cell below it: it says whether
-# your answer is right. The full edition also has a collapsed solution after each check; open it (click
-# the `...`) after trying.
-#
+# your answer is right.
+
+# %% [markdown] full
+# In this edition a collapsed solution follows each check: open it (click the `...`) after trying.
+
+# %% [markdown]
 # **Exercise 1.** Write the 3x3 matrix of saturation 0 (black and white) as a torch tensor, without
 # calling `ops`. Hint: every output channel is the luma.
 
@@ -349,6 +368,7 @@ answer_1 = None  # a (3, 3) tensor
 
 # %% check
 # Check of Exercise 1: run this cell
+book.need("answer_1", cell="answer_1 = ...")
 book.check(answer_1, ops.saturation_as_conv(0.0).weight, tol=1e-6, name="Exercise 1",
            hint="every output channel is the same weighted sum of R, G and B")
 
@@ -368,6 +388,7 @@ answer_2 = None  # (scale, shift)
 
 # %% check
 # Check of Exercise 2: run this cell
+book.need("answer_2", cell="answer_2 = ...")
 _m = ops.mean_luminance(ops.brightness(photo, 1.2))
 _, _mod = ops.compose(ops.brightness_as_gfm(1.2), ops.contrast_as_gfm(1.5, _m))
 book.check(answer_2, (_mod.scale[0, 0].item(), _mod.shift[0, 0].item()), tol=1e-4, name="Exercise 2",
@@ -392,6 +413,7 @@ answer_3 = None  # (knots_in, knots_out)
 
 # %% check
 # Check of Exercise 3: run this cell
+book.need("answer_3", cell="answer_3 = ...")
 def _is_negative(knots):
     layers = ops.tone_curve_as_mlp(*knots)
     return gap(apply_mlp(photo, layers), 1 - photo) < 1e-5

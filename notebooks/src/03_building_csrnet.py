@@ -67,6 +67,7 @@ print(model)
 # formula.
 
 # %%
+book.need("model", cell="The whole network")
 cn = model.cond_net
 h = photo
 expected = tuple(photo.shape[2:])
@@ -89,6 +90,7 @@ assert torch.allclose(cond, cn(photo))  # the same as running the module in one 
 # heads and returns them together:
 
 # %%
+book.need("model", cell="The whole network")
 with torch.no_grad():
     mods = model.modulations(photo)
 print("cond    ", tuple(mods.cond.shape))
@@ -127,6 +129,8 @@ assert gap < 1e-5 and identity_gap == 0
 # first two. A 1x1 convolution mixes the channels of one pixel and never looks at its neighbours.
 
 # %%
+book.need("mods", cell="The condition network, step by step")
+book.need("model", cell="The whole network")
 (s1, s2, s3), (t1, t2, t3) = mods.scales, mods.shifts
 with torch.no_grad():
     h = model.conv1(photo)
@@ -149,6 +153,9 @@ with torch.no_grad():
 # network and unshuffling after gives the same picture:
 
 # %%
+book.need("mods", cell="The condition network, step by step")
+book.need("model", cell="The whole network")
+book.need("output", cell="The base network, step by step")
 B, C, H, W = photo.shape
 order = torch.randperm(H * W)
 pixels = photo.reshape(1, 3, H * W, 1)  # (1, 3, H, W) -> (1, 3, H*W, 1): a column of pixels
@@ -167,6 +174,7 @@ assert shuffle_gap < 1e-5
 # We count the parameters of every layer and group them into the three parts.
 
 # %%
+book.need("model", cell="The whole network")
 rows, parts = [], {"condition network": 0, "scale/shift heads": 0, "base network": 0}
 for name, module in model.named_children():
     n = count_parameters(module)
@@ -192,6 +200,8 @@ book.say("In total **{total:,}** parameters: condition network **{cond:,}** ({co
 # multiply-adds of its three 1x1 convolutions:
 
 # %%
+book.need("cn", cell="The condition network, step by step")
+book.need("model", cell="The whole network")
 macs_per_pixel = sum(m.in_channels * m.out_channels for m in (model.conv1, model.conv2, model.conv3))
 megapixels = 12
 thumb = 128  # the condition network can look at a 128x128 thumbnail instead of the full photo
@@ -212,6 +222,7 @@ book.say("The base network needs **{macs:,}** multiply-adds per pixel, so a {mp}
 # our count beside them:
 
 # %%
+book.need("total", cell="Counting the parameters")
 paper_table = {  # parameter counts as reported in the CSRNet paper
     "HDRNet": 482_000,
     "DUPE": 999_000,
@@ -220,9 +231,11 @@ paper_table = {  # parameter counts as reported in the CSRNet paper
 }
 counts = {"CSRNet (this package)": total, **paper_table}
 ratios = {name: n / total for name, n in paper_table.items()}
-book.say("CSRNet is **{hdr:.0f}x** smaller than HDRNet, **{dupe:.0f}x** smaller than DUPE, "
-         "**{wb:.0f}x** smaller than White-Box and **{dr:,.0f}x** smaller than Distort-and-Recover.",
-         hdr=ratios["HDRNet"], dupe=ratios["DUPE"], wb=ratios["White-Box"], dr=ratios["Distort-and-Recover"])
+book.say("Parameters of each network divided by CSRNet's: HDRNet **{hdr:.0f}**, DUPE **{dupe:.0f}**, "
+         "White-Box **{wb:.0f}**, Distort-and-Recover **{dr:,.0f}**: {verdict}.",
+         hdr=ratios["HDRNet"], dupe=ratios["DUPE"], wb=ratios["White-Box"], dr=ratios["Distort-and-Recover"],
+         verdict=book.compare(min(ratios.values()), 1.0, 0.0, more="each is larger than CSRNet",
+                             less="not every one is larger than CSRNet"))
 plots.bar_chart(list(counts), list(counts.values()), highlight="CSRNet (this package)",
               xlabel="parameters (log scale)", title="Parameters of global retouching networks")
 
@@ -262,6 +275,7 @@ plots.show_images([photo, retouched], ["input", net_name], size=4)
 # kernel (e.g. in the HTML copy) you see the picture at the slider's starting position.
 
 # %%
+book.need("retouched", "net_name", cell="The authors' weights")
 before, after = pictures.as_array(photo), pictures.as_array(retouched)  # computed once; the slider only cuts
 widgets.Preview(lambda position: pictures.split_view(before, after, position, line=True),
             {"position": widgets.slider(0.5, 0, 1, 0.01, "split")}, title="input | " + net_name)
@@ -272,6 +286,7 @@ widgets.Preview(lambda position: pictures.split_view(before, after, position, li
 # few channels: 8 of layer 1's 64 and layer 3's red and blue scales.
 
 # %%
+book.need("mods", "net_name", cell="The authors' weights")
 n_modulations = sum(s.shape[1] for s in mods.scales) + sum(s.shape[1] for s in mods.shifts)
 book.say("{n} numbers: a scale and a shift for each of the {c1} + {c2} + {c3} channels.", n=n_modulations,
          c1=mods.scales[0].shape[1], c2=mods.scales[1].shape[1], c3=mods.scales[2].shape[1])
@@ -282,6 +297,7 @@ plots.modulation_bars(mods, title=f"Modulations the {net_name} chose for {photo_
 # (t, t, t) for t from 0 to 1, shows its tone curve for each output channel:
 
 # %%
+book.need("mods", "net", "net_name", cell="The authors' weights")
 curve = pictures.tone_curves(lambda x: net.base(x, mods), mode="grey")
 book.say("For this photo the base network maps grey {t:.2f} to ({r:.3f}, {g:.3f}, {b:.3f}).",
          t=curve[0][128], r=curve[1][128, 0], g=curve[1][128, 1], b=curve[1][128, 2])
@@ -301,9 +317,12 @@ plots.tone_curve_figure({f"{net_name}, {photo_name}": curve})
 # ## Exercises
 #
 # Write your answer in the answer cell, then run the collapsed check cell below it: it says whether
-# your answer is right. The full edition also has a collapsed solution after each check; open it (click
-# the `...`) after trying.
-#
+# your answer is right.
+
+# %% [markdown] full
+# In this edition a collapsed solution follows each check: open it (click the `...`) after trying.
+
+# %% [markdown]
 # **Exercise 1.** How many parameters does `CSRNet(base_nf=32)` have (condition network unchanged)?
 # Count by hand from the table above, then check.
 
@@ -312,6 +331,7 @@ answer_1 = None  # your number
 
 # %% check
 # Check of Exercise 1: run this cell
+book.need("answer_1", cell="answer_1 = ...")
 book.check(answer_1, count_parameters(CSRNet(base_nf=32)), name="Exercise 1",
            hint="the base convolutions and the heads of layers 1 and 2 shrink; conv3 and heads 3 change too")
 
@@ -333,6 +353,8 @@ answer_2 = None  # e.g. (10, 20)
 
 # %% check
 # Check of Exercise 2: run this cell
+book.need("answer_2", cell="answer_2 = ...")
+book.need("cn", cell="The condition network, step by step")
 def _last_map_size(height, width):
     with torch.no_grad():
         h = torch.zeros(1, 3, height, width)
@@ -364,6 +386,8 @@ answer_3 = None  # a Modulations
 
 # %% check
 # Check of Exercise 3: run this cell
+book.need("answer_3", cell="answer_3 = ...")
+book.need("model", cell="The whole network")
 def _adds_point_one(m):
     with torch.no_grad():
         plain = model.base(photo, Modulations.identity())

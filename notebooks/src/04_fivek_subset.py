@@ -6,6 +6,10 @@
 # how the details of their preparation change the numbers papers report, and what the expert actually
 # changed in each photo.
 #
+# **Which data this runs on.** This repository ships no FiveK photo (its licence forbids it), so the
+# notebook runs on `data_samples/`, free photos with a recorded degradation, unless the environment
+# variable `CSRNET_LITE_FIVEK` names a folder of real FiveK pairs. The first cell below says which.
+#
 # **You will learn to**
 # - say what MIT-Adobe FiveK is, who may use it, and how papers prepare it;
 # - see how much a choice as small as the image size moves a score;
@@ -13,7 +17,8 @@
 # - page through the pairs with a before/after view;
 # - measure what the retouch changed in each photo: brightness, contrast, saturation, colour.
 #
-# **Time:** about 25 minutes; the cells run in about a minute on a laptop CPU.
+# **Time:** about 25 minutes; the cells run in under a minute on an idle 2-core laptop, about two
+# minutes on a busy one (measured in the README).
 
 # %%
 # Set-up: installs csrnet-lite where it is missing (Colab, Binder), then says what runs.
@@ -47,6 +52,7 @@ from csrnet_lite.samples import known_degradations
 
 book.setup()
 size = book.pick(full=512, smoke=128)  # long edge of the photos in this notebook
+print(describe_root())  # which data this run uses
 
 # %% [markdown]
 # ## MIT-Adobe FiveK
@@ -115,11 +121,13 @@ split_spread = max(split_means) - min(split_means)
 book.say("Size alone moves the score by **{size_spread:.2f} dB**. Over {n} random 80/20 splits, the mean "
          "PSNR of the test photos ranges from **{lo:.2f}** to **{hi:.2f} dB**, a spread of "
          "**{split_spread:.2f} dB**: the choice of test photos moves it {verdict} than the size (0.1 dB "
-         "threshold). Scores are only comparable on identically prepared data and the same test photos.",
+         "threshold).",
          size_spread=size_spread, n=len(split_means), lo=min(split_means), hi=max(split_means),
          split_spread=split_spread, verdict=book.compare(split_spread, size_spread, 0.1, same="about as much"))
 
 # %% [markdown]
+# Either way, scores are only comparable on identically prepared data and the same test photos.
+#
 # ## Loading pairs
 #
 # `default_root()` is `data_samples/`, or the folder named by the environment variable
@@ -127,6 +135,7 @@ book.say("Size alone moves the score by **{size_spread:.2f} dB**. Over {n} rando
 # published folder layouts, resizes them and keeps them in memory:
 
 # %%
+book.need("root", cell="How papers prepare FiveK, and why it matters")
 data = PairDataset(root, resize=Resize("long", size))
 samples = [data[i] for i in range(len(data))]
 shapes = sorted({tuple(s.input.shape[2:]) for s in samples})
@@ -140,6 +149,7 @@ print("ids:", ", ".join(s.id for s in samples[:10]), "..." if len(samples) > 10 
 # view of it (notebook 3):
 
 # %%
+book.need("samples", cell="Loading pairs")
 first = samples[0]
 print(f"{first.id}: input {tuple(first.input.shape)}, target {tuple(first.target.shape)}, "
       f"cond_input {tuple(first.cond_input.shape)}")
@@ -152,6 +162,7 @@ plots.show_images([first.input, first.target, first.cond_input], ["input", "targ
 # second. The pictures are prepared once, so the widget only cuts and pastes.
 
 # %%
+book.need("samples", cell="Loading pairs")
 inputs = [pictures.as_array(s.input) for s in samples]
 targets = [pictures.as_array(s.target) for s in samples]
 pair_psnr = [psnr(s.input, s.target).item() for s in samples]
@@ -194,6 +205,8 @@ def edit_stats(input, target):
     }
 
 
+# %%
+book.need("samples", cell="Loading pairs")
 stats = {s.id: edit_stats(s.input, s.target) for s in samples}
 names = list(next(iter(stats.values())))
 units = {"brightness": "stops of light", "contrast": "ratio of luma std. dev.",
@@ -213,6 +226,7 @@ fig.suptitle("What the retouch changed, per pair (orange: more, blue: less)")
 fig
 
 # %%
+book.need("stats", cell="What did the retouch change?")
 verdicts = {n: [book.compare(v[n], 0.0 if n == "brightness" else 1.0, 0.1 if n == "brightness" else 0.05)
                 for v in stats.values()] for n in ("brightness", "saturation")}  # 0.1 stop; 5 %
 book.say("The target is brighter than the input by more than 0.1 stop in **{brighter}** of {n} pairs and "
@@ -233,6 +247,8 @@ book.say("The target is brighter than the input by more than 0.1 stop in **{brig
 # applied, times the inverse of the luma's gain.
 
 # %%
+book.need("samples", "root", cell="Loading pairs")
+book.need("stats", "units", cell="What did the retouch change?")
 known = known_degradations(root)  # name -> samples.Degradation; {} where there is no manifest.json
 matched = [s for s in samples if s.id in known]
 if matched:
@@ -251,6 +267,10 @@ if matched:
             measured[n].append(stats[s.id][n])
         cast.append(abs(math.log2(d.wb_gains[0] / d.wb_gains[2])))  # stops between red and blue gains
         clipped.append(((s.input <= 0) | (s.input >= 1)).float().mean().item())  # values at black or white
+
+# %%
+book.need("matched", cell="Measured against the truth (data_samples only)")
+if matched:
     fig = Figure(figsize=(12, 3.8), layout="constrained")
     correlation = {}
     for ax, n in zip(fig.subplots(1, 3), quantities):
@@ -278,6 +298,7 @@ else:
 # n pairs, a correlation counts only above 2/sqrt(n) in size (smaller ones arise by chance).
 
 # %%
+book.need("matched", cell="Measured against the truth (data_samples only)")
 if matched:
     off = np.mean([np.abs(np.array(measured["brightness"]) - np.array(predicted["brightness"])) * math.log(2)]
                   + [np.abs(np.log(np.array(measured[n]) / np.array(predicted[n]))) for n in ("contrast", "saturation")],
@@ -306,6 +327,8 @@ if matched:
 # than doing nothing: the preparation matters as much as the method.
 
 # %%
+book.need("samples", "data", cell="Loading pairs")
+book.need("root", cell="How papers prepare FiveK, and why it matters")
 try:
     official = load_official()
 except FileNotFoundError as e:
@@ -337,9 +360,12 @@ if official is not None:
 # ## Exercises
 #
 # Write your answer in the answer cell, then run the collapsed check cell below it: it says whether
-# your answer is right. The full edition also has a collapsed solution after each check; open it (click
-# the `...`) after trying.
-#
+# your answer is right.
+
+# %% [markdown] full
+# In this edition a collapsed solution follows each check: open it (click the `...`) after trying.
+
+# %% [markdown]
 # **Exercise 1.** Which pair did the retouch change least, by the PSNR of its input against its
 # target (the highest PSNR)? Answer with its id, a string.
 
@@ -348,6 +374,9 @@ answer_1 = None  # e.g. "a0001"
 
 # %% check
 # Check of Exercise 1: run this cell
+book.need("answer_1", cell="answer_1 = ...")
+book.need("samples", cell="Loading pairs")
+book.need("pair_psnr", cell="Page through the pairs")
 book.check(answer_1, samples[int(np.argmax(pair_psnr))].id, name="Exercise 1",
            hint="a higher PSNR means a smaller difference; pair_psnr[i] belongs to samples[i]")
 
@@ -366,6 +395,7 @@ answer_2 = None  # (height, width)
 
 # %% check
 # Check of Exercise 2: run this cell
+book.need("answer_2", cell="answer_2 = ...")
 book.check(answer_2, Resize.SHORT_480.output_size(2000, 3000), name="Exercise 2",
            hint="the short edge becomes 480, the long edge keeps the aspect ratio")
 
@@ -385,6 +415,8 @@ answer_3 = None  # a number
 
 # %% check
 # Check of Exercise 3: run this cell
+book.need("answer_3", cell="answer_3 = ...")
+book.need("stats", cell="What did the retouch change?")
 book.check(answer_3, float(np.mean([v["brightness"] for v in stats.values()])), tol=1e-4, name="Exercise 3",
            hint="stats[id]['brightness'] for every id, averaged")
 

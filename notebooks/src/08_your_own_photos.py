@@ -76,8 +76,14 @@ display(Markdown(f"It is {retoucher.origin}."))
 # connection to the kernel).
 # The photo is retouched at once, at full resolution; the progress bar follows the large ones. Until
 # you upload one, the panel shows a sample photo.
+#
+# A path pasted with quotes around it (as file managers copy it) is fine; a relative path is read
+# from this notebook's folder, and the status line says so. The status line also names what was
+# converted besides the retouch: a greyscale or CMYK photo becomes RGB, and transparency is dropped
+# (the command line `python -m csrnet_lite retouch` keeps it).
 
 # %%
+book.need("retoucher", cell="Which CSRNet retouches your photo")
 panel = photo_panel.PhotoPanel(retoucher, folder, photo=sample)
 display(panel.inputs)
 
@@ -89,6 +95,7 @@ display(panel.inputs)
 # colours (`csrnet_lite.lut`).
 
 # %%
+book.need("panel", cell="Upload a photo")
 panel.preview
 
 # %% [markdown]
@@ -98,6 +105,7 @@ panel.preview
 # being corrected. Curves above the dashed identity line brighten that part of the range.
 
 # %%
+book.need("panel", cell="Upload a photo")
 panel.curves
 
 # %% [markdown]
@@ -109,6 +117,7 @@ panel.curves
 # shown; after moving the slider, click **Write at this strength**.
 
 # %%
+book.need("panel", cell="Upload a photo")
 display(panel.write_button, panel.downloads)
 result = panel.result
 h, w = result.size
@@ -118,8 +127,8 @@ book.say("Wrote **{photo}** ({w} x {h} pixels) and **{cube}** in **{write_second
 # %% [markdown]
 # ## Large photos: a lookup table instead of the network
 #
-# Running the network on every pixel of a 12-megapixel photo costs about 4,400 multiply-adds per pixel
-# and 12 GB of activations. But once the condition network has chosen the modulations, the base
+# Running the network on every pixel of a 12-megapixel photo costs thousands of multiply-adds per
+# pixel (counted below) and, as `bench/fullres.py` measures, about 12 GB of activations. But once the condition network has chosen the modulations, the base
 # network is a colour map, RGB in, RGB out, the same for every pixel. So the panel evaluates it once
 # on a 65 x 65 x 65 lattice of colours (274,625 colours) and looks every pixel up in that table, with
 # trilinear interpolation between lattice points (`csrnet_lite.lut`, notebook 6 draws such tables).
@@ -127,19 +136,24 @@ book.say("Wrote **{photo}** ({w} x {h} pixels) and **{cube}** in **{write_second
 # First the check that the table *is* the network, on the preview of the photo above:
 
 # %%
+book.need("result", cell="Download the results")
+book.need("retoucher", cell="Which CSRNet retouches your photo")
 before = torch.from_numpy(result.before).permute(2, 0, 1)[None]  # (h, w, 3) -> (1, 3, h, w)
 with torch.no_grad():
     direct = retoucher.model.base(before, result.mods)  # the network on every pixel
 table = apply_lut(before, result.lut)  # the baked table on every pixel
 lut_psnr = float(psnr(table.clamp(0, 1), direct.clamp(0, 1)))
-book.say("The table and the network agree to **{lut_psnr:.1f} dB** PSNR (above 40 dB the difference is "
-         "invisible).", lut_psnr=lut_psnr)
+net = retoucher.model
+macs = sum(c.in_channels * c.out_channels for c in (net.conv1, net.conv2, net.conv3))  # per pixel
+book.say("The base network costs **{macs:,}** multiply-adds per pixel; the table and the network agree to "
+         "**{lut_psnr:.1f} dB** PSNR (above 40 dB the difference is invisible).", macs=macs, lut_psnr=lut_psnr)
 
 # %% [markdown]
 # Now a photo as large as a camera's: the sample upscaled to 12 megapixels (1.3 in smoke mode) and saved
 # as a JPEG, then retouched as an upload would be, with the progress bar.
 
 # %%
+book.need("retoucher", cell="Which CSRNet retouches your photo")
 large = folder / "uploads" / "large_example.jpg"
 large.parent.mkdir(parents=True, exist_ok=True)
 long_edge = book.pick(full=4240, smoke=1400)
@@ -162,6 +176,8 @@ display(HTML(your_photos.links_html(large_result)))
 # file. Four files that go wrong:
 
 # %%
+book.need("panel", cell="Upload a photo")
+book.need("large", cell="Large photos: a lookup table instead of the network")
 bad = folder / "bad_examples"
 bad.mkdir(parents=True, exist_ok=True)
 (bad / "notes.jpg").write_text("this is text, not a JPEG")
@@ -193,9 +209,12 @@ panel.status
 # ## Exercises
 #
 # Write your answer in the answer cell, then run the collapsed check cell below it: it says whether
-# your answer is right. The full edition also has a collapsed solution after each check; open it (click
-# the `...`) after trying.
-#
+# your answer is right.
+
+# %% [markdown] full
+# In this edition a collapsed solution follows each check: open it (click the `...`) after trying.
+
+# %% [markdown]
 # **Exercise 1.** How many network evaluations does the lookup table save on the 12-megapixel photo
 # (one per pixel, minus one per lattice colour)? Answer with a whole number.
 
@@ -204,6 +223,8 @@ answer_1 = None  # a number
 
 # %% check
 # Check of Exercise 1: run this cell
+book.need("answer_1", cell="answer_1 = ...")
+book.need("large_result", cell="Large photos: a lookup table instead of the network")
 book.check(answer_1, large_result.size[0] * large_result.size[1] - large_result.lut.shape[0] ** 3, tol=0.5,
            name="Exercise 1", hint="pixels: large_result.size (height, width); lattice colours: 65 ** 3")
 
@@ -224,6 +245,8 @@ answer_2 = None  # an array (h, w, 3)
 
 # %% check
 # Check of Exercise 2: run this cell
+book.need("answer_2", cell="answer_2 = ...")
+book.need("panel", cell="Upload a photo")
 book.check(answer_2, your_photos.render(panel.result, split=0.0, strength=0.3), tol=1e-5, name="Exercise 2",
            hint="blend: before + strength * (after - before), then clip to [0, 1]")
 
@@ -242,6 +265,9 @@ answer_3 = None  # three numbers (R, G, B)
 
 # %% check
 # Check of Exercise 3: run this cell
+book.need("answer_3", cell="answer_3 = ...")
+book.need("retoucher", cell="Which CSRNet retouches your photo")
+book.need("panel", cell="Upload a photo")
 with torch.no_grad():
     grey_out = retoucher.model.base(torch.full((1, 3, 1, 1), 0.5), panel.result.mods)[0, :, 0, 0]
 book.check(answer_3, grey_out, tol=1e-4, name="Exercise 3", hint="panel.result.lut is indexed [b, g, r]")
