@@ -19,22 +19,26 @@ from ..checkpoint import OFFICIAL_VIEW, load_model, load_official
 from ..crossval import by_source, crossvalidate, items, kfold, standard_methods
 from ..data import PairDataset, default_root
 from ..evaluate import compare
-from ..files import check_output_file
+from ..files import exclusive
 from ..image import CondView
-from ..lut import DEFAULT_SIZE, check_size, check_strength
+from ..lut import DEFAULT_SIZE
 from ..model import CSRNet
 from ..pairs import relative, scan_pairs
 from ..recipes import TrainConfig
-from ..settings import PROJECT_ROOT
+from ..settings import PROJECT_ROOT, official_weights_path
 from ..train import train
 from .cube import write_cube
 from .download import MAX_MB, TIMEOUT
-from .arguments import check_train, data_resize, default_budget, positive, seed_list, train_config
+from .arguments import (MAX_MINUTES, MAX_STEPS, MAX_THREADS, SEED, check_train, check_train_output, data_resize,
+                        default_budget, number, seed_list, show_ranges, train_config)
 from .errors import DEBUG_HELP, run
 from .fetch import BASE_URL, fetch
-from .retouch import PHOTO_SUFFIXES, plan_outputs, retouch_file
+from .outputs import Output, check_outputs, csv_output, data_files, deliver, new_files, report_stream
+from .retouch import MAX_LUT_SIZE, PHOTO_SUFFIXES, plan_outputs, retouch_file
 
 DESCRIPTION = "Train, evaluate and apply CSRNet (conditional sequential modulation for global retouching)."
+THREADS = dict(type=number(int, 1, MAX_THREADS), default=None, help="torch CPU threads (default: torch's)")
+STEPS = number(int, 1, MAX_STEPS)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,6 +65,7 @@ def parser() -> argparse.ArgumentParser:
     for commands in (sub, data_sub):  # --debug also after a command's name
         for command in commands.choices.values():
             command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
+            show_ranges(command)
     return p
 
 
@@ -76,32 +81,34 @@ def _add_train(sub) -> None:
                         "pairs, else the fixed colour map (chosen by cross-validation: `cv`); fast: "
                         "gradient training of the whole network; paper: the published recipe; fixed: "
                         "the fixed colour map")
-    p.add_argument("--minutes", type=positive(float), default=None,
+    p.add_argument("--minutes", type=number(float, 0, MAX_MINUTES, open_low=True), default=None,
                    help="training-time budget in total, resumed runs included (default 5; smoke mode: "
                         "20 steps). The recipe's own step count still applies (fast: 1200, finetune: 300)")
-    p.add_argument("--steps", type=positive(int), default=None, help="stop after this many steps in total")
+    p.add_argument("--steps", type=STEPS, default=None, help="stop after this many steps in total")
     p.add_argument("--resume", default=None, help="checkpoint to continue from (usually the same as --out)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file (a new run)")
     p.add_argument("--official", default=None,
                    help="start from the authors' weights at this path (default: found automatically "
                         "in CSRNET_LITE_WEIGHTS, ../shared/weights or ./csrnet.pth; fast: the finetune recipe)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=SEED, default=0, help="seeds the initialisation and the training loop")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto")
-    p.add_argument("--threads", type=positive(int), default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--threads", **THREADS)
     p.set_defaults(func=_train)
 
 
 def _train(args: argparse.Namespace) -> int:
     check_train(args)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     config = train_config(args)
     data = PairDataset(args.data, resize=data_resize())
+    check_train_output(args, config, data)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     start = {"official-fit": f"the authors' weights ({config.official_path}), last layer refitted",
              "fit": "the fixed colour map fitted to the pairs"}.get(config.init, f"init={config.init}")
     print(f"training the {config.recipe} recipe on {len(data)} pairs from {args.data}: {start}, "
           f"{config.steps} gradient steps" + (f" or {config.minutes:g} min" if config.minutes else ""))
-    result = train(None, data, config, resume=args.resume, checkpoint=args.out)
+    with exclusive(new_files([Path(args.out)])):
+        result = train(None, data, config, resume=args.resume, checkpoint=args.out)
     state = "interrupted" if result.interrupted else "done"
     if len(result.history):
         print(f"{state}: {result.steps} steps, {result.images_per_second:.1f} photos/s, "
@@ -117,17 +124,19 @@ def _add_cv(sub) -> None:
         description="Cross-validate: fit every method on all but one fold, score it on the held-out "
                     "fold, for every fold; print mean PSNR, spread over folds and the worst photo.")
     p.add_argument("--data", required=True, help="data root in any layout csrnet_lite.data reads")
-    p.add_argument("--folds", type=positive(int), default=5, help="number of folds (default 5)")
+    p.add_argument("--folds", type=number(int, 2, 10_000), default=5, help="number of folds (default 5)")
     p.add_argument("--by-source", action="store_true",
                    help="leave one source (subfolder of the root) out instead of k folds")
     p.add_argument("--recipe", action="append", choices=("default", "fast", "paper"), default=None,
                    help="recipe(s) to cross-validate (repeat the option; default: default)")
     p.add_argument("--seeds", type=seed_list, default=[0], help="comma-separated seeds, one trained model per seed and fold")
-    p.add_argument("--steps", type=positive(int), default=None,
+    p.add_argument("--steps", type=STEPS, default=None,
                    help="steps of the recipes that train by gradient steps (fast, paper; default: theirs, "
                         "20 in smoke mode); the default recipe is a closed-form fit")
-    p.add_argument("--csv", default=None, help="also write per-photo held-out scores to this CSV file")
-    p.add_argument("--threads", type=positive(int), default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--csv", default=None, help="also write per-photo held-out scores to this CSV file "
+                                              "(-: standard output)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --csv file")
+    p.add_argument("--threads", **THREADS)
     p.set_defaults(func=_cv)
 
 
@@ -142,15 +151,20 @@ def _cv(args: argparse.Namespace) -> int:
         for seed in seeds:
             configs.append(dataclasses.replace(base, recipe=name if len(seeds) == 1 else f"{name} s{seed}",
                                                seed=seed, **({"steps": steps} if steps and base.steps else {})))
-    data = items(PairDataset(args.data, resize=data_resize()))
+    dataset = PairDataset(args.data, resize=data_resize())
+    csv = csv_output(args.csv, data_files("--data", dataset), overwrite=args.overwrite)
+    data = items(dataset)
     folds = by_source(data) if args.by_source else kfold(data, args.folds)
+    report = report_stream([csv])
     print(f"cross-validating {', '.join(c.recipe for c in configs)} on {len(data)} pairs from {args.data}, "
-          f"{len(folds)} folds")
-    result = crossvalidate(data, standard_methods(*configs), folds, progress=True)
-    print(result.table())
-    if args.csv:
-        print(f"per-photo scores: {result.to_csv(args.csv)}")
+          f"{len(folds)} folds", file=report)
+    with exclusive(new_files([csv])):
+        result = crossvalidate(data, standard_methods(*configs), folds, progress=True)
+        print(result.table(), file=report)
+        if csv is not None:
+            print(f"per-photo scores: {deliver(csv, result.to_csv)}", file=report)
     return 0
+
 
 
 def _add_evaluate(sub) -> None:
@@ -162,33 +176,38 @@ def _add_evaluate(sub) -> None:
                    help="also score the authors' weights at this path ('auto': when present)")
     p.add_argument("--train-data", default=None,
                    help="fit the fixed colour transform baseline on the pairs at this root")
-    p.add_argument("--csv", default=None, help="also write per-photo scores to this CSV file")
+    p.add_argument("--csv", default=None, help="also write per-photo scores to this CSV file (-: standard output)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --csv file")
     p.add_argument("--per-image", action="store_true", help="print per-photo tables too")
-    p.add_argument("--threads", type=positive(int), default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--threads", **THREADS)
     p.set_defaults(func=_evaluate)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    if args.csv:
-        check_output_file(args.csv, overwrite=args.overwrite, what="--csv")
     if args.official not in (None, "auto") and not Path(args.official).is_file():
         raise FileNotFoundError(f"--official {args.official}: no such file; pass the authors' csrnet.pth "
                                 "or 'auto'")
+    official = official_weights_path() if args.official == "auto" else args.official
     methods = {}
     if args.model:
         methods[Path(args.model).name] = load_model(args.model)  # before the data: a bad file fails fast
+    data = PairDataset(args.data, resize=data_resize())
+    train_data = PairDataset(args.train_data, resize=data_resize()) if args.train_data else None
+    csv = csv_output(args.csv, [("the --model file", args.model), ("the authors' weights", official),
+                                *data_files("--data", data), *data_files("--train-data", train_data)],
+                     overwrite=args.overwrite)
     if args.threads:
         torch.set_num_threads(args.threads)
-    data = list(PairDataset(args.data, resize=data_resize()))
-    train_pairs = list(PairDataset(args.train_data, resize=data_resize())) if args.train_data else None
-    result = compare(methods, data, train=train_pairs, official=args.official)
-    if args.per_image:
-        for e in result.evaluations:
-            print(e.table(), end="\n\n")
-    print(result.table())
-    if args.csv:
-        print(f"per-photo scores: {result.to_csv(args.csv)}")
+    train_pairs = list(train_data) if train_data else None
+    report = report_stream([csv])
+    with exclusive(new_files([csv])):
+        result = compare(methods, list(data), train=train_pairs, official=args.official)
+        if args.per_image:
+            for e in result.evaluations:
+                print(e.table(), end="\n\n", file=report)
+        print(result.table(), file=report)
+        if csv is not None:
+            print(f"per-photo scores: {deliver(csv, result.to_csv)}", file=report)
     return 0
 
 
@@ -213,12 +232,14 @@ def _add_retouch(sub) -> None:
     which.add_argument("--official", nargs="?", const="", metavar="PATH",
                        help="the authors' weights (default: $CSRNET_LITE_WEIGHTS or ../shared/weights)")
     p.add_argument("--out", type=Path, metavar="DIR", help="write outputs into DIR (same file names)")
-    p.add_argument("--strength", type=float, default=1.0, help="0: unchanged .. 1: full retouch (default 1)")
-    p.add_argument("--lut-size", type=int, default=DEFAULT_SIZE,
+    p.add_argument("--strength", type=number(float, 0, 1), default=1.0,
+                   help="0: unchanged .. 1: full retouch (default 1)")
+    p.add_argument("--lut-size", type=number(int, 2, MAX_LUT_SIZE), default=DEFAULT_SIZE,
                    help=f"lattice points per axis (default {DEFAULT_SIZE}; 33 is the usual .cube size, "
                         "about 9 dB less faithful)")
     p.add_argument("--save-cube", type=Path, metavar="FILE",
-                   help="also write the photo's LUT as an Adobe .cube file (one input photo only)")
+                   help="also write the photo's LUT as an Adobe .cube file (one input photo only; "
+                        "-: standard output)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace existing outputs, or the inputs themselves when --out points at them")
     p.add_argument("--skip-existing", action="store_true",
@@ -227,28 +248,28 @@ def _add_retouch(sub) -> None:
 
 
 def _retouch(args: argparse.Namespace) -> int:
-    check_strength(args.strength)
-    check_size(args.lut_size)
     if args.official and Path(args.official).suffix.lower() in PHOTO_SUFFIXES:
         raise ValueError(f"--official takes the weights file, got the photo {args.official}; write the "
                          "photos first (retouch photo.jpg --official) or --official=PATH")
     pairs = plan_outputs(args.inputs, args.out, args.overwrite, args.skip_existing)
-    if args.save_cube is not None:
-        if len(pairs) != 1:
-            raise ValueError(f"--save-cube FILE takes one input photo (each photo has its own LUT), "
-                             f"got {len(pairs)}")
-        check_output_file(args.save_cube, overwrite=args.overwrite, what="--save-cube")
+    if args.save_cube is not None and len(pairs) != 1:
+        raise ValueError(f"--save-cube FILE takes one input photo (each photo has its own LUT), got {len(pairs)}")
     if not pairs:
         print("nothing to do: every output exists already (--skip-existing)")
         return 0
-    if args.model is None:
-        model, view = load_official(args.official or None), OFFICIAL_VIEW
-    else:
-        model, view = load_model(args.model)
-    failed = _retouch_all(args, model, view, pairs)
+    weights = args.model if args.model is not None else Path(args.official or official_weights_path())
+    outputs = [Output(dst, "output", replaces=src) for src, dst in pairs]
+    if args.save_cube is not None:
+        outputs.append(Output(args.save_cube, "--save-cube", stream=True))
+    paths = check_outputs(outputs, [*(("an input photo", src) for src, _ in pairs), ("the weights file", weights)],
+                          overwrite=args.overwrite)
+    args.save_cube = paths[-1] if args.save_cube is not None else None  # STDOUT for -
+    model, view = load_model(weights) if args.model is not None else (load_official(weights), OFFICIAL_VIEW)
+    with exclusive(new_files([*(dst for _, dst in pairs), args.save_cube])):
+        failed = _retouch_all(args, model, view, pairs)
     done = len(pairs) - len(failed)
     print(f"wrote {done} photo{'s' * (done != 1)}" + (f": {pairs[0][1]}{' ...' * (len(pairs) > 1)}"
-                                                      if not failed else ""))
+                                                      if not failed else ""), file=report_stream([args.save_cube]))
     if failed:
         print(f"error: {len(failed)} of {len(pairs)} photos failed:\n  " + "\n  ".join(failed) +
               "\nfix or remove them and run again with --skip-existing to finish the rest", file=sys.stderr)
@@ -273,10 +294,10 @@ def _retouch_all(args: argparse.Namespace, model: CSRNet, view: CondView,
             tqdm.write(f"failed: {failed[-1]}", file=sys.stderr)
             continue
         if args.save_cube is not None:
-            write_cube(args.save_cube, lut, title=f"csrnet-lite retouch of {src.name}".replace('"', "'"),
-                       comments=[f"CSRNet retouch of {src.name}, strength {args.strength:g}, "
-                                 f"condition network view: {view}",
-                                 "baked by csrnet-lite (python -m csrnet_lite retouch)"])
+            deliver(args.save_cube, lambda path: write_cube(
+                path, lut, title=f"csrnet-lite retouch of {src.name}".replace('"', "'"),
+                comments=[f"CSRNet retouch of {src.name}, strength {args.strength:g}, condition network "
+                          f"view: {view}", "baked by csrnet-lite (python -m csrnet_lite retouch)"]))
     return failed
 
 
@@ -309,9 +330,9 @@ def _add_fetch(sub) -> None:
                                    "pairs. Exit code 0: all pairs done, 1: some photos failed or cannot "
                                    "run (offline, bad arguments), 2: usage.")
     p.add_argument("--root", required=True, help="folder to fill with input/, target/, manifest.json")
-    p.add_argument("--n", type=int, default=100, help="number of photos, the first n (default 100)")
+    p.add_argument("--n", type=number(int, 1, 5000), default=100, help="number of photos, the first n (default 100)")
     p.add_argument("--expert", default="C", help="expert A..E whose rendering is the target (default C)")
-    p.add_argument("--size", type=int, default=480,
+    p.add_argument("--size", type=number(int, 0, 100_000), default=480,
                    help="short edge in pixels, 0 for full size (default 480)")
     p.add_argument("--names", help="text file of base names to use, one per line "
                                    "(default: the 5000 listed on the FiveK site, in FiveK order)")
@@ -319,10 +340,10 @@ def _add_fetch(sub) -> None:
     p.add_argument("--bits", type=int, choices=(8, 16), default=8, help="PNG bit depth (default 8)")
     p.add_argument("--keep-downloads", action="store_true",
                    help="keep the DNG and TIFF files (about 125 MB a photo) in ROOT/.downloads")
-    p.add_argument("--retries", type=int, default=2, help="resumes of a dropped download (default 2)")
-    p.add_argument("--timeout", type=float, default=TIMEOUT,
+    p.add_argument("--retries", type=number(int, 0, 100), default=2, help="resumes of a dropped download (default 2)")
+    p.add_argument("--timeout", type=number(float, 0, 3600, open_low=True), default=TIMEOUT,
                    help=f"seconds a silent server is waited for before a retry (default {TIMEOUT:g})")
-    p.add_argument("--max-mb", type=float, default=MAX_MB,
+    p.add_argument("--max-mb", type=number(float, 0, 1e6, open_low=True), default=MAX_MB,
                    help=f"largest file accepted from the server, in MB (default {MAX_MB})")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_fetch, interrupted="interrupted; run the same command again to go on where it stopped")
