@@ -58,8 +58,8 @@ def command(args: list, folder: Path, env: dict | None = None, fields: dict | No
     full_env = {k: v for k, v in os.environ.items() if k != "CSRNET_LITE_DEBUG"}
     full_env.update({"CSRNET_LITE_SMOKE": "1", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", **(env or {})})
     argv = [str(a).format(dir=folder, **(fields or {})) for a in args]
-    return subprocess.Popen([sys.executable, "-m", "csrnet_lite", *argv], cwd=folder, env=full_env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+    options = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True, **kwargs}  # e.g. stdout=file
+    return subprocess.Popen([sys.executable, "-m", "csrnet_lite", *argv], cwd=folder, env=full_env, **options)
 
 
 def run_case(case: Case, folder: Path, timeout: float = 120, fields: dict | None = None) -> Result:

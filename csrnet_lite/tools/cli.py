@@ -220,8 +220,8 @@ def _add_retouch(sub) -> None:
         description="Retouch full-resolution photos (JPEG, PNG, TIFF; 8 or 16 bit) with a CSRNet: the "
                     "condition network sees a small view of the photo (the authors' weights: long edge "
                     "512; a model trained here: its training thumbnail), the retouch is baked into a 3D "
-                    "LUT and applied to every pixel. Outputs keep the format, bit depth, ICC profile "
-                    "and EXIF (stored upright). By default photo.jpg becomes photo_retouched.jpg beside "
+                    "LUT and applied to every pixel. Outputs keep the format, bit depth, ICC profile, "
+                    "EXIF (stored upright), XMP and PNG text (16-bit: ICC and EXIF). By default photo.jpg becomes photo_retouched.jpg beside "
                     "it and a folder DIR becomes DIR_retouched/; existing files are never replaced "
                     "without --overwrite.")
     p.add_argument("inputs", nargs="+", metavar="INPUT", type=Path,

@@ -67,7 +67,7 @@ def check_outputs(outputs: Sequence[Output], reads: Iterable[tuple[str, str | os
         key = _key(path)
         if key in read_keys and not (overwrite and out.replaces is not None and _key(out.replaces) == key):
             what, read = read_keys[key]
-            same = f"{what} {read}" if read != path else what
+            same = f"{what} ({read})" if read != path else what
             raise ValueError(f"{out.what} {path} is {same}, which this command reads; choose another name "
                              "(--overwrite replaces earlier outputs, never a file the command reads)")
         if key in seen:
