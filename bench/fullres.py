@@ -56,9 +56,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from csrnet_lite.checkpoint import OFFICIAL_VIEW, load_official  # noqa: E402
-from csrnet_lite.image import CondView, Resize, quantize, to_numpy, to_tensor  # noqa: E402
+from csrnet_lite.image import Resize, quantize, to_numpy, to_tensor  # noqa: E402
 from csrnet_lite.lut import DEFAULT_SIZE, apply_lut, photo_modulations, retouch_lut  # noqa: E402
-from csrnet_lite.model import CSRNet  # noqa: E402
+from csrnet_lite.model import CondView, CSRNet  # noqa: E402
 from csrnet_lite.settings import SHARED, official_weights_path  # noqa: E402
 from csrnet_lite.tools import retouch  # noqa: E402
 

@@ -4,7 +4,6 @@ In a notebook:
 
     from csrnet_lite import book
     book.setup()                                        # seeds, smoke-mode banner, run timer
-    photo = book.sample_photo(book.pick(full=512, smoke=128))
     book.say("The model has **{n:,}** parameters.", n=count_parameters(model))
     book.check(answer_1, expected, name="Exercise 1")   # tells the reader whether the answer is right
 
@@ -207,7 +206,3 @@ def sample_pair(index: int = 0, size: int = 512) -> tuple[torch.Tensor, torch.Te
     input = (0.7 * (grey + 0.7 * (target - grey))).clamp(0, 1)  # darker, less saturated
     return input, target, "synthetic"
 
-
-def sample_photo(size: int = 512, index: int = 0) -> torch.Tensor:
-    """A photo (1, 3, h, w) with long edge `size`: an input from data_samples/, else synthetic."""
-    return sample_pair(index, size)[0]

@@ -1,7 +1,7 @@
 """Model files: the one reader, the one writer, and the authors' released weights.
 
     model, view = load_model("runs/fast.pt")   any model file -> CSRNet (eval mode) and what its
-                                               condition network saw in training (an `image.CondView`)
+                                               condition network saw in training (an `model.CondView`)
     model = load_official()                    the authors' csrnet.pth, checked by its sha256
     save_checkpoint(path, model, optimizer, step, config, history, rng)   written by `train`
     state = load_checkpoint(path)              a training checkpoint in full, to resume from
@@ -25,8 +25,7 @@ from pathlib import Path
 import torch
 
 from .files import atomic_path, sha256
-from .image import CondView
-from .model import CSRNet
+from .model import CondView, CSRNet
 from .recipes import MAX_THUMB, History, TrainConfig
 from .settings import official_weights_path
 

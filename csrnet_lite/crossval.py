@@ -16,7 +16,7 @@ never saw it. Two kinds of folds:
   photos rendered another way?
 
 The baselines (`standard_methods`): doing nothing, the polynomial colour transforms of degree 1..3,
-and the recipe's own fitted starting point (`fit.init_model` with no training steps: the best
+and the recipe's own fitted starting point (`train.init_model` with no training steps: the best
 fixed colour map in CSRNet's base network). "The best fixed colour transform" is the best of these
 by mean PSNR (`CrossValidation.best_fixed`); a trained recipe has to beat it to earn its
 condition network. PSNR is on 8-bit values of the clamped output, as in `evaluate`.
@@ -38,11 +38,10 @@ from .baselines import ColourTransform, identity
 from .data import iter_pairs
 from .evaluate import Retouch, format_table, retoucher
 from .files import atomic_path
-from .fit import init_model
-from .image import CondView
 from .metrics import psnr
+from .model import CondView
 from .recipes import TrainConfig
-from .train import train as run
+from .train import init_model, train as run
 
 Fit = Callable[[list], Retouch]  # training Samples -> a retouch input (1, 3, H, W) -> output
 
@@ -135,7 +134,7 @@ def fixed_transform(degree: int) -> Fit:
 
 
 def fitted_start(config=None) -> Fit:
-    """A recipe's starting point without any training step (`fit.init_model`); by default
+    """A recipe's starting point without any training step (`train.init_model`); by default
     `TrainConfig.fixed()`: the base network fitted by ridge regression as one fixed colour map."""
     config = config or TrainConfig.fixed()
 
@@ -149,7 +148,7 @@ def recipe(config) -> Fit:
     """Train CSRNet with `config` (a recipes.TrainConfig) on the training pairs."""
     def fit(train):
         result = run(None, [(x.input, x.target) for x in train], config)
-        return retoucher(result.model, CondView.trained_on(config.thumb_size))
+        return retoucher(result.model, result.view)
     return fit
 
 

@@ -26,7 +26,8 @@ import torch
 
 from . import settings
 from .files import atomic_path
-from .image import Resize, check_image, load_image, quantize, thumbnail, to_tensor
+from .image import Resize, check_image, load_image, quantize, to_tensor
+from .model import CondView
 from .pairs import Pair, PairingWarning, find_pairs
 
 CACHE_VERSION = 1  # part of every disk cache key: bump it when the cached arrays change meaning
@@ -38,7 +39,7 @@ class Sample:
     id: str                   # the pair's id, e.g. "a0001"
     input: torch.Tensor       # (1, 3, H, W) the photo to retouch
     target: torch.Tensor      # (1, 3, H, W) the expert's version
-    cond_input: torch.Tensor  # (1, 3, s, s) thumbnail(input, s): what the condition network sees
+    cond_input: torch.Tensor  # (1, 3, s, s) CondView(s)(input): what the condition network sees
 
 
 class PairDataset(torch.utils.data.Dataset):
@@ -48,7 +49,7 @@ class PairDataset(torch.utils.data.Dataset):
     resize: a `Resize` policy (None means Resize.NONE).
     cache_dir: optional folder for a disk cache, one .npz per pair, keyed by both files' path, mtime
         and size and by the resize policy; written atomically, a corrupt file is rebuilt.
-    thumb_size: side of `Sample.cond_input`.
+    thumb_size: side of `Sample.cond_input`, the view `CondView.trained_on(thumb_size)`.
     in_memory: keep every decoded pair in memory (turn off for thousands of pairs; the disk cache
         then does the work).
     strict, expert, group: passed to `find_pairs`; strict also makes a pixel-identical pair an error.
@@ -92,7 +93,7 @@ class PairDataset(torch.utils.data.Dataset):
             if self.in_memory:
                 self._memory[index] = arrays
         input, target = to_tensor(arrays[0]), to_tensor(arrays[1])  # (H, W, 3) -> (1, 3, H, W)
-        return Sample(pair.id, input, target, thumbnail(input, self.thumb_size))
+        return Sample(pair.id, input, target, CondView.trained_on(self.thumb_size)(input))
 
     def __repr__(self) -> str:
         where = self.root if self.root is not None else f"{len(self.pairs)} given pairs"

@@ -5,7 +5,7 @@
                                                     authors' weights (if present), your models
 
 How the condition network sees a photo at inference: `retoucher(model, view)` gives it `view(input)`,
-an `image.CondView`: by default the 128x128 antialiased thumbnail the `fast` recipe trains on, for
+an `model.CondView`: by default the 128x128 antialiased thumbnail the `fast` recipe trains on, for
 the authors' weights `checkpoint.OFFICIAL_VIEW` (the whole photo up to long edge 512, as in their
 code); `checkpoint.load_model` tells the view of any model file.
 The base network always runs on every pixel of the full-size input. Outputs are clamped to [0, 1]
@@ -29,12 +29,10 @@ from .baselines import ColourTransform, identity
 from .checkpoint import OFFICIAL_VIEW, load_official
 from .data import iter_pairs
 from .files import atomic_path
-from .fit import init_model
-from .image import CondView
 from .metrics import delta_e, psnr, ssim
-from .model import CSRNet
-from .recipes import TrainConfig
+from .model import CondView, CSRNet
 from .settings import official_weights_path
+from .train import TrainResult, fixed_colour_map
 
 Retouch = Callable[[torch.Tensor], torch.Tensor]  # input (1, 3, H, W) -> output (1, 3, H, W)
 
@@ -148,11 +146,11 @@ def evaluate(method, data, *, name: str | None = None, view: CondView = CondView
     """Score `method` on every pair of `data` (a PairDataset, Samples or (input, target) tuples).
 
     method: a CSRNet (run with `retoucher(model, view)`), a `train.TrainResult` (its model, on
-        the view its config trained with), or any function input (1, 3, H, W) -> output.
+        the view it trained on, `result.view`), or any function input (1, 3, H, W) -> output.
     """
-    if hasattr(method, "model") and hasattr(method, "config"):  # a TrainResult
-        name = name or method.config.recipe
-        method, view = method.model, CondView.trained_on(method.config.thumb_size)
+    if isinstance(method, TrainResult):
+        name = name or method.recipe
+        method, view = method.model, method.view
     if isinstance(method, CSRNet):
         name = name or "CSRNet"
         method = retoucher(method, view)
@@ -177,7 +175,7 @@ def compare(methods: Mapping[str, CSRNet | Retouch | tuple[CSRNet, CondView]], d
         `checkpoint.load_model` returns them), a `train.TrainResult`, or any function input -> output.
     train: training pairs to fit the `ColourTransform` baseline(s) of the given `degrees` on, and
         (with `start`) the fitted start: CSRNet's base network fitted as one fixed colour map
-        (`TrainConfig.fixed()`), the strongest fixed transform we know.
+        (`train.fixed_colour_map`), the strongest fixed transform we know.
     official: path to the authors' weights, "auto" to use them when present
         (`settings.official_weights_path()`), or None to leave them out. As in the authors' code,
         their condition network sees the whole input (`checkpoint.OFFICIAL_VIEW`).
@@ -190,7 +188,7 @@ def compare(methods: Mapping[str, CSRNet | Retouch | tuple[CSRNet, CondView]], d
             transform = ColourTransform.fit(train, degree)
             evaluations.append(evaluate(transform, data, name=f"{transform} ({len(train)} pairs)"))
         if start:
-            fixed = init_model(TrainConfig.fixed(), train).eval()
+            fixed = fixed_colour_map(train)
             evaluations.append(evaluate(fixed, data, name=f"fitted start ({len(train)} pairs)"))
     if official == "auto":
         official = official_weights_path() if official_weights_path().is_file() else None

@@ -1,14 +1,11 @@
-"""Where training starts: the identity base network, a least-squares fit of it, or the authors' weights.
+"""The closed-form fit of CSRNet's base network: the identity base network, and the least-squares fit
+of its last layer (ridge regression), with the ridge strength chosen by cross-validation.
 
-`fast` starts from a good *fixed* retouch: the base network is built to be the identity on [0, 1]
-(`identity_init`), its last layer is then fitted by ridge regression to the training pairs
-(`fit_base`), and the modulation heads start at zero (`gfm` with zero scale/shift is the identity).
-The condition network only has to learn how each photo differs from that average retouch.
-
-`default` and `fixed` stop there (no gradient step): `fit_base` with several ridge strengths picks one
-by leave-one-photo-out cross-validation in closed form (`ridge_scores`, `choose_ridge`); with
-`modulated=True` (init="official-fit") it refits the last layer of the authors' network on the
-features as their condition network modulates them for each photo.
+`fit_base` with several ridge strengths picks one by leave-one-photo-out cross-validation in closed
+form (`ridge_scores`, `choose_ridge`); with `modulated=True` (init="official-fit") it refits the last
+layer of the authors' network on the features as their condition network modulates them for each
+photo. The recipes that start from these fits are explained in `recipes.py`; `train.init_model`
+applies them.
 """
 from __future__ import annotations
 
@@ -19,11 +16,9 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from .batches import as_pairs
-from .checkpoint import load_official
-from .image import thumbnail
-from .model import CSRNet
-from .recipes import RIDGE_GRID, TrainConfig
+from .model import CondView, CSRNet
+
+RIDGE_GRID = (1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)  # ridge strengths `fit_base` chooses among
 
 
 def identity_init(model: CSRNet) -> CSRNet:
@@ -70,12 +65,12 @@ class PhotoMoments:
     square: torch.Tensor  # () mean of |y|^2 over the 3 channels
 
 
-def photo_moments(model: CSRNet, pairs, *, pixels: int = 20_000, thumb_size: int | None = 128,
+def photo_moments(model: CSRNet, pairs, *, pixels: int = 20_000, view: CondView = CondView.THUMB_128,
                   modulated: bool = False, generator: torch.Generator | None = None) -> list[PhotoMoments]:
     """The moments of the features before conv3 of each (input, target) pair, float64.
 
     modulated: features modulated in layers 1 and 2 as the condition network decides for each photo
-    (it sees thumbnail(input, thumb_size), or the whole input when None); else unmodulated.
+    (it sees `view(input)`); else unmodulated.
     """
     out = []
     with torch.no_grad():
@@ -87,7 +82,7 @@ def photo_moments(model: CSRNet, pairs, *, pixels: int = 20_000, thumb_size: int
                 x, y = x[:, idx], y[:, idx]  # -> (3, pixels)
             scales = shifts = None
             if modulated:
-                mods = model.modulations(input if thumb_size is None else thumbnail(input, thumb_size))
+                mods = model.modulations(view(input))
                 scales, shifts = [s[0] for s in mods.scales[:2]], [s[0] for s in mods.shifts[:2]]
             f = base_features(model, x.T.float().cpu(), scales, shifts).double()  # (N, 64)
             f = torch.cat([f, torch.ones(len(f), 1, dtype=f.dtype)], 1)  # + bias: (N, 65)
@@ -139,8 +134,8 @@ def choose_ridge(scores: dict[float, list[float]], rule: str = "one-se") -> floa
 
 
 def fit_base(model: CSRNet, pairs: Sequence[tuple[torch.Tensor, torch.Tensor]], *, pixels: int = 20_000,
-             ridge: float | Sequence[float] = 1e-3, generator: torch.Generator | None = None,
-             modulated: bool = False, thumb_size: int | None = 128, rule: str = "one-se") -> CSRNet:
+             ridge: float | Sequence[float] = 1e-2, generator: torch.Generator | None = None,
+             modulated: bool = False, view: CondView = CondView.THUMB_128, rule: str = "one-se") -> CSRNet:
     """Least-squares fit of conv3, so that the base network is the best colour map its features allow.
 
     The map is fitted on up to `pixels` random pixels of each (input, target) pair, every photo
@@ -155,7 +150,7 @@ def fit_base(model: CSRNet, pairs: Sequence[tuple[torch.Tensor, torch.Tensor]], 
     """
     if not pairs:
         raise ValueError("fit_base needs at least one (input, target) pair")
-    moments = photo_moments(model, pairs, pixels=pixels, thumb_size=thumb_size, modulated=modulated,
+    moments = photo_moments(model, pairs, pixels=pixels, view=view, modulated=modulated,
                             generator=generator)
     prior = torch.zeros(65, 3, dtype=torch.float64)
     if _reads_rgb(model):
@@ -178,25 +173,3 @@ def _reads_rgb(model: CSRNet) -> bool:
     return all(torch.equal(c.weight[:3, :3, 0, 0], eye) and not c.weight[:3, 3:].any() and not c.bias[:3].any()
                for c in (model.conv1, model.conv2))
 
-
-def init_model(config: TrainConfig, data=None) -> CSRNet:
-    """A fresh CSRNet initialised as `config.init` says, deterministically from `config.seed`.
-
-    init="fit" and "official-fit" need the training `data` (same forms as `train` accepts).
-    """
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
-        if config.init in ("official", "official-fit"):
-            model = load_official(config.official_path).train()
-        else:
-            model = CSRNet()
-        if config.init in ("identity", "fit"):
-            identity_init(model)
-        if config.init in ("fit", "official-fit"):
-            if data is None:
-                raise ValueError(f"init={config.init!r} fits the base network to the training pairs: pass data")
-            gen = torch.Generator().manual_seed(config.seed)
-            fit_base(model, as_pairs(data), ridge=config.ridge, generator=gen,
-                     modulated=config.init == "official-fit", thumb_size=config.thumb_size,
-                     rule=config.ridge_rule)
-    return model

@@ -1,6 +1,6 @@
 """The one place where images are converted (files, PIL images and numpy arrays <-> tensors) and
-resized (`Resize` keeps the aspect ratio; `thumbnail` and `CondView` make what the condition network
-sees).
+resized (`Resize` keeps the aspect ratio; `thumbnail` makes a small square view; what the condition
+network sees is `model.CondView`).
 
 Convention everywhere else in the package: a torch.float32 tensor of RGB values in [0, 1] with shape
 (B, 3, H, W). `check_image` enforces it with messages that say what was expected. 16-bit PNG and
@@ -23,7 +23,6 @@ from .tools.formats import check_file, open_unchecked, read_16bit_rgb, write_16b
 
 # Integer sample types and the value that maps to 1.0.
 _INT_MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
-COND_MIN_SIDE = 8  # smallest side shown to the condition network (its first kernel is 7x7, padding 1)
 
 
 def check_image(x: torch.Tensor, name: str = "input", *, check_range: bool = True,
@@ -226,75 +225,6 @@ Resize.LONG_500 = Resize("long", 500)
 
 
 Resize.LONG_512 = Resize("long", 512)
-
-
-@dataclass(frozen=True)
-class CondView:
-    """What the condition network sees of a photo of any size (the base network sees every pixel).
-
-    A square thumbnail `image.thumbnail(photo, thumb_size)` (aspect ratio not kept) when thumb_size is
-    set, else `resize(photo)`: a `Resize` downscale that keeps the aspect ratio and never
-    upscales (Resize.NONE: the full photo). Show a model the view it was trained on (module docstring):
-    CondView.THUMB_128 (models trained here, the default), CondView.LONG_512 (the authors' weights),
-    CondView.FULL (the whole photo, as the authors' test code does; costly at 24 MP).
-    A resized view thinner than COND_MIN_SIDE pixels (a tiny photo, a 1 x 5000 sliver) is stretched to it.
-    """
-    thumb_size: int | None = 128  # side of the square thumbnail; None: show `resize(photo)` instead
-    resize: Resize = Resize.NONE  # the aspect-preserving view when thumb_size is None
-
-    THUMB_128: ClassVar[CondView]
-    LONG_512: ClassVar[CondView]
-    FULL: ClassVar[CondView]
-
-    def __post_init__(self):
-        if self.thumb_size is not None and (isinstance(self.thumb_size, bool) or not isinstance(
-                self.thumb_size, int) or self.thumb_size < 1):
-            raise ValueError(f"CondView thumb_size must be a positive number of pixels or None, "
-                             f"got {self.thumb_size!r}")
-        if not isinstance(self.resize, Resize):
-            raise TypeError(f"CondView resize must be an image.Resize such as Resize.LONG_512, "
-                            f"got {self.resize!r}")
-        if self.thumb_size is not None and self.resize != Resize.NONE:
-            raise ValueError(f"a CondView is a {self.thumb_size}x{self.thumb_size} thumbnail or a resize "
-                             f"({self.resize}), not both; pass thumb_size=None with a resize")
-
-    @staticmethod
-    def trained_on(thumb_size: int | None) -> "CondView":
-        """The view of a model trained with `TrainConfig.thumb_size`: its thumbnail, or LONG_512 for
-        None (whole photos, which the command line trains at long edge 512).
-
-        >>> str(CondView.trained_on(64)), CondView.trained_on(None) == CondView.LONG_512
-        ('64x64 thumbnail', True)
-        """
-        return CondView(thumb_size) if thumb_size is not None else CondView.LONG_512
-
-    def __str__(self) -> str:
-        if self.thumb_size is not None:
-            return f"{self.thumb_size}x{self.thumb_size} thumbnail"
-        return "full photo" if self.resize == Resize.NONE else str(self.resize)
-
-    def __call__(self, photo: torch.Tensor) -> torch.Tensor:
-        """photo (B, 3, H, W) -> the condition network's input (B, 3, h, w) in [0, 1].
-
-        >>> CondView.LONG_512(torch.rand(1, 3, 1000, 600)).shape
-        torch.Size([1, 3, 512, 307])
-        """
-        if self.thumb_size is not None:
-            return thumbnail(photo, self.thumb_size)  # -> (B, 3, s, s)
-        view = self.resize(photo)  # -> (B, 3, h, w), aspect ratio kept
-        h, w = view.shape[-2:]
-        if min(h, w) < COND_MIN_SIDE:  # a sliver or a few pixels: stretch it so the 7x7 kernel fits
-            view = resize(view, (max(h, COND_MIN_SIDE), max(w, COND_MIN_SIDE)), "bilinear")
-        return view  # (B, 3, h', w'), both sides >= COND_MIN_SIDE
-
-
-CondView.THUMB_128 = CondView(128)
-
-
-CondView.LONG_512 = CondView(None, Resize.LONG_512)
-
-
-CondView.FULL = CondView(None, Resize.NONE)
 
 
 def to_numpy(x: torch.Tensor) -> np.ndarray:

@@ -57,8 +57,8 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from .image import CondView, check_image
-from .model import CSRNet, Modulations
+from .image import check_image
+from .model import CondView, CSRNet, Modulations
 
 DEFAULT_SIZE = 65  # lattice points per axis: 274,625 colours; 33 (photo editors' usual) loses ~9 dB
 MAX_SIZE = 256  # .cube readers commonly accept up to 256 per axis

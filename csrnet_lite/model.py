@@ -11,11 +11,14 @@ State-dict keys match the authors' release, so their `csrnet.pth` loads with `st
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
-from .image import check_image
+from .image import Resize, check_image, resize, thumbnail
+
+COND_MIN_SIDE = 8  # smallest side shown to the condition network (its first kernel is 7x7, padding 1)
 
 
 def gfm(x: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
@@ -59,6 +62,81 @@ class ConditionNet(nn.Module):
         x = self.act(self.conv2(self.pad(x)))  # -> (B, 32, ~H/4, ~W/4)
         x = self.act(self.conv3(self.pad(x)))  # -> (B, 32, ~H/8, ~W/8)
         return x.mean(dim=(2, 3))  # global average pool: (B, 32, h, w) -> (B, 32)
+
+
+@dataclass(frozen=True)
+class CondView:
+    """What the condition network sees of a photo of any size (the base network sees every pixel).
+
+    A square thumbnail `image.thumbnail(photo, thumb_size)` (aspect ratio not kept) when thumb_size is
+    set, else `resize(photo)`: a `Resize` downscale that keeps the aspect ratio and never upscales
+    (Resize.NONE: the full photo). CondView.THUMB_128: what models trained here see (the default);
+    CondView.LONG_512: the authors' weights; CondView.FULL: the whole photo, as the authors' test
+    code does (costly at 24 MP). A resized view thinner than COND_MIN_SIDE pixels (a tiny photo, a
+    1 x 5000 sliver) is stretched to it.
+
+    The one rule for every part: `CondView.trained_on(config.thumb_size)` is what a model sees in
+    training (`train.sample_batch`), in the closed-form fit (`fit.photo_moments`), in the dataset
+    (`data.Sample.cond_input`), in evaluation (`evaluate.retoucher`), when baking a LUT
+    (`lut.photo_modulations`) and in notebook 8 (`your_photos.Retoucher`); `checkpoint.load_model`
+    tells it for any model file.
+    """
+    thumb_size: int | None = 128  # side of the square thumbnail; None: show `resize(photo)` instead
+    resize: Resize = Resize.NONE  # the aspect-preserving view when thumb_size is None
+
+    THUMB_128: ClassVar[CondView]
+    LONG_512: ClassVar[CondView]
+    FULL: ClassVar[CondView]
+
+    def __post_init__(self):
+        if self.thumb_size is not None and (isinstance(self.thumb_size, bool) or not isinstance(
+                self.thumb_size, int) or self.thumb_size < 1):
+            raise ValueError(f"CondView thumb_size must be a positive number of pixels or None, "
+                             f"got {self.thumb_size!r}")
+        if not isinstance(self.resize, Resize):
+            raise TypeError(f"CondView resize must be an image.Resize such as Resize.LONG_512, "
+                            f"got {self.resize!r}")
+        if self.thumb_size is not None and self.resize != Resize.NONE:
+            raise ValueError(f"a CondView is a {self.thumb_size}x{self.thumb_size} thumbnail or a resize "
+                             f"({self.resize}), not both; pass thumb_size=None with a resize")
+
+    @staticmethod
+    def trained_on(thumb_size: int | None) -> "CondView":
+        """The view of a model trained with `TrainConfig.thumb_size`: its thumbnail, or LONG_512 for
+        None (whole photos up to long edge 512, the size the command line trains at).
+
+        >>> str(CondView.trained_on(64)), CondView.trained_on(None) == CondView.LONG_512
+        ('64x64 thumbnail', True)
+        """
+        return CondView(thumb_size) if thumb_size is not None else CondView.LONG_512
+
+    def __str__(self) -> str:
+        if self.thumb_size is not None:
+            return f"{self.thumb_size}x{self.thumb_size} thumbnail"
+        return "full photo" if self.resize == Resize.NONE else str(self.resize)
+
+    def __call__(self, photo: torch.Tensor) -> torch.Tensor:
+        """photo (B, 3, H, W) -> the condition network's input (B, 3, h, w) in [0, 1].
+
+        >>> CondView.LONG_512(torch.rand(1, 3, 1000, 600)).shape
+        torch.Size([1, 3, 512, 307])
+        """
+        if self.thumb_size is not None:
+            return thumbnail(photo, self.thumb_size)  # -> (B, 3, s, s)
+        view = self.resize(photo)  # -> (B, 3, h, w), aspect ratio kept
+        h, w = view.shape[-2:]
+        if min(h, w) < COND_MIN_SIDE:  # a sliver or a few pixels: stretch it so the 7x7 kernel fits
+            view = resize(view, (max(h, COND_MIN_SIDE), max(w, COND_MIN_SIDE)), "bilinear")
+        return view  # (B, 3, h', w'), both sides >= COND_MIN_SIDE
+
+
+CondView.THUMB_128 = CondView(128)
+
+
+CondView.LONG_512 = CondView(None, Resize.LONG_512)
+
+
+CondView.FULL = CondView(None, Resize.NONE)
 
 
 @dataclass(frozen=True)

@@ -1,29 +1,16 @@
-"""Training CSRNet in minutes on a CPU: one loop, the recipes of `recipes.py`.
+"""Training CSRNet in minutes on a CPU: the batches, the starting weights and the loop, top to bottom.
 
     result = train(None, pairs, TrainConfig.fast(minutes=5))   # None: start from the recipe's init
     result.model, result.history.loss, result.history.psnr
 
-`paper` is the published recipe: L1 loss on whole images, batch 1, Adam (lr 1e-4, betas 0.9/0.99),
-lr halved every 100k iterations, no augmentation, and the condition network looking at the whole
-input (as in the authors' code). One step on a 512 px photo takes a few tenths of a second here.
-
-`fast` uses CSRNet's structure. The base network works pixel by pixel, so the loss over a photo can
-be estimated on ~1000 random pixels; the condition network only needs a small view of the photo, the
-128x128 `image.thumbnail`, which is exactly what it sees at inference too (`image.CondView`).
-A step is then ~100x cheaper, so a batch of 16 photos fits in one (a few hundred photos/s on 2 cores).
-With few training pairs the problem is generalisation, not speed, so `fast` also:
-- starts from a good *fixed* retouch (`fit.py`): the base network is built to be the identity on
-  [0, 1] (`identity_init`), its last layer is then fitted by ridge regression to the training pairs
-  (`fit_base`), and the modulation heads start at zero (`gfm` with zero scale/shift is the identity).
-  The condition network only has to learn how each photo differs from that average retouch;
-- augments honestly (`batches.py`): random crops, flips/rotations, and a random exposure shift of
-  the input (up to +-1.5 stops) while the target stays the same: the expert's result does not depend
-  on how the camera exposed the photo, so the condition network learns to judge exposure instead of
-  memorising 16 photos. (Random white-balance shifts are available but off: these inputs already carry the
-  expert's white balance, and undoing casts hurt validation photos whose cast is intended.)
-- returns the running average of the weights (`ema`), penalises large modulations, and decays the
-  learning rate to zero at the end of the budget (cosine, over steps or minutes).
-Measured on 16 real FiveK pairs: bench/train_quality.py.
+The recipes (`paper`, `fast`, ...) are explained where they are set, in `recipes.py`. Each step of
+the loop (`_loop`) does, in order:
+  1. batch: random photos, crops, flips and exposure shifts, drawn by `sample_batch`;
+  2. modulations from the condition view (`model.CondView`), then the base network on the pixels;
+  3. loss (L2 or L1) and the penalty on large modulations;
+  4. optimiser step at this step's learning rate (`lr_at`), then the running average (EMA);
+  5. record the step in the history, and checkpoint every `config.checkpoint_minutes`.
+The starting weights come from `init_model` (the closed-form fit of `fit.py`, or the authors' weights).
 
 Stops after `steps` optimiser steps or `minutes` of wall-clock time, whichever comes first.
 Deterministic for a seed on CPU when stopped by `steps` (a time budget stops wherever the machine got).
@@ -44,11 +31,11 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .batches import as_pairs, sample_batch
-from .checkpoint import check_same_training, config_from_checkpoint, load_checkpoint, save_checkpoint
-from .fit import init_model
+from .checkpoint import check_same_training, config_from_checkpoint, load_checkpoint, load_official, save_checkpoint
+from .data import iter_pairs
+from .fit import fit_base, identity_init
 from .metrics import psnr_of_mse
-from .model import CSRNet
+from .model import CondView, CSRNet
 from .recipes import History, TrainConfig
 
 
@@ -70,6 +57,15 @@ class TrainResult:
     @property
     def images_per_second(self) -> float:
         return self.images / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def view(self) -> CondView:
+        """What the model's condition network saw in training, and so must see at inference."""
+        return CondView.trained_on(self.config.thumb_size)
+
+    @property
+    def recipe(self) -> str:
+        return self.config.recipe
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -97,7 +93,111 @@ def pick_device(name: str = "auto") -> torch.device:
     return device
 
 
-def _lr_at(config: TrainConfig, step: int, progress: float) -> float:
+# --- the training pairs and their batches ----------------------------------------------------------
+
+def as_pairs(data) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Samples (with .input/.target, e.g. a PairDataset), or (input, target) tuples -> list of pairs.
+
+    Every image must be a (1, 3, H, W) float32 tensor in [0, 1]; a (B, 3, H, W) batch is split.
+    """
+    pairs = []
+    for _, input, target in iter_pairs(data):
+        pairs.extend(zip(input.split(1), target.split(1)))  # (B, 3, H, W) -> B pairs of (1, 3, H, W)
+    if not pairs:
+        raise ValueError("no training pairs: the dataset is empty")
+    return pairs
+
+
+def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
+    """One of the 8 flips/rotations of x (..., H, W), k in 0..7.
+
+    >>> dihedral(torch.tensor([[1, 2], [3, 4]]), 1).tolist()  # a quarter turn
+    [[2, 4], [1, 3]]
+    """
+    if k & 4:
+        x = x.flip(-1)
+    return torch.rot90(x, k & 3, dims=(-2, -1))
+
+
+@dataclass
+class Batch:
+    pixels: torch.Tensor   # (B, 3, 1, N) or (1, 3, H, W): input the base network sees
+    target: torch.Tensor   # same shape as pixels
+    cond: torch.Tensor     # (B, 3, s, s) or (1, 3, H, W): what the condition network sees
+
+
+def sample_batch(pairs, config: TrainConfig, gen: torch.Generator) -> Batch:
+    """Draw one batch with the config's augmentation, using only `gen` for randomness."""
+    pixels, targets, conds = [], [], []
+    cond_view = CondView.trained_on(config.thumb_size)
+    for i in torch.randint(len(pairs), (config.batch,), generator=gen).tolist():
+        input, target = pairs[i]
+        h, w = input.shape[-2:]
+        y0, x0, ch, cw = 0, 0, h, w
+        if config.crop < 1:
+            area = config.crop + (1 - config.crop) * torch.rand((), generator=gen).item()
+            aspect = math.exp((torch.rand((), generator=gen).item() - 0.5) * math.log(16 / 9))
+            ch = max(1, min(h, round(math.sqrt(area * h * w / aspect))))
+            cw = max(1, min(w, round(math.sqrt(area * h * w * aspect))))
+            y0 = torch.randint(h - ch + 1, (), generator=gen).item()
+            x0 = torch.randint(w - cw + 1, (), generator=gen).item()
+        gain = torch.ones(1, 3, 1, 1)
+        if config.exposure > 0:  # stops of exposure; encoded values ~ linear light^(1/2.2)
+            stops = (2 * torch.rand((), generator=gen) - 1) * config.exposure
+            gain = gain * 2 ** (stops / 2.2)
+        if config.white_balance > 0:
+            gain = gain * torch.exp(torch.randn(1, 3, 1, 1, generator=gen) * config.white_balance)
+        shifted = config.exposure > 0 or config.white_balance > 0
+        k = torch.randint(8, (), generator=gen).item() if config.flips else 0
+        photo = input[:, :, y0:y0 + ch, x0:x0 + cw]
+        if shifted:
+            photo = (photo * gain).clamp(0, 1)  # the same retouch must now undo the shift
+        photo = dihedral(photo, k)
+        conds.append(cond_view(photo))
+        if config.pixels is None:  # the whole (cropped, flipped) photo, batch 1
+            pixels.append(photo)
+            targets.append(dihedral(target[:, :, y0:y0 + ch, x0:x0 + cw], k))
+        else:  # random pixels of the crop, as a (1, 3, 1, N) row
+            flat = (y0 + torch.randint(ch, (config.pixels,), generator=gen)) * w \
+                + x0 + torch.randint(cw, (config.pixels,), generator=gen)  # indices into H*W
+            x = input.reshape(1, 3, -1)[:, :, flat]  # (1, 3, H, W) -> (1, 3, N)
+            pixels.append((x * gain[..., 0]).clamp(0, 1)[:, :, None] if shifted else x[:, :, None])  # -> (1, 3, 1, N)
+            targets.append(target.reshape(1, 3, -1)[:, :, None, flat])  # (1, 3, H, W) -> (1, 3, 1, N)
+    return Batch(torch.cat(pixels), torch.cat(targets), torch.cat(conds))
+
+
+# --- where training starts --------------------------------------------------------------------------
+
+def init_model(config: TrainConfig, data=None) -> CSRNet:
+    """A fresh CSRNet initialised as `config.init` says, deterministically from `config.seed`.
+
+    init="fit" and "official-fit" need the training `data` (same forms as `train` accepts).
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        if config.init in ("official", "official-fit"):
+            model = load_official(config.official_path).train()
+        else:
+            model = CSRNet()
+        if config.init in ("identity", "fit"):
+            identity_init(model)
+        if config.init in ("fit", "official-fit"):
+            if data is None:
+                raise ValueError(f"init={config.init!r} fits the base network to the training pairs: pass data")
+            gen = torch.Generator().manual_seed(config.seed)
+            fit_base(model, as_pairs(data), ridge=config.ridge, generator=gen,
+                     modulated=config.init == "official-fit", view=CondView.trained_on(config.thumb_size),
+                     rule=config.ridge_rule)
+    return model
+
+
+def fixed_colour_map(data) -> CSRNet:
+    """The best fixed colour map CSRNet's base network can hold, fitted to `data` in closed form
+    (`TrainConfig.fixed()`'s model; the "fitted start" baseline), in eval mode."""
+    return init_model(TrainConfig.fixed(), data).eval()
+
+
+def lr_at(config: TrainConfig, step: int, progress: float) -> float:
     """Learning rate for the (0-based) step, given the fraction of the run done so far."""
     lr = config.lr
     if config.warmup:
@@ -109,9 +209,10 @@ def _lr_at(config: TrainConfig, step: int, progress: float) -> float:
     return lr
 
 
+# --- the loop --------------------------------------------------------------------------------------
+
 def train(model: CSRNet | None, data, config: TrainConfig = TrainConfig(), *,
-          callback: Callable[[int, History], None] | None = None, resume=None, checkpoint=None,
-          stop_after: int | None = None) -> TrainResult:
+          callback: Callable[[int, History], None] | None = None, resume=None, checkpoint=None) -> TrainResult:
     """Train `model` on `data` as `config` says and return the trained model and its history.
 
     model: a CSRNet to train in place, or None for a fresh one from `init_model(config, data)`.
@@ -119,18 +220,13 @@ def train(model: CSRNet | None, data, config: TrainConfig = TrainConfig(), *,
         (1, 3, H, W) float32 tensors in [0, 1]. Read once into memory (~2 MB per 512 px pair).
     callback(step, history): called after every step (e.g. to draw a live curve in a notebook);
         raising KeyboardInterrupt from it stops training like Ctrl-C does.
-    resume: a checkpoint path to continue from (model, optimiser, step, history, random state); its
-        config must match `config` except for steps/minutes/device/checkpoint_minutes/progress.
-        `config.steps` and `config.minutes` count the steps and training time already done, and the
-        learning-rate schedule carries on as if the run had never stopped.
+    resume: a checkpoint path to continue from; its config must match `config` except for
+        steps/minutes/device/checkpoint_minutes/progress, which count the training already done.
     checkpoint: where to write checkpoints (every `config.checkpoint_minutes` and at the end).
-    stop_after: stop once this many steps are done in total, without changing the schedule (which
-        follows `config.steps`): train in pieces, e.g. 100 steps now and the rest after `resume`.
     On KeyboardInterrupt: returns the model as trained so far (interrupted=True) and, unless the
-    interrupt hit the middle of a parameter update, writes it to `checkpoint`.
-    With `config.ema` > 0 the returned `result.model` is the running average (a copy); `model` itself
-    keeps the last trained weights. Score it with `evaluate.evaluate(result, data)`, which conditions
-    on the same view as training did (`config.thumb_size`).
+    interrupt hit the middle of a parameter update, writes it to `checkpoint`. With `config.ema` > 0
+    `result.model` is the running average (a copy); `model` keeps the last trained weights. Score
+    it with `evaluate.evaluate(result, data)`, which conditions on `result.view`.
     """
     pairs = as_pairs(data)
     device = pick_device(config.device)
@@ -139,21 +235,50 @@ def train(model: CSRNet | None, data, config: TrainConfig = TrainConfig(), *,
                disable=not config.progress or config.steps == 0, leave=False)
     interrupted = False
     try:
-        while (progress := _progress(run, config, stop_after)) is not None:
-            lr = _lr_at(config, run.step, progress)
-            loss, mse = _step(run, sample_batch(pairs, config, run.gen), config, lr, device)
-            _record(run, config, loss, mse, lr)
-            bar.update(1)
-            bar.set_postfix(loss=f"{run.history.loss[-1]:.4f}", psnr=f"{run.history.psnr[-1]:.2f}")
-            if checkpoint is not None and time.perf_counter() - run.last_save >= config.checkpoint_minutes * 60:
-                _save(run, checkpoint, config)
-            if callback is not None:
-                callback(run.step, run.history)
+        _loop(run, pairs, config, device, bar, checkpoint, callback)
     except KeyboardInterrupt:
         interrupted = True
     finally:
         bar.close()
     return _finish(run, config, checkpoint, interrupted)
+
+
+def _loop(run: _Run, pairs, config: TrainConfig, device: torch.device, bar, checkpoint, callback) -> None:
+    """One optimiser step per pass, until `config`'s steps or minutes are done."""
+    while (progress := run.progress(config)) is not None:
+        lr = lr_at(config, run.step, progress)
+        # 1. batch: random photos, crops, flips and exposure shifts
+        batch = sample_batch(pairs, config, run.gen)
+        pixels, target, cond = batch.pixels.to(device), batch.target.to(device), batch.cond.to(device)
+        # 2. modulations from the condition view, then the base network on the batch's pixels
+        mods = run.model.modulations(cond)
+        output = run.model.base(pixels, mods)
+        # 3. loss, and the penalty on large modulations (prefer the average retouch)
+        mse = F.mse_loss(output, target)
+        loss = mse if config.loss == "l2" else F.l1_loss(output, target)
+        if config.modulation_penalty:
+            squares = [s.square().mean() for s in mods.scales + mods.shifts]
+            loss = loss + config.modulation_penalty * torch.stack(squares).mean()
+        # 4. optimiser step at this step's learning rate, then the running average of the weights
+        for group in run.optimizer.param_groups:
+            group["lr"] = lr
+        run.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        run.updating = True
+        run.optimizer.step()
+        if run.average is not None:
+            with torch.no_grad():
+                for a, w in zip(run.average.parameters(), run.model.parameters()):
+                    a.lerp_(w, 1 - config.ema)
+        run.updating = False
+        # 5. record the step; checkpoint every config.checkpoint_minutes
+        run.record(config.batch, loss.item(), psnr_of_mse(mse.item()), lr)
+        bar.update(1)
+        bar.set_postfix(loss=f"{run.history.loss[-1]:.4f}", psnr=f"{run.history.psnr[-1]:.2f}")
+        if checkpoint is not None and time.perf_counter() - run.last_save >= config.checkpoint_minutes * 60:
+            _save(run, checkpoint, config)
+        if callback is not None:
+            callback(run.step, run.history)
 
 
 @dataclass
@@ -177,6 +302,29 @@ class _Run:
         self.offset = self.history.seconds[-1] if len(self.history) else 0.0  # training time before this call
         self.images_before = self.history.images[-1] if len(self.history) else 0
 
+    def progress(self, config: TrainConfig) -> float | None:
+        """The fraction of the run done (by steps or by time, whichever is further), or None to stop."""
+        elapsed = self.offset + time.perf_counter() - self.start
+        if config.steps is not None and self.step >= config.steps:
+            return None
+        if config.minutes is not None and elapsed >= config.minutes * 60:
+            return None
+        return max(self.step / config.steps if config.steps else 0.0,
+                   elapsed / (config.minutes * 60) if config.minutes else 0.0)
+
+    def record(self, photos: int, loss: float, psnr: float, lr: float) -> None:
+        """Count a finished step of `photos` photos and append it to the history."""
+        self.step += 1
+        self.seen += photos
+        self.rng = self.gen.get_state()
+        history = self.history
+        history.step.append(self.step)
+        history.loss.append(loss)
+        history.psnr.append(psnr)
+        history.lr.append(lr)
+        history.seconds.append(self.offset + time.perf_counter() - self.start)
+        history.images.append(self.images_before + self.seen)
+
 
 def _prepare(model: CSRNet | None, pairs, config: TrainConfig, resume, device: torch.device) -> _Run:
     """The run's starting point: a fresh model (`init_model`) or `model`, or where `resume` left off."""
@@ -191,7 +339,7 @@ def _prepare(model: CSRNet | None, pairs, config: TrainConfig, resume, device: t
         model.load_state_dict(state["weights"])
     model.to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=config.betas,
-                                  weight_decay=config.weight_decay)
+                                  weight_decay=0.0)  # AdamW with no decay: Adam
     average = copy.deepcopy(model).requires_grad_(False) if config.ema else None
     if state is None:
         return _Run(model, average, optimizer, History(), 0, gen)
@@ -200,58 +348,6 @@ def _prepare(model: CSRNet | None, pairs, config: TrainConfig, resume, device: t
     optimizer.load_state_dict(state["optimizer"])
     gen.set_state(state["rng"])
     return _Run(model, average, optimizer, History(**state["history"]), state["step"], gen)
-
-
-def _progress(run: _Run, config: TrainConfig, stop_after: int | None) -> float | None:
-    """The fraction of the run done (by steps or by time, whichever is further), or None to stop."""
-    elapsed = run.offset + time.perf_counter() - run.start
-    if config.steps is not None and run.step >= config.steps:
-        return None
-    if stop_after is not None and run.step >= stop_after:
-        return None
-    if config.minutes is not None and elapsed >= config.minutes * 60:
-        return None
-    return max(run.step / config.steps if config.steps else 0.0,
-               elapsed / (config.minutes * 60) if config.minutes else 0.0)
-
-
-def _step(run: _Run, batch, config: TrainConfig, lr: float, device: torch.device
-          ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One optimiser step on `batch` at learning rate `lr` -> (loss, mean squared error)."""
-    for group in run.optimizer.param_groups:
-        group["lr"] = lr
-    pixels, target, cond = batch.pixels.to(device), batch.target.to(device), batch.cond.to(device)
-    mods = run.model.modulations(cond)
-    output = run.model.base(pixels, mods)
-    mse = F.mse_loss(output, target)
-    loss = mse if config.loss == "l2" else F.l1_loss(output, target)
-    if config.modulation_penalty:
-        squares = [s.square().mean() for s in mods.scales + mods.shifts]
-        loss = loss + config.modulation_penalty * torch.stack(squares).mean()
-    run.optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    run.updating = True
-    run.optimizer.step()
-    if run.average is not None:
-        with torch.no_grad():
-            for a, w in zip(run.average.parameters(), run.model.parameters()):
-                a.lerp_(w, 1 - config.ema)
-    run.updating = False
-    return loss, mse
-
-
-def _record(run: _Run, config: TrainConfig, loss: torch.Tensor, mse: torch.Tensor, lr: float) -> None:
-    """Count the step and append it to the history."""
-    run.step += 1
-    run.seen += config.batch
-    run.rng = run.gen.get_state()
-    history = run.history
-    history.step.append(run.step)
-    history.loss.append(loss.item())
-    history.psnr.append(psnr_of_mse(mse.item()))
-    history.lr.append(lr)
-    history.seconds.append(run.offset + time.perf_counter() - run.start)
-    history.images.append(run.images_before + run.seen)
 
 
 def _save(run: _Run, path, config: TrainConfig) -> None:

@@ -37,9 +37,9 @@ from . import ops
 from .by_hand import hand_made_csrnet, hand_modulations
 from .checkpoint import OFFICIAL_VIEW, load_model, load_official
 from .files import atomic_path
-from .image import CondView, Resize, load_image, save_image
+from .image import Resize, load_image, save_image
 from .lut import DEFAULT_SIZE, apply_lut, bake_lut, check_size, check_strength, identity_lut, photo_modulations
-from .model import CSRNet, Modulations
+from .model import CondView, CSRNet, Modulations
 from .pictures import split_view
 from .pictures import tone_curves as sample_curves
 from .plots import figure_png, tone_curve_figure

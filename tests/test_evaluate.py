@@ -12,9 +12,9 @@ from csrnet_lite.baselines import ColourTransform, identity
 from csrnet_lite.checkpoint import load_model
 from csrnet_lite.evaluate import Comparison, compare, evaluate, retoucher
 from csrnet_lite.fit import identity_init
-from csrnet_lite.image import CondView, save_image, thumbnail
+from csrnet_lite.image import save_image, thumbnail
 from csrnet_lite.metrics import delta_e, psnr, ssim
-from csrnet_lite.model import CSRNet
+from csrnet_lite.model import CondView, CSRNet
 from csrnet_lite.recipes import TrainConfig
 from csrnet_lite.settings import one_thread
 from csrnet_lite.tools.cli import main
@@ -116,14 +116,14 @@ def test_retoucher_conditions_on_the_thumbnail_or_the_whole_input():
 
 
 def test_a_training_result_is_scored_on_the_view_it_trained_with(monkeypatch):
-    from csrnet_lite import image as image_module
+    from csrnet_lite import model as model_module
 
     data = [(x, (x * 1.2).clamp(0, 1)) for x in photos(2, size=(16, 20))]
     paper = train(None, data, TrainConfig.paper(steps=2, progress=False))  # conditions on the whole input
     fast = train(None, data, TrainConfig.fast(steps=2, thumb_size=8, progress=False))
     sizes = []
     spy = lambda x, size: sizes.append(size) or thumbnail(x, size)  # noqa: E731
-    monkeypatch.setattr(image_module, "thumbnail", spy)
+    monkeypatch.setattr(model_module, "thumbnail", spy)
     scores = evaluate(paper, data)
     assert scores.name == "paper" and sizes == []
     assert scores.images == evaluate(paper.model, data, name="paper", view=CondView.FULL).images

@@ -16,9 +16,9 @@ from cli_harness import huge_png, photo, truncated
 from csrnet_lite import ops
 from csrnet_lite.checkpoint import load_model
 from csrnet_lite.files import atomic_path, check_output_dir, check_output_file, sweep_stale
-from csrnet_lite.image import CondView, Resize, load_image
+from csrnet_lite.image import Resize, load_image
 from csrnet_lite.lut import identity_lut, photo_modulations
-from csrnet_lite.model import CSRNet
+from csrnet_lite.model import CondView, CSRNet
 from csrnet_lite.settings import max_pixels
 from csrnet_lite.tools.cube import read_cube, write_cube
 from csrnet_lite.tools.formats import check_file

@@ -13,10 +13,10 @@ from PIL import Image
 
 from conftest import require
 from csrnet_lite.checkpoint import load_official
-from csrnet_lite.image import CondView, Resize, quantize, thumbnail, to_numpy, to_tensor
+from csrnet_lite.image import Resize, quantize, thumbnail, to_numpy, to_tensor
 from csrnet_lite.lut import (DEFAULT_SIZE, apply_lut, bake_lut, identity_lut, lut_image, photo_modulations,
                              retouch_lut)
-from csrnet_lite.model import CSRNet, Modulations
+from csrnet_lite.model import CondView, CSRNet, Modulations
 from csrnet_lite.tools.cube import Cube, read_cube, write_cube
 
 

@@ -14,9 +14,10 @@ import torch
 from PIL import Image, ImageCms
 
 from csrnet_lite.checkpoint import OFFICIAL_VIEW, load_model, load_official
-from csrnet_lite.image import CondView, Resize, load_image, quantize, save_image, to_numpy, to_tensor
+from csrnet_lite.image import Resize, load_image, quantize, save_image, to_numpy, to_tensor
 from csrnet_lite.lut import apply_lut, identity_lut
 from csrnet_lite.metrics import psnr
+from csrnet_lite.model import CondView
 from csrnet_lite.tools.cli import main
 from csrnet_lite.tools.cube import read_cube
 from csrnet_lite.tools.formats import stored_bits

@@ -10,15 +10,13 @@ import pytest
 import torch
 
 from csrnet_lite import train as train_module
-from csrnet_lite.batches import sample_batch
 from csrnet_lite.checkpoint import config_from_checkpoint, load_checkpoint, save_checkpoint
-from csrnet_lite.fit import (base_features, choose_ridge, fit_base, identity_init, init_model, photo_moments,
-                             ridge_scores)
+from csrnet_lite.fit import base_features, choose_ridge, fit_base, identity_init, photo_moments, ridge_scores
 from csrnet_lite.image import thumbnail
-from csrnet_lite.model import CSRNet
+from csrnet_lite.model import CondView, CSRNet
 from csrnet_lite.recipes import RIDGE_GRID, TrainConfig
 from csrnet_lite.settings import one_thread
-from csrnet_lite.train import _lr_at, train
+from csrnet_lite.train import init_model, lr_at, sample_batch, train
 
 # A tiny but complete fast recipe: every augmentation on, so every random choice is exercised.
 TINY = TrainConfig.fast(steps=6, batch=3, pixels=64, thumb_size=16, warmup=2, progress=False)
@@ -67,11 +65,11 @@ def psnr(output, target) -> float:
 def test_paper_recipe_is_as_published():
     c = TrainConfig.paper()
     assert (c.loss, c.lr, c.betas, c.batch, c.pixels, c.thumb_size) == ("l1", 1e-4, (0.9, 0.99), 1, None, None)
-    assert (c.lr_halve_every, c.cosine, c.warmup, c.weight_decay, c.init) == (100_000, False, 0, 0.0, "default")
+    assert (c.lr_halve_every, c.cosine, c.warmup, c.init) == (100_000, False, 0, "default")
     assert (c.exposure, c.white_balance, c.crop, c.modulation_penalty, c.ema) == (0.0, 0.0, 1.0, 0.0, 0.0)
     assert c.flips is False
-    assert _lr_at(c, 0, 0.0) == 1e-4 and _lr_at(c, 99_999, 0.0) == 1e-4
-    assert _lr_at(c, 100_000, 0.0) == 5e-5 and _lr_at(c, 250_000, 0.0) == 2.5e-5
+    assert lr_at(c, 0, 0.0) == 1e-4 and lr_at(c, 99_999, 0.0) == 1e-4
+    assert lr_at(c, 100_000, 0.0) == 5e-5 and lr_at(c, 250_000, 0.0) == 2.5e-5
 
 
 def test_fast_and_finetune_recipes():
@@ -116,7 +114,7 @@ def test_fit_base_modulated_is_least_squares_on_each_photos_modulated_features(p
     torch.manual_seed(3)
     model = CSRNet()  # random weights: every modulation is non-zero
     thumbs = [thumbnail(x, 16) for x, _ in pairs]
-    fit_base(model, pairs, ridge=1e-9, modulated=True, thumb_size=16, pixels=10**9)  # dead ReLUs: not 0
+    fit_base(model, pairs, ridge=1e-9, modulated=True, view=CondView(16), pixels=10**9)  # dead ReLUs: not 0
     assert not model.cond_scale3.weight.any() and not model.cond_shift3.bias.any()
     rows, targets = [], []
     with torch.no_grad():
@@ -262,7 +260,12 @@ def test_resume_continues_bitwise(pairs, tmp_path, recipe):
         config = TrainConfig.paper(steps=6, lr_halve_every=3, progress=False)
     whole = train(None, pairs, config)
     ckpt = tmp_path / "run.pt"
-    first = train(None, pairs, config, checkpoint=ckpt, stop_after=4)  # the schedule still plans 6
+
+    def stop_at_4(step, history):  # the schedule still plans 6 steps
+        if step == 4:
+            raise KeyboardInterrupt
+
+    first = train(None, pairs, config, checkpoint=ckpt, callback=stop_at_4)
     assert load_checkpoint(ckpt)["step"] == 4 and first.steps == 4
     second = train(None, pairs, config, resume=ckpt, checkpoint=ckpt)
     assert same_state(whole.model, second.model)

@@ -17,10 +17,9 @@ from PIL import Image
 
 from csrnet_lite import by_hand, ops, photo_panel, your_photos
 from csrnet_lite.image import load_image
-from csrnet_lite.image import CondView
 from csrnet_lite.lut import apply_lut
 from csrnet_lite.tools.cube import read_cube
-from csrnet_lite.model import CSRNet
+from csrnet_lite.model import CondView, CSRNet
 from csrnet_lite.tools.retouch import retouch_file
 from csrnet_lite.settings import DATA_SAMPLES, PROJECT_ROOT
 

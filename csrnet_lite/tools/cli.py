@@ -20,9 +20,8 @@ from ..crossval import by_source, crossvalidate, items, kfold, standard_methods
 from ..data import PairDataset, default_root
 from ..evaluate import compare
 from ..files import exclusive
-from ..image import CondView
 from ..lut import DEFAULT_SIZE
-from ..model import CSRNet
+from ..model import CondView, CSRNet
 from ..pairs import relative, scan_pairs
 from ..recipes import TrainConfig
 from ..settings import PROJECT_ROOT, official_weights_path

@@ -39,9 +39,9 @@ import torch
 from PIL import Image, ImageFilter, JpegImagePlugin, PngImagePlugin
 
 from ..files import atomic_path, check_output_dir
-from ..image import CondView, load_image, open_image, save_image, to_tensor
+from ..image import load_image, open_image, save_image, to_tensor
 from ..lut import DEFAULT_SIZE, apply_lut, check_lut, retouch_lut
-from ..model import CSRNet
+from ..model import CondView, CSRNet
 from .formats import TIFF_LAYOUT_TAGS, check_file, open_unchecked, stored_bits
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")  # formats read and written back as-is

@@ -32,7 +32,8 @@ from csrnet_lite.crossval import (by_source, crossvalidate, fitted_start, items,
                                   recipe, says, standard_methods)
 from csrnet_lite.data import PairDataset, default_root, describe_root
 from csrnet_lite.evaluate import compare, retoucher
-from csrnet_lite.image import CondView, Resize
+from csrnet_lite.image import Resize
+from csrnet_lite.model import CondView
 from csrnet_lite.pairs import split_by_id
 from csrnet_lite.recipes import TrainConfig
 from csrnet_lite.train import train
