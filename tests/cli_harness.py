@@ -46,9 +46,13 @@ class Result:
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
-    """Every file below `folder` (hidden ones included) -> its bytes; folders as b'<dir>'."""
-    return {p.relative_to(folder).as_posix(): (b"<dir>" if p.is_dir() else p.read_bytes())
-            for p in sorted(folder.rglob("*"))}
+    """Every file below `folder` (hidden ones included) -> its bytes; folders as b'<dir>', links as
+    b'<link>' and their target, FIFOs and devices as b'<special>' (never opened: a FIFO would block)."""
+    def content(p: Path) -> bytes:
+        if p.is_symlink():
+            return b"<link>" + os.readlink(p).encode()
+        return b"<dir>" if p.is_dir() else p.read_bytes() if p.is_file() else b"<special>"
+    return {p.relative_to(folder).as_posix(): content(p) for p in sorted(folder.rglob("*"))}
 
 
 def command(args: list, folder: Path, env: dict | None = None, fields: dict | None = None,

@@ -36,7 +36,6 @@ from .outputs import Output, check_outputs, csv_output, data_files, deliver, new
 from .retouch import MAX_LUT_SIZE, PHOTO_SUFFIXES, plan_outputs, retouch_file
 
 DESCRIPTION = "Train, evaluate and apply CSRNet (conditional sequential modulation for global retouching)."
-THREADS = dict(type=number(int, 1, MAX_THREADS), default=None, help="torch CPU threads (default: torch's)")
 STEPS = number(int, 1, MAX_STEPS)
 
 
@@ -91,7 +90,7 @@ def _add_train(sub) -> None:
                         "in CSRNET_LITE_WEIGHTS, ../shared/weights or ./csrnet.pth; fast: the finetune recipe)")
     p.add_argument("--seed", type=SEED, default=0, help="seeds the initialisation and the training loop")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto")
-    p.add_argument("--threads", **THREADS)
+    _add_threads(p)
     p.set_defaults(func=_train)
 
 
@@ -135,7 +134,7 @@ def _add_cv(sub) -> None:
     p.add_argument("--csv", default=None, help="also write per-photo held-out scores to this CSV file "
                                               "(-: standard output)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --csv file")
-    p.add_argument("--threads", **THREADS)
+    _add_threads(p)
     p.set_defaults(func=_cv)
 
 
@@ -165,6 +164,10 @@ def _cv(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_threads(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=number(int, 1, MAX_THREADS), default=None,
+                   help="torch CPU threads (default: torch's)")
+
 
 def _add_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", help="score a trained model against baselines",
@@ -178,7 +181,7 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--csv", default=None, help="also write per-photo scores to this CSV file (-: standard output)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --csv file")
     p.add_argument("--per-image", action="store_true", help="print per-photo tables too")
-    p.add_argument("--threads", **THREADS)
+    _add_threads(p)
     p.set_defaults(func=_evaluate)
 
 

@@ -139,7 +139,7 @@ def _check_kind(path: Path, out: Output) -> None:
                          f"never writes; name a regular file{'; pass - for standard output' * out.stream}")
     try:
         info = path.stat()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # not there yet (its folder is checked later)
         if path.is_symlink():
             raise ValueError(f"{out.what} {path} is a broken link; remove it or choose another name") from None
         return
