@@ -357,3 +357,13 @@ def test_help_states_every_range():
         text = sub[command_name].format_help()
         entry = text.split(f"\n  {option}", 1)[1].split("\n  -", 1)[0]  # the option's own help
         assert "range:" in entry, (command_name, option, text)
+
+
+def test_the_command_lines_bounds_agree_with_the_library():
+    from csrnet_lite import recipes
+    from csrnet_lite.tools import arguments
+    assert arguments.MAX_SEED == recipes.MAX_SEED
+    from PIL import ImageFilter
+    ImageFilter.Color3DLUT(arguments.MAX_LUT_SIZE, [0.5] * 3 * arguments.MAX_LUT_SIZE**3)  # accepted
+    with pytest.raises(ValueError):
+        ImageFilter.Color3DLUT(arguments.MAX_LUT_SIZE + 1, [0.5] * 3 * (arguments.MAX_LUT_SIZE + 1)**3)

@@ -47,7 +47,6 @@ from .formats import TIFF_LAYOUT_TAGS, check_file, open_unchecked, stored_bits
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")  # formats read and written back as-is
 SUFFIX = "_retouched"  # default output name: photo.jpg -> photo_retouched.jpg beside it
 ORIENTATION = 0x0112  # EXIF tag; outputs are stored upright, so it is dropped
-MAX_LUT_SIZE = 65  # the largest lattice Pillow's Color3DLUT (the 8-bit path) accepts
 
 
 def retouch_photo(model: CSRNet, photo: torch.Tensor, size: int = DEFAULT_SIZE, strength: float = 1.0,
