@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -322,8 +323,8 @@ def _retouch_all(args: argparse.Namespace, model: CSRNet, view: CondView,
             tqdm.write(f"failed: {failed[-1]}", file=sys.stderr)
             continue
         if args.save_cube is not None:
-            deliver(args.save_cube, lambda path: write_cube(
-                path, lut, title=f"csrnet-lite retouch of {src.name}".replace('"', "'"),
+            deliver(args.save_cube, functools.partial(
+                write_cube, lut=lut, title=f"csrnet-lite retouch of {src.name}".replace('"', "'"),
                 comments=[f"CSRNet retouch of {src.name}, strength {args.strength:g}, condition network "
                           f"view: {view}", "baked by csrnet-lite (python -m csrnet_lite retouch)"]))
     return failed
