@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .. import __version__
 from ..files import exclusive
@@ -27,9 +25,6 @@ from .download import MAX_MB, TIMEOUT
 from .errors import DEBUG_HELP, run
 from .installed import add_notebooks, add_weights
 from .outputs import Output, check_outputs, csv_output, data_files, deliver, new_files, report_stream
-
-if TYPE_CHECKING:
-    from ..model import CondView, CSRNet
 
 DESCRIPTION = "Train, evaluate and apply CSRNet (conditional sequential modulation for global retouching)."
 STEPS = number(int, 1, MAX_STEPS)
@@ -269,7 +264,7 @@ def _add_retouch(sub) -> None:
 def _retouch(args: argparse.Namespace) -> int:
     from ..checkpoint import OFFICIAL_VIEW, load_model, load_official
     from ..lut import DEFAULT_SIZE
-    from .retouch import PHOTO_SUFFIXES, plan_outputs
+    from .retouch import PHOTO_SUFFIXES, plan_outputs, retouch_all
 
     args.lut_size = DEFAULT_SIZE if args.lut_size is None else args.lut_size
     if args.official and Path(args.official).suffix.lower() in PHOTO_SUFFIXES:
@@ -290,7 +285,8 @@ def _retouch(args: argparse.Namespace) -> int:
     args.save_cube = paths[-1] if args.save_cube is not None else None  # STDOUT for -
     model, view = load_model(weights) if args.model is not None else (load_official(weights), OFFICIAL_VIEW)
     with exclusive(new_files([*(dst for _, dst in pairs), args.save_cube])):
-        failed = _retouch_all(args, model, view, pairs)
+        failed = retouch_all(pairs, model, view, size=args.lut_size, strength=args.strength, cube=args.save_cube,
+                             debug=getattr(args, "debug", False))
     done = len(pairs) - len(failed)
     print(f"wrote {done} photo{'s' * (done != 1)}" + (f": {pairs[0][1]}{' ...' * (len(pairs) > 1)}"
                                                       if not failed else ""), file=report_stream([args.save_cube]))
@@ -299,35 +295,6 @@ def _retouch(args: argparse.Namespace) -> int:
               "\nfix or remove them and run again with --skip-existing to finish the rest", file=sys.stderr)
         return 1
     return 0
-
-
-def _retouch_all(args: argparse.Namespace, model: CSRNet, view: CondView,
-                 pairs: list[tuple[Path, Path]]) -> list[str]:
-    """Retouch every (src, dst) pair, carrying on past a bad photo -> what failed, one line each.
-
-    A single photo's failure (or any under --debug) is raised as it is, for the error boundary.
-    """
-    from tqdm.auto import tqdm
-
-    from .cube import write_cube
-    from .retouch import retouch_file
-
-    failed: list[str] = []
-    for src, dst in tqdm(pairs, desc="retouch", unit="photo", disable=len(pairs) < 2):
-        try:
-            lut = retouch_file(model, src, dst, size=args.lut_size, strength=args.strength, view=view)
-        except (ValueError, OSError, RuntimeError, MemoryError) as e:  # one bad photo: go on with the rest
-            if len(pairs) == 1 or getattr(args, "debug", False):
-                raise
-            failed.append(str(e) if str(src) in str(e) else f"{src}: {e}")
-            tqdm.write(f"failed: {failed[-1]}", file=sys.stderr)
-            continue
-        if args.save_cube is not None:
-            deliver(args.save_cube, functools.partial(
-                write_cube, lut=lut, title=f"csrnet-lite retouch of {src.name}".replace('"', "'"),
-                comments=[f"CSRNet retouch of {src.name}, strength {args.strength:g}, condition network "
-                          f"view: {view}", "baked by csrnet-lite (python -m csrnet_lite retouch)"]))
-    return failed
 
 
 # ---- data ----

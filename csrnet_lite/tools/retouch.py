@@ -31,18 +31,22 @@ out. Each output is written atomically; what may be written is decided by `tools
 """
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 from typing import Sequence
 
 import torch
 from PIL import Image, ImageFilter, JpegImagePlugin, PngImagePlugin
+from tqdm.auto import tqdm
 
 from ..files import atomic_path, check_output_dir
 from ..image import load_image, open_image, save_image, to_tensor
 from ..lut import DEFAULT_SIZE, apply_lut, check_lut, retouch_lut
 from ..model import CondView, CSRNet
+from .cube import write_cube
 from .formats import TIFF_LAYOUT_TAGS, check_file, open_unchecked, stored_bits
+from .outputs import deliver
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")  # formats read and written back as-is
 SUFFIX = "_retouched"  # default output name: photo.jpg -> photo_retouched.jpg beside it
@@ -93,6 +97,31 @@ def retouch_file(model: CSRNet, src: Path, dst: Path, *, size: int = DEFAULT_SIZ
     with atomic_path(dst) as tmp:
         result.save(tmp, format=Image.registered_extensions()[dst.suffix.lower()], **options)
     return lut
+
+
+def retouch_all(pairs: list[tuple[Path, Path]], model: CSRNet, view: CondView, *, size: int = DEFAULT_SIZE,
+                strength: float = 1.0, cube: Path | None = None, debug: bool = False) -> list[str]:
+    """Retouch every (src, dst) pair (`retouch_file`), carrying on past a bad photo -> what failed, one
+    line each. `cube`: also write the (one) photo's LUT there (`outputs.deliver`: a file or standard output).
+
+    A single photo's failure (or any under `debug`) is raised as it is, for the error boundary.
+    """
+    failed: list[str] = []
+    for src, dst in tqdm(pairs, desc="retouch", unit="photo", disable=len(pairs) < 2):
+        try:
+            lut = retouch_file(model, src, dst, size=size, strength=strength, view=view)
+        except (ValueError, OSError, RuntimeError, MemoryError) as e:  # one bad photo: go on with the rest
+            if len(pairs) == 1 or debug:
+                raise
+            failed.append(str(e) if str(src) in str(e) else f"{src}: {e}")
+            tqdm.write(f"failed: {failed[-1]}", file=sys.stderr)
+            continue
+        if cube is not None:
+            deliver(cube, functools.partial(
+                write_cube, lut=lut, title=f"csrnet-lite retouch of {src.name}".replace('"', "'"),
+                comments=[f"CSRNet retouch of {src.name}, strength {strength:g}, condition network view: "
+                          f"{view}", "baked by csrnet-lite (python -m csrnet_lite retouch)"]))
+    return failed
 
 
 def apply_lut_8bit(image: Image.Image, lut: torch.Tensor) -> Image.Image:
