@@ -16,6 +16,7 @@ Every file is read by `_read`, the one `torch.load` of the package (weights only
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 import re
 import warnings
@@ -25,7 +26,7 @@ import torch
 
 from .files import atomic_path, sha256
 from .model import CondView, CSRNet
-from .recipes import History, TrainConfig
+from .recipes import MAX_THUMB, History, TrainConfig
 from .settings import official_weights_path
 
 OFFICIAL_URL = "https://github.com/hejingwenhejingwen/CSRNet/raw/master/experiments/pretrain_models/csrnet.pth"
@@ -38,6 +39,8 @@ CHECKPOINT_VERSION = 1
 # Config fields that may differ between a checkpoint and the run that resumes it (they say when to
 # stop, where to run and how to report, not what is trained).
 RESUMABLE_FIELDS = {"steps", "minutes", "device", "checkpoint_minutes", "progress"}
+# What resuming needs besides the weights, as messages name it.
+RESUME_STATE = {"optimizer": "the optimiser state ('optimizer')", "history": "the training history ('history')"}
 
 
 def _read(path: Path):
@@ -80,8 +83,16 @@ def load_model(path: str | os.PathLike) -> tuple[CSRNet, CondView]:
         state = state["model"]  # a csrnet-lite training checkpoint
     model = _csrnet(state, path)
     if isinstance(config, dict) and "thumb_size" in config:
-        return model, CondView.trained_on(config["thumb_size"])
+        return model, CondView.trained_on(_thumb_size(config["thumb_size"], path))
     return model, OFFICIAL_VIEW
+
+
+def _thumb_size(value, path) -> int | None:
+    """A stored condition size, bounded before anything is sized by it (a damaged file could say 30000)."""
+    if value is None or (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_THUMB):
+        return value
+    raise ValueError(f"{path} stores a condition size (thumb_size) of {value!r}, where csrnet-lite trains "
+                     f"with 1 to {MAX_THUMB} or None; the file is damaged or not from csrnet-lite")
 
 
 def _csrnet(state, path: Path) -> CSRNet:
@@ -146,9 +157,11 @@ def save_checkpoint(path, model: CSRNet, optimizer: torch.optim.Optimizer, step:
         "model": cpu(average if average is not None else model), "weights": cpu(model),
         "optimizer": optimizer.state_dict(), "history": dataclasses.asdict(history), "rng": rng,
     }
+    buffer = io.BytesIO()  # serialised in memory first: a full disk is then a plain OSError (ENOSPC)
+    torch.save(state, buffer)
     path = Path(path)
     with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+        tmp.write_bytes(buffer.getbuffer())
     return path
 
 
@@ -168,8 +181,14 @@ def load_checkpoint(path) -> dict:
                          f"csrnet-lite reads version {CHECKPOINT_VERSION}")
     for key in ("model", "weights"):
         _check_state_dict(state.get(key), f"{path} ({key!r} entry)")
-    if not isinstance(state.get("config"), dict) or not isinstance(state.get("step"), int):
+    if not isinstance(state.get("config"), dict) or not isinstance(state.get("step"), int) or state["step"] < 0:
         raise ValueError(f"{path} is a damaged csrnet-lite checkpoint (no config or step); start a new run")
+    _thumb_size(state["config"].get("thumb_size"), path)
+    missing = [name for key, name in RESUME_STATE.items() if not isinstance(state.get(key), dict)]
+    missing += ["the random generator's state ('rng')"] * (not isinstance(state.get("rng"), torch.Tensor))
+    if missing:
+        raise ValueError(f"{path} lacks {' and '.join(missing)}, so its training cannot be resumed; use it "
+                         "as --model (evaluate, retouch), or start a new run (--overwrite)")
     return state
 
 

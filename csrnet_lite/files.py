@@ -6,11 +6,14 @@ onto the destination, so the destination holds the old file or the complete new 
 one. The new file gets the permissions any new file of the user gets (0666 minus the umask), or the
 old file's when it replaces one. A run killed outright (kill -9, power loss) can leave its temporary
 file behind; the next write into the same folder removes the ones whose process is gone.
-`check_output_file` / `check_output_dir` let a command refuse a destination before any work.
+`check_output_file` / `check_output_dir` let a command refuse a destination before any work, and
+inside `exclusive(paths)` those paths are created, never replaced: a file that another process wrote
+there meanwhile is left as it is (FileExistsError). A full disk is an OSError naming the destination.
 """
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import re
@@ -22,6 +25,7 @@ from typing import Iterator
 TEMP_MARK = ".csrnet-"  # in every temporary file's name: .NAME.csrnet-PID-RANDOM.part
 _TEMP_NAME = re.compile(r"^\..+\.csrnet-(\d+)-[0-9a-f]+\.part$")
 _swept: set[Path] = set()  # folders already swept by this process
+_exclusive: set[str] = set()  # destinations `atomic_path` must create, never replace (`exclusive`)
 
 
 @contextlib.contextmanager
@@ -45,10 +49,48 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp
         _fsync(tmp)
         os.chmod(tmp, _mode_for(path))
-        os.replace(tmp, path)  # atomic on POSIX and Windows
+        _publish(tmp, path)
         _fsync_folder(path.parent)
+    except OSError as e:
+        if e.errno == errno.ENOSPC:  # say which file could not be written, and that nothing was replaced
+            raise OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} while writing it (left as it "
+                          "was)", str(path)) from None
+        raise
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def exclusive(paths) -> Iterator[None]:
+    """Inside the block `atomic_path` creates each of `paths` exclusively (a hard link of the complete
+    file, which fails where the name exists): a file another process wrote there meanwhile is kept and
+    the write fails with FileExistsError. After its first write a path is this process's own, and later
+    writes (a checkpoint saved every few minutes) replace it."""
+    keys = {os.path.abspath(p) for p in paths}
+    _exclusive.update(keys)
+    try:
+        yield
+    finally:
+        _exclusive.difference_update(keys)
+
+
+def _publish(tmp: Path, path: Path) -> None:
+    """Move the complete file `tmp` onto `path`: a rename, or under `exclusive` a link that never replaces."""
+    key = os.path.abspath(path)
+    if key not in _exclusive:
+        os.replace(tmp, path)  # atomic on POSIX and Windows
+        return
+    try:
+        os.link(tmp, path)  # fails where path exists: the final name is created, never replaced
+    except FileExistsError:
+        raise FileExistsError(errno.EEXIST, "appeared while this command ran (another one wrote it?) and "
+                              "was left as it is; choose another name or pass --overwrite", str(path)) from None
+    except OSError:  # a file system without hard links: check, then rename (a short window remains)
+        if os.path.lexists(path):
+            raise FileExistsError(errno.EEXIST, "appeared while this command ran and was left as it is",
+                                  str(path)) from None
+        os.replace(tmp, path)
+    _exclusive.discard(key)
 
 
 def sweep_stale(folder: str | os.PathLike) -> list[Path]:

@@ -37,6 +37,9 @@ from typing import Literal
 from .fit import RIDGE_GRID
 from .settings import official_weights_path
 
+MAX_THUMB = 2048  # largest condition thumbnail (thumb_size): a 2048^2 view already costs ~1 GB to train on
+MAX_SEED = 2**64 - 1  # torch's generators take seeds of 64 bits
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -90,6 +93,10 @@ class TrainConfig:
         if self.thumb_size is None and self.batch != 1:
             raise ValueError(f"thumb_size=None (the condition network sees the whole photo) needs batch=1 "
                              f"(photos differ in size), got batch={self.batch}")
+        if self.thumb_size is not None and not 1 <= self.thumb_size <= MAX_THUMB:
+            raise ValueError(f"thumb_size must be 1 to {MAX_THUMB} or None (the whole photo), got {self.thumb_size}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"seed must be a whole number from 0 to 2**64 - 1, got {self.seed}")
         if self.loss not in ("l1", "l2"):
             raise ValueError(f"loss must be 'l1' or 'l2', got {self.loss!r}")
         if self.init not in ("default", "identity", "fit", "official", "official-fit"):

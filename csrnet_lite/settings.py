@@ -1,10 +1,14 @@
 """Where things are and how big to run, read from the environment in one place.
 
+Switches (SMOKE, DEBUG) read 1/true/yes/on as on and 0/false/no/off or unset as off; anything else is
+an error naming the variable (`flag`).
+
 CSRNET_LITE_SMOKE=1      smoke mode: tiny images and few steps, so the test suite can execute every
                          notebook in minutes (the notebooks say when they run in smoke mode)
 CSRNET_LITE_FIVEK=DIR    a real MIT-Adobe FiveK root; the notebooks use `data_samples/` without it
 CSRNET_LITE_WEIGHTS=FILE the authors' released CSRNet weights (csrnet.pth; default: where
-                         `python -m csrnet_lite data weights` puts them, see `official_weights_path`)
+                         `python -m csrnet_lite data weights` puts them, see `official_weights_path`);
+                         when set it must name a file, never silently ignored
 CSRNET_LITE_MAX_PIXELS=N the largest photo (width x height) decoded, checked from the file's header
                          before decoding (default 100 million, about 5.5 GB to retouch)
 CSRNET_LITE_DEBUG=1      the command line shows a full traceback for every error
@@ -39,9 +43,22 @@ NOTEBOOKS = _shipped("notebooks")
 SHARED = PROJECT_ROOT.parent / "shared"
 
 
+ON, OFF = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")  # how a switch may be written
+
+
+def flag(name: str) -> bool:
+    """The switch in environment variable `name`: on for 1/true/yes/on, off for 0/false/no/off or unset
+    (any case); anything else raises ValueError naming the variable."""
+    value = os.environ.get(name, "").strip().lower()
+    if value in ON or value in OFF:
+        return value in ON
+    raise ValueError(f"{name} must be one of {'/'.join(ON)} (on) or {'/'.join(OFF[1:])} (off), "
+                     f"got {os.environ[name]!r}")
+
+
 def smoke_mode() -> bool:
-    """True when CSRNET_LITE_SMOKE is set to anything but '', '0' or 'false'."""
-    return os.environ.get("CSRNET_LITE_SMOKE", "").strip().lower() not in ("", "0", "false", "no")
+    """True when the switch CSRNET_LITE_SMOKE is on (`flag`)."""
+    return flag("CSRNET_LITE_SMOKE")
 
 
 def fivek_root() -> Path | None:
@@ -59,10 +76,18 @@ def cache_dir() -> Path:
 def official_weights_path() -> Path:
     """Where the authors' weights are looked for, the first that applies: CSRNET_LITE_WEIGHTS;
     ../shared/weights/csrnet_official.pth beside a clone when present; ./csrnet.pth in a clone when
-    present; else cache_dir()/csrnet.pth, where `python -m csrnet_lite data weights` puts them."""
+    present; else cache_dir()/csrnet.pth, where `python -m csrnet_lite data weights` puts them.
+
+    CSRNET_LITE_WEIGHTS, when set, must name a file: a missing file or a folder raises
+    FileNotFoundError (never a silent fallback to another recipe)."""
     value = os.environ.get("CSRNET_LITE_WEIGHTS", "").strip()
     if value:
-        return Path(value).expanduser()
+        path = Path(value).expanduser()
+        if not path.is_file():
+            what = "is a folder" if path.is_dir() else "does not exist"
+            raise FileNotFoundError(f"CSRNET_LITE_WEIGHTS={value} {what}; point it at the authors' "
+                                    "csrnet.pth, or unset it")
+        return path
     for candidate in (SHARED / "weights" / "csrnet_official.pth", PROJECT_ROOT / "csrnet.pth"):
         if CHECKOUT is not None and candidate.exists():
             return candidate
@@ -96,8 +121,8 @@ def max_pixels() -> int:
 
 
 def debug_mode() -> bool:
-    """True when CSRNET_LITE_DEBUG is set (like CSRNET_LITE_SMOKE): show tracebacks on the command line."""
-    return os.environ.get("CSRNET_LITE_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
+    """True when the switch CSRNET_LITE_DEBUG is on (`flag`): show tracebacks on the command line."""
+    return flag("CSRNET_LITE_DEBUG")
 
 
 @contextlib.contextmanager

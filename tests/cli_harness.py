@@ -46,9 +46,13 @@ class Result:
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
-    """Every file below `folder` (hidden ones included) -> its bytes; folders as b'<dir>'."""
-    return {p.relative_to(folder).as_posix(): (b"<dir>" if p.is_dir() else p.read_bytes())
-            for p in sorted(folder.rglob("*"))}
+    """Every file below `folder` (hidden ones included) -> its bytes; folders as b'<dir>', links as
+    b'<link>' and their target, FIFOs and devices as b'<special>' (never opened: a FIFO would block)."""
+    def content(p: Path) -> bytes:
+        if p.is_symlink():
+            return b"<link>" + os.readlink(p).encode()
+        return b"<dir>" if p.is_dir() else p.read_bytes() if p.is_file() else b"<special>"
+    return {p.relative_to(folder).as_posix(): content(p) for p in sorted(folder.rglob("*"))}
 
 
 def command(args: list, folder: Path, env: dict | None = None, fields: dict | None = None,
@@ -58,8 +62,8 @@ def command(args: list, folder: Path, env: dict | None = None, fields: dict | No
     full_env = {k: v for k, v in os.environ.items() if k != "CSRNET_LITE_DEBUG"}
     full_env.update({"CSRNET_LITE_SMOKE": "1", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", **(env or {})})
     argv = [str(a).format(dir=folder, **(fields or {})) for a in args]
-    return subprocess.Popen([sys.executable, "-m", "csrnet_lite", *argv], cwd=folder, env=full_env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+    options = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True, **kwargs}  # e.g. stdout=file
+    return subprocess.Popen([sys.executable, "-m", "csrnet_lite", *argv], cwd=folder, env=full_env, **options)
 
 
 def run_case(case: Case, folder: Path, timeout: float = 120, fields: dict | None = None) -> Result:

@@ -21,10 +21,10 @@ def names_file(d: Path) -> None:
 
 F = ["data", "fetch", "--root", "subset", "--names", "names.txt", "--n", "1", "--quiet"]
 CASES = [
-    Case("--size -5", [*F, "--size", "-5", "--base-url", "{server}"], 1, r"size must be a short edge in pixels",
+    Case("--size -5", [*F, "--size", "-5", "--base-url", "{server}"], 2, r"--size: must be a whole number from 0 to 100,000",
          names_file),
-    Case("--n 0", [*F[:-3], "--n", "0", "--base-url", "{server}"], 1, r"n must be a positive number", names_file),
-    Case("--timeout 0", [*F, "--timeout", "0", "--base-url", "{server}"], 1, r"timeout and max_mb must be positive",
+    Case("--n 0", [*F[:-3], "--n", "0", "--base-url", "{server}"], 2, r"--n: must be a whole number from 1 to 5,000", names_file),
+    Case("--timeout 0", [*F, "--timeout", "0", "--base-url", "{server}"], 2, r"--timeout: must be a number above 0 up to 3,600",
          names_file),
     Case("--expert Z", [*F, "--expert", "Z", "--base-url", "{server}"], 1, r"expert must be one of A, B, C, D, E",
          names_file),
@@ -32,7 +32,7 @@ CASES = [
          r"root notes\.txt: notes\.txt is a file, not a folder",
          lambda d: (names_file(d), (d / "notes.txt").write_text("keep"))),
     Case("--names missing", [*F[:4], "--names", "gone.txt", "--base-url", "{server}"], 1, r"gone\.txt"),
-    Case("--retries -1", [*F, "--retries", "-1", "--base-url", "{server}"], 1, r"retries must be 0 or more",
+    Case("--retries -1", [*F, "--retries", "-1", "--base-url", "{server}"], 2, r"--retries: must be a whole number from 0 to 100",
          names_file),
     Case("a server that never answers", [*F, "--timeout", "1", "--retries", "1", "--base-url", "{stalled}"], 1,
          r"did not answer within 1 s\); trying again \(1 of 1\)\nerror: download of .* did not answer",

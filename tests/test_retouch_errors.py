@@ -109,9 +109,9 @@ CASES = [
     Case("--save-cube existing", ["retouch", "p.png", *M, "--save-cube", "x.cube"], 1, r"x\.cube exists already",
          with_model(lambda d: (photo(d / "p.png"), (d / "x.cube").write_text("LUT_3D_SIZE 2\n")))),
     # arguments
-    Case("--strength nan", ["retouch", "p.png", *M, "--strength", "nan"], 1, r"strength must lie in \[0, 1\]",
+    Case("--strength nan", ["retouch", "p.png", *M, "--strength", "nan"], 2, r"--strength: must be a number from 0 to 1, got 'nan'",
          with_model(lambda d: photo(d / "p.png"))),
-    Case("--lut-size 1", ["retouch", "p.png", *M, "--lut-size", "1"], 1, r"integer from 2 to 256",
+    Case("--lut-size 1", ["retouch", "p.png", *M, "--lut-size", "1"], 2, r"--lut-size: must be a whole number from 2 to 65",
          with_model(lambda d: photo(d / "p.png"))),
     Case("no weights option", ["retouch", "p.png"], 2, r"one of the arguments --model --official is required",
          lambda d: photo(d / "p.png")),

@@ -1,18 +1,20 @@
 """What the command line's arguments mean, checked before any work: argparse types that make a bad
-value a usage error (exit 2), the budget and photo size the commands use, the TrainConfig that `train`'s
-arguments ask for, and `train`'s checks of its files and device. Importing it loads no torch (the
-functions that need it import it), so that `--help` answers at once.
+value a usage error (exit 2), every number with its range (`number`, the range shown in --help), the
+budget and photo size the commands use, the TrainConfig that `train`'s arguments ask for, and `train`'s
+checks of its files and device. Importing it loads no torch (the functions that need it import it), so
+that `--help` answers at once.
 """
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Callable
 
 from typing import TYPE_CHECKING
 
-from ..files import check_output_file
 from ..settings import official_weights_path, smoke_mode
+from .outputs import Output, check_outputs, data_files
 
 if TYPE_CHECKING:  # torch-free at import, so that the command line's --help answers at once
     from ..image import Resize
@@ -23,28 +25,55 @@ if TYPE_CHECKING:  # torch-free at import, so that the command line's --help ans
 LUT_SIZE_HELP = ("lattice points per axis (default 65; 33 is the usual .cube size, about 9 dB less "
                  "faithful)")
 SERVER_HELP = "server (default https://data.csail.mit.edu/graphics/fivek/)"
+MAX_SEED = 2**64 - 1  # recipes.MAX_SEED, written out for the same reason
+MAX_LUT_SIZE = 65  # the largest lattice Pillow's Color3DLUT (retouch's 8-bit path) accepts
 
 
-def positive(kind: type = int) -> Callable[[str], int | float]:
-    """An argparse `type` for a positive (finite) number of `kind`: 0, -1, nan and inf are usage errors."""
+MAX_THREADS = 4 * (os.cpu_count() or 1)  # torch CPU threads: more than the cores only slows a run down
+MAX_STEPS = 10**9  # gradient steps (the paper's recipe takes 600,000)
+MAX_MINUTES = 10**6  # about two years of training
+
+
+def number(kind: type, lo: float, hi: float, *, open_low: bool = False) -> Callable[[str], int | float]:
+    """An argparse `type` for a number of `kind` from lo to hi (above lo when `open_low`): anything else,
+    nan and inf included, is a usage error. Its `range` is added to the option's --help (`show_ranges`)."""
+    show = lambda v: {MAX_SEED: "2**64 - 1"}.get(v, f"{int(v):,}" if v == int(v) else f"{v:g}")  # noqa: E731
+    words = f"{'above ' if open_low else 'from '}{show(lo)} {'up to' if open_low else 'to'} {show(hi)}"
+
     def parse(text: str):
         try:
             value = kind(text)
         except ValueError:
             value = None
-        if value is None or not 0 < value < float("inf"):
-            raise argparse.ArgumentTypeError(f"must be a positive {'whole ' * (kind is int)}number, got {text!r}")
+        if value is None or not (lo < value if open_low else lo <= value) or not value <= hi:
+            raise argparse.ArgumentTypeError(f"must be a {'whole ' * (kind is int)}number {words}, got {text!r}")
         return value
-    parse.__name__ = f"positive {kind.__name__}"
+    parse.__name__ = f"{kind.__name__} {words}"
+    parse.range = words
     return parse
 
 
+def show_ranges(p: argparse.ArgumentParser) -> None:
+    """Append each numeric option's range (`number`) to its help text."""
+    for action in p._actions:
+        words = getattr(action.type, "range", None)
+        if words and action.help and "range" not in action.help:
+            action.help += f" (range: {words})"
+
+
+SEED = number(int, 0, MAX_SEED)
+
+
 def seed_list(text: str) -> list[int]:
-    """An argparse `type` for comma-separated whole numbers ("0,1,2"): anything else is a usage error."""
+    """An argparse `type` for comma-separated seeds ("0,1,2"), each from 0 to 2**64 - 1."""
     try:
-        return [int(s) for s in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"takes comma-separated whole numbers, got {text!r}") from None
+        return [SEED(s) for s in text.split(",")]
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"takes comma-separated whole numbers from 0 to 2**64 - 1, got "
+                                         f"{text!r}") from None
+
+
+seed_list.range = "each from 0 to 2**64 - 1"
 
 
 def default_budget() -> tuple[int | None, float | None]:
@@ -82,7 +111,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
 
 
 def check_train(args: argparse.Namespace) -> None:
-    """Refuse, before any work, what the run could not finish or would destroy."""
+    """Refuse, before any work, what the run could not finish (its device, --resume, --official)."""
     from ..checkpoint import load_checkpoint
     from ..train import pick_device
 
@@ -91,9 +120,17 @@ def check_train(args: argparse.Namespace) -> None:
         load_checkpoint(args.resume)  # exists and is a csrnet-lite checkpoint
     if args.official is not None and not Path(args.official).is_file():
         raise FileNotFoundError(f"--official {args.official}: no such file; pass the authors' csrnet.pth")
+
+
+def check_train_output(args: argparse.Namespace, config: TrainConfig, data) -> None:
+    """Refuse, before any work, an --out that would replace what the run reads (`tools.outputs`): the
+    data, the authors' weights, a checkpoint other than the one resumed; or an existing file without
+    --overwrite (continuing a run, --resume X --out X, replaces X)."""
     continuing = args.resume is not None and Path(args.resume).resolve() == Path(args.out).resolve()
-    check_output_file(args.out, overwrite=args.overwrite or continuing, what="--out",
-                      flag=f"--resume {args.out} to continue that run, --overwrite to start over")
+    check_outputs([Output(args.out, "--out", replaces=Path(args.resume) if continuing else None,
+                          flag=f"--resume {args.out} to continue that run, --overwrite to start over")],
+                  [("the --resume checkpoint", args.resume), ("the authors' weights", config.official_path),
+                   *data_files("--data", data)], overwrite=args.overwrite or continuing)
 
 
 def recipe_reason(args: argparse.Namespace, config: TrainConfig) -> str:

@@ -14,20 +14,20 @@ import argparse
 import dataclasses
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .. import __version__
-from ..files import check_output_file
-from .arguments import (LUT_SIZE_HELP, SERVER_HELP, check_train, data_resize, default_budget, positive,
-                        recipe_reason, seed_list, train_config)
+from ..files import exclusive
+from ..settings import official_weights_path
+from .arguments import (LUT_SIZE_HELP, MAX_LUT_SIZE, MAX_MINUTES, MAX_STEPS, MAX_THREADS, SEED, SERVER_HELP,
+                        check_train, check_train_output, data_resize, default_budget, number, recipe_reason,
+                        seed_list, show_ranges, train_config)
 from .download import MAX_MB, TIMEOUT
 from .errors import DEBUG_HELP, run
 from .installed import add_notebooks, add_weights
-
-if TYPE_CHECKING:
-    from ..model import CondView, CSRNet
+from .outputs import Output, check_outputs, csv_output, data_files, deliver, new_files, report_stream
 
 DESCRIPTION = "Train, evaluate and apply CSRNet (conditional sequential modulation for global retouching)."
+STEPS = number(int, 1, MAX_STEPS)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,6 +59,7 @@ def parser() -> argparse.ArgumentParser:
     for commands in (sub, data_sub):  # --debug also after a command's name
         for command in commands.choices.values():
             command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
+            show_ranges(command)
     return p
 
 
@@ -75,18 +76,18 @@ def _add_train(sub) -> None:
                         "gradient training of the whole network; paper: the published recipe; fixed: "
                         "the fixed colour map")
     p.add_argument("--edits", action="store_true", help="learn to undo random edits of the targets (inputs unused)")
-    p.add_argument("--minutes", type=positive(float), default=None,
+    p.add_argument("--minutes", type=number(float, 0, MAX_MINUTES, open_low=True), default=None,
                    help="training-time budget in total, resumed runs included (default 5; smoke mode: "
                         "20 steps). The recipe's own step count still applies (fast: 1200, finetune: 300)")
-    p.add_argument("--steps", type=positive(int), default=None, help="stop after this many steps in total")
+    p.add_argument("--steps", type=STEPS, default=None, help="stop after this many steps in total")
     p.add_argument("--resume", default=None, help="checkpoint to continue from (usually the same as --out)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file (a new run)")
     p.add_argument("--official", default=None,
                    help="start from the authors' weights at this path (default: found automatically "
                         "in CSRNET_LITE_WEIGHTS, ../shared/weights or ./csrnet.pth; fast: the finetune recipe)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=SEED, default=0, help="seeds the initialisation and the training loop")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto")
-    p.add_argument("--threads", type=positive(int), default=None, help="torch CPU threads (default: torch's)")
+    _add_threads(p)
     p.set_defaults(func=_train)
 
 
@@ -98,17 +99,19 @@ def _train(args: argparse.Namespace) -> int:
     from .edit_task import edit_source
 
     check_train(args)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     config = train_config(args)
     data = PairDataset(args.data, resize=data_resize())
+    check_train_output(args, config, data)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(f"recipe: {recipe_reason(args, config)}")
     data = edit_source(data, args.data) if args.edits else data
     start = {"official-fit": f"the authors' weights ({config.official_path}), last layer refitted",
              "fit": "the fixed colour map fitted to the pairs"}.get(config.init, f"init={config.init}")
     print(f"training the {config.recipe} recipe on {len(data)} pairs from {args.data}: {start}, "
           f"{config.steps} gradient steps" + (f" or {config.minutes:g} min" if config.minutes else ""))
-    result = train(None, data, config, resume=args.resume, checkpoint=args.out)
+    with exclusive(new_files([Path(args.out)])):
+        result = train(None, data, config, resume=args.resume, checkpoint=args.out)
     state = "interrupted" if result.interrupted else "done"
     if len(result.history):
         print(f"{state}: {result.steps} steps, {result.images_per_second:.1f} photos/s, "
@@ -124,18 +127,20 @@ def _add_cv(sub) -> None:
         description="Cross-validate: fit every method on all but one fold, score it on the held-out "
                     "fold, for every fold; print mean PSNR, spread over folds and the worst photo.")
     p.add_argument("--data", required=True, help="data root in any layout csrnet_lite.data reads")
-    p.add_argument("--folds", type=positive(int), default=5, help="number of folds (default 5)")
+    p.add_argument("--folds", type=number(int, 2, 10_000), default=5, help="number of folds (default 5)")
     p.add_argument("--by-source", action="store_true",
                    help="leave one source (subfolder of the root) out instead of k folds")
     p.add_argument("--recipe", action="append", choices=("default", "fast", "paper"), default=None,
                    help="recipe(s) to cross-validate (repeat the option; default: default)")
     p.add_argument("--edits", action="store_true", help="the edits recipe on random edits of the targets, folds by photo")
     p.add_argument("--seeds", type=seed_list, default=[0], help="comma-separated seeds, one trained model per seed and fold")
-    p.add_argument("--steps", type=positive(int), default=None,
+    p.add_argument("--steps", type=STEPS, default=None,
                    help="steps of the recipes that train by gradient steps (fast, paper; default: theirs, "
                         "20 in smoke mode); the default recipe is a closed-form fit")
-    p.add_argument("--csv", default=None, help="also write per-photo held-out scores to this CSV file")
-    p.add_argument("--threads", type=positive(int), default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--csv", default=None, help="also write per-photo held-out scores to this CSV file "
+                                              "(-: standard output)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --csv file")
+    _add_threads(p)
     p.set_defaults(func=_cv)
 
 
@@ -147,26 +152,38 @@ def _cv(args: argparse.Namespace) -> int:
     from ..recipes import TrainConfig
     from . import edit_task
 
+    if args.edits:
+        edit_task.check_cv(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     seeds, steps = args.seeds, args.steps or default_budget()[0]
+    dataset = PairDataset(args.data, resize=data_resize())
+    csv = csv_output(args.csv, data_files("--data", dataset), overwrite=args.overwrite)
     if args.edits:
-        return edit_task.cv_edits(args, seeds, steps)
-    configs = []
-    for name in args.recipe or ["default"]:
-        base = getattr(TrainConfig, name)(progress=False)
-        for seed in seeds:
-            configs.append(dataclasses.replace(base, recipe=name if len(seeds) == 1 else f"{name} s{seed}",
-                                               seed=seed, **({"steps": steps} if steps and base.steps else {})))
-    data = items(PairDataset(args.data, resize=data_resize()))
-    folds = by_source(data) if args.by_source else kfold(data, args.folds)
-    print(f"cross-validating {', '.join(c.recipe for c in configs)} on {len(data)} pairs from {args.data}, "
-          f"{len(folds)} folds")
-    result = crossvalidate(data, standard_methods(*configs), folds, progress=True)
-    print(result.table())
-    if args.csv:
-        print(f"per-photo scores: {result.to_csv(args.csv)}")
+        data, methods, folds, what = edit_task.cv_setup(dataset, args.data, args.folds, seeds, steps)
+    else:
+        configs = []
+        for name in args.recipe or ["default"]:
+            base = getattr(TrainConfig, name)(progress=False)
+            for seed in seeds:
+                configs.append(dataclasses.replace(base, recipe=name if len(seeds) == 1 else f"{name} s{seed}",
+                                                   seed=seed, **({"steps": steps} if steps and base.steps else {})))
+        data, methods = items(dataset), standard_methods(*configs)
+        folds = by_source(data) if args.by_source else kfold(data, args.folds)
+        what = f"{', '.join(c.recipe for c in configs)} on {len(data)} pairs from {args.data}"
+    report = report_stream([csv])
+    print(f"cross-validating {what}, {len(folds)} folds", file=report)
+    with exclusive(new_files([csv])):
+        result = crossvalidate(data, methods, folds, progress=True)
+        print(result.table(), file=report)
+        if csv is not None:
+            print(f"per-photo scores: {deliver(csv, result.to_csv)}", file=report)
     return 0
+
+
+def _add_threads(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=number(int, 1, MAX_THREADS), default=None,
+                   help="torch CPU threads (default: torch's)")
 
 
 def _add_evaluate(sub) -> None:
@@ -179,10 +196,10 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--train-data", default=None,
                    help="fit the fixed colour transform baseline on the pairs at this root")
     p.add_argument("--edits", action="store_true", help="score on random edits of the targets (inputs unused)")
-    p.add_argument("--csv", default=None, help="also write per-photo scores to this CSV file")
+    p.add_argument("--csv", default=None, help="also write per-photo scores to this CSV file (-: standard output)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --csv file")
     p.add_argument("--per-image", action="store_true", help="print per-photo tables too")
-    p.add_argument("--threads", type=positive(int), default=None, help="torch CPU threads (default: torch's)")
+    _add_threads(p)
     p.set_defaults(func=_evaluate)
 
 
@@ -193,24 +210,30 @@ def _evaluate(args: argparse.Namespace) -> int:
     from ..evaluate import compare
     from .edit_task import evaluation_pairs
 
-    if args.csv:
-        check_output_file(args.csv, overwrite=args.overwrite, what="--csv")
     if args.official not in (None, "auto") and not Path(args.official).is_file():
         raise FileNotFoundError(f"--official {args.official}: no such file; pass the authors' csrnet.pth "
                                 "or 'auto'")
+    official = official_weights_path() if args.official == "auto" else args.official
     methods = {}
     if args.model:
         methods[Path(args.model).name] = load_model(args.model)  # before the data: a bad file fails fast
+    data = PairDataset(args.data, resize=data_resize())
+    train_data = PairDataset(args.train_data, resize=data_resize()) if args.train_data else None
+    csv = csv_output(args.csv, [("the --model file", args.model), ("the authors' weights", official),
+                                *data_files("--data", data), *data_files("--train-data", train_data)],
+                     overwrite=args.overwrite)
     if args.threads:
         torch.set_num_threads(args.threads)
-    data, train_pairs = evaluation_pairs(args)  # the root's pairs, or random edits of its targets (--edits)
-    result = compare(methods, data, train=train_pairs, official=args.official)
-    if args.per_image:
-        for e in result.evaluations:
-            print(e.table(), end="\n\n")
-    print(result.table())
-    if args.csv:
-        print(f"per-photo scores: {result.to_csv(args.csv)}")
+    pairs, train_pairs = evaluation_pairs(data, train_data, edits=args.edits)  # the pairs, or random edits
+    report = report_stream([csv])
+    with exclusive(new_files([csv])):
+        result = compare(methods, pairs, train=train_pairs, official=args.official)
+        if args.per_image:
+            for e in result.evaluations:
+                print(e.table(), end="\n\n", file=report)
+        print(result.table(), file=report)
+        if csv is not None:
+            print(f"per-photo scores: {deliver(csv, result.to_csv)}", file=report)
     return 0
 
 
@@ -223,8 +246,8 @@ def _add_retouch(sub) -> None:
         description="Retouch full-resolution photos (JPEG, PNG, TIFF; 8 or 16 bit) with a CSRNet: the "
                     "condition network sees a small view of the photo (the authors' weights: long edge "
                     "512; a model trained here: its training thumbnail), the retouch is baked into a 3D "
-                    "LUT and applied to every pixel. Outputs keep the format, bit depth, ICC profile "
-                    "and EXIF (stored upright). By default photo.jpg becomes photo_retouched.jpg beside "
+                    "LUT and applied to every pixel. Outputs keep the format, bit depth, ICC profile, "
+                    "EXIF (stored upright), XMP and PNG text (16-bit: ICC and EXIF). By default photo.jpg becomes photo_retouched.jpg beside "
                     "it and a folder DIR becomes DIR_retouched/; existing files are never replaced "
                     "without --overwrite.")
     p.add_argument("inputs", nargs="+", metavar="INPUT", type=Path,
@@ -235,10 +258,12 @@ def _add_retouch(sub) -> None:
     which.add_argument("--official", nargs="?", const="", metavar="PATH",
                        help="the authors' weights (default: $CSRNET_LITE_WEIGHTS or ../shared/weights)")
     p.add_argument("--out", type=Path, metavar="DIR", help="write outputs into DIR (same file names)")
-    p.add_argument("--strength", type=float, default=1.0, help="0: unchanged .. 1: full retouch (default 1)")
-    p.add_argument("--lut-size", type=int, default=None, help=LUT_SIZE_HELP)
+    p.add_argument("--strength", type=number(float, 0, 1), default=1.0,
+                   help="0: unchanged .. 1: full retouch (default 1)")
+    p.add_argument("--lut-size", type=number(int, 2, MAX_LUT_SIZE), default=None, help=LUT_SIZE_HELP)
     p.add_argument("--save-cube", type=Path, metavar="FILE",
-                   help="also write the photo's LUT as an Adobe .cube file (one input photo only)")
+                   help="also write the photo's LUT as an Adobe .cube file (one input photo only; "
+                        "-: standard output)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace existing outputs, or the inputs themselves when --out points at them")
     p.add_argument("--skip-existing", action="store_true",
@@ -248,66 +273,38 @@ def _add_retouch(sub) -> None:
 
 def _retouch(args: argparse.Namespace) -> int:
     from ..checkpoint import OFFICIAL_VIEW, load_model, load_official
-    from ..lut import DEFAULT_SIZE, check_size, check_strength
-    from .retouch import PHOTO_SUFFIXES, plan_outputs
+    from ..lut import DEFAULT_SIZE
+    from .retouch import PHOTO_SUFFIXES, plan_outputs, retouch_all
 
-    check_strength(args.strength)
     args.lut_size = DEFAULT_SIZE if args.lut_size is None else args.lut_size
-    check_size(args.lut_size)
     if args.official and Path(args.official).suffix.lower() in PHOTO_SUFFIXES:
         raise ValueError(f"--official takes the weights file, got the photo {args.official}; write the "
                          "photos first (retouch photo.jpg --official) or --official=PATH")
     pairs = plan_outputs(args.inputs, args.out, args.overwrite, args.skip_existing)
-    if args.save_cube is not None:
-        if len(pairs) != 1:
-            raise ValueError(f"--save-cube FILE takes one input photo (each photo has its own LUT), "
-                             f"got {len(pairs)}")
-        check_output_file(args.save_cube, overwrite=args.overwrite, what="--save-cube")
+    if args.save_cube is not None and len(pairs) != 1:
+        raise ValueError(f"--save-cube FILE takes one input photo (each photo has its own LUT), got {len(pairs)}")
     if not pairs:
         print("nothing to do: every output exists already (--skip-existing)")
         return 0
-    if args.model is None:
-        model, view = load_official(args.official or None), OFFICIAL_VIEW
-    else:
-        model, view = load_model(args.model)
-    failed = _retouch_all(args, model, view, pairs)
+    weights = args.model if args.model is not None else Path(args.official or official_weights_path())
+    outputs = [Output(dst, "output", replaces=src) for src, dst in pairs]
+    if args.save_cube is not None:
+        outputs.append(Output(args.save_cube, "--save-cube", stream=True))
+    paths = check_outputs(outputs, [*(("an input photo", src) for src, _ in pairs), ("the weights file", weights)],
+                          overwrite=args.overwrite)
+    args.save_cube = paths[-1] if args.save_cube is not None else None  # STDOUT for -
+    model, view = load_model(weights) if args.model is not None else (load_official(weights), OFFICIAL_VIEW)
+    with exclusive(new_files([*(dst for _, dst in pairs), args.save_cube])):
+        failed = retouch_all(pairs, model, view, size=args.lut_size, strength=args.strength, cube=args.save_cube,
+                             debug=getattr(args, "debug", False))
     done = len(pairs) - len(failed)
     print(f"wrote {done} photo{'s' * (done != 1)}" + (f": {pairs[0][1]}{' ...' * (len(pairs) > 1)}"
-                                                      if not failed else ""))
+                                                      if not failed else ""), file=report_stream([args.save_cube]))
     if failed:
         print(f"error: {len(failed)} of {len(pairs)} photos failed:\n  " + "\n  ".join(failed) +
               "\nfix or remove them and run again with --skip-existing to finish the rest", file=sys.stderr)
         return 1
     return 0
-
-
-def _retouch_all(args: argparse.Namespace, model: CSRNet, view: CondView,
-                 pairs: list[tuple[Path, Path]]) -> list[str]:
-    """Retouch every (src, dst) pair, carrying on past a bad photo -> what failed, one line each.
-
-    A single photo's failure (or any under --debug) is raised as it is, for the error boundary.
-    """
-    from tqdm.auto import tqdm
-
-    from .cube import write_cube
-    from .retouch import retouch_file
-
-    failed: list[str] = []
-    for src, dst in tqdm(pairs, desc="retouch", unit="photo", disable=len(pairs) < 2):
-        try:
-            lut = retouch_file(model, src, dst, size=args.lut_size, strength=args.strength, view=view)
-        except (ValueError, OSError, RuntimeError, MemoryError) as e:  # one bad photo: go on with the rest
-            if len(pairs) == 1 or getattr(args, "debug", False):
-                raise
-            failed.append(str(e) if str(src) in str(e) else f"{src}: {e}")
-            tqdm.write(f"failed: {failed[-1]}", file=sys.stderr)
-            continue
-        if args.save_cube is not None:
-            write_cube(args.save_cube, lut, title=f"csrnet-lite retouch of {src.name}".replace('"', "'"),
-                       comments=[f"CSRNet retouch of {src.name}, strength {args.strength:g}, "
-                                 f"condition network view: {view}",
-                                 "baked by csrnet-lite (python -m csrnet_lite retouch)"])
-    return failed
 
 
 # ---- data ----
@@ -342,9 +339,9 @@ def _add_fetch(sub) -> None:
                                    "pairs. Exit code 0: all pairs done, 1: some photos failed or cannot "
                                    "run (offline, bad arguments), 2: usage.")
     p.add_argument("--root", required=True, help="folder to fill with input/, target/, manifest.json")
-    p.add_argument("--n", type=int, default=100, help="number of photos, the first n (default 100)")
+    p.add_argument("--n", type=number(int, 1, 5000), default=100, help="number of photos, the first n (default 100)")
     p.add_argument("--expert", default="C", help="expert A..E whose rendering is the target (default C)")
-    p.add_argument("--size", type=int, default=480,
+    p.add_argument("--size", type=number(int, 0, 100_000), default=480,
                    help="short edge in pixels, 0 for full size (default 480)")
     p.add_argument("--names", help="text file of base names to use, one per line "
                                    "(default: the 5000 listed on the FiveK site, in FiveK order)")
@@ -352,10 +349,10 @@ def _add_fetch(sub) -> None:
     p.add_argument("--bits", type=int, choices=(8, 16), default=8, help="PNG bit depth (default 8)")
     p.add_argument("--keep-downloads", action="store_true",
                    help="keep the DNG and TIFF files (about 125 MB a photo) in ROOT/.downloads")
-    p.add_argument("--retries", type=int, default=2, help="resumes of a dropped download (default 2)")
-    p.add_argument("--timeout", type=float, default=TIMEOUT,
+    p.add_argument("--retries", type=number(int, 0, 100), default=2, help="resumes of a dropped download (default 2)")
+    p.add_argument("--timeout", type=number(float, 0, 3600, open_low=True), default=TIMEOUT,
                    help=f"seconds a silent server is waited for before a retry (default {TIMEOUT:g})")
-    p.add_argument("--max-mb", type=float, default=MAX_MB,
+    p.add_argument("--max-mb", type=number(float, 0, 1e6, open_low=True), default=MAX_MB,
                    help=f"largest file accepted from the server, in MB (default {MAX_MB})")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_fetch, interrupted="interrupted; run the same command again to go on where it stopped")

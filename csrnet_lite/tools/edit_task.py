@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..crossval import crossvalidate, items, standard_methods
+from ..crossval import items, standard_methods
 from ..data import PairDataset
 from ..edits import EditSource, photo_folds, recipe as edit_recipe
 from ..recipes import TrainConfig
@@ -21,33 +21,32 @@ def edit_source(data: PairDataset, root: str) -> EditSource:
     return source
 
 
-def evaluation_pairs(args: argparse.Namespace) -> tuple[list, list | None]:
+def evaluation_pairs(data: PairDataset, train_data: PairDataset | None, edits: bool) -> tuple[list, list | None]:
     """`evaluate`'s (pairs to score, pairs to fit the baselines on): those of --data and --train-data,
     or with --edits 4 edits (seed 1) of each --data target and 8 (seed 0) of each --train-data target."""
-    data = list(PairDataset(args.data, resize=data_resize()))
-    train = list(PairDataset(args.train_data, resize=data_resize())) if args.train_data else None
-    if not args.edits:
-        return data, train
+    train = list(train_data) if train_data else None
+    if not edits:
+        return list(data), train
     train = list(EditSource.from_photos(train)) if train else None
-    return EditSource.from_photos(data).pairs(per_photo=4, seed=1), train
+    return EditSource.from_photos(list(data)).pairs(per_photo=4, seed=1), train
 
 
-def cv_edits(args: argparse.Namespace, seeds: list[int], steps: int | None) -> int:
-    """`cv --edits`: the edits recipe against the baselines on 4 random edits of each target, folds by photo."""
+def check_cv(args: argparse.Namespace) -> None:
+    """`cv --edits` takes neither --by-source nor --recipe (checked before any work)."""
     if args.by_source or args.recipe:
         raise ValueError("cv --edits cross-validates the edits recipe with folds by photo; "
                          "leave out --by-source and --recipe")
-    source = EditSource.from_photos(PairDataset(args.data, resize=data_resize()))
+
+
+def cv_setup(dataset: PairDataset, root: str, k: int, seeds: list[int], steps: int | None):
+    """`cv --edits`: (items, methods, folds, what) for the edits recipe against the baselines on 4 random
+    edits of each target, folds by photo."""
+    source = EditSource.from_photos(dataset)
     pairs = source.pairs(per_photo=4, seed=1)
     methods = standard_methods()
     for seed in seeds:
         config = TrainConfig.edits(progress=False, seed=seed, **({"steps": steps} if steps else {}))
         methods["edits" if len(seeds) == 1 else f"edits s{seed}"] = edit_recipe(config)
-    folds = photo_folds(pairs, args.folds)
-    print(f"cross-validating the edits recipe on {len(pairs)} random edits of {len(source.photos)} photos "
-          f"from {args.data}, {len(folds)} folds by photo")
-    result = crossvalidate(items(pairs), methods, folds, progress=True)
-    print(result.table())
-    if args.csv:
-        print(f"per-photo scores: {result.to_csv(args.csv)}")
-    return 0
+    folds = photo_folds(pairs, k)
+    what = f"the edits recipe on {len(pairs)} random edits of {len(source.photos)} photos from {root} (by photo)"
+    return items(pairs), methods, folds, what

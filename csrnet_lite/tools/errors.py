@@ -2,7 +2,9 @@
 
 Every failure is one to three lines on stderr naming the file and the fix, with exit code 1 (2: a
 usage error, from argparse; 130: Ctrl-C; 128 + N: signal N, e.g. 143 for SIGTERM). The traceback is
-shown only with --debug or CSRNET_LITE_DEBUG=1. SIGTERM and SIGHUP stop a command the way Ctrl-C
+shown only with --debug or CSRNET_LITE_DEBUG=1. Once the work is done, a report that cannot be printed
+(standard output closed or full, a terminal that cannot show a file's name) does not change the exit
+code: characters a terminal lacks are escaped, and a failed print becomes a note on stderr. SIGTERM and SIGHUP stop a command the way Ctrl-C
 does (`Terminated` is a KeyboardInterrupt), so temporary files are removed and training writes its
 checkpoint.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 import traceback
@@ -34,12 +37,11 @@ def run(func: Callable[[argparse.Namespace], int | None], args: argparse.Namespa
 
     `args.interrupted`, when set, is the message for Ctrl-C and the signals (e.g. how to go on).
     """
-    with contextlib.suppress(ValueError):
-        debug = debug or debug_mode()
     interrupted = getattr(args, "interrupted", "interrupted")
     _received.clear()
     try:
-        with _signals_as_interrupts():
+        debug = debug or debug_mode()
+        with _signals_as_interrupts(), _tolerant_stdout():
             code = int(func(args) or 0)
         return 128 + _received[0] if _received else code  # e.g. training saved its checkpoint and returned
     except Terminated as e:
@@ -81,6 +83,53 @@ def describe(e: BaseException) -> str:
     first = text.splitlines()[0][:300]
     return (f"unexpected {type(e).__name__}: {first}\n(run again with --debug or CSRNET_LITE_DEBUG=1 for "
             "the traceback, and please report it)")
+
+
+class _Report:
+    """sys.stdout for a command's report: a print that fails (closed pipe, full disk) is dropped and
+    remembered instead of raised, so that it cannot undo finished work. Outputs written through to
+    standard output (`tools.outputs.deliver`) use `.buffer`, whose errors are raised as usual."""
+
+    def __init__(self, stream):
+        self.stream, self.failure = stream, None
+
+    def write(self, text: str) -> int:
+        if self.failure is None:
+            try:
+                return self.stream.write(text)
+            except OSError as e:
+                self.failure = e
+        return len(text)
+
+    def flush(self) -> None:
+        if self.failure is None:
+            try:
+                self.stream.flush()
+            except OSError as e:
+                self.failure = e
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+@contextlib.contextmanager
+def _tolerant_stdout() -> Iterator[None]:
+    """Inside the block, printing cannot fail the command (module docstring); restored after."""
+    stream = sys.stdout
+    with contextlib.suppress(AttributeError, ValueError, OSError):
+        stream.reconfigure(errors="backslashreplace")  # an ascii-only terminal: escapes, not errors
+    sys.stdout = report = _Report(stream)
+    try:
+        yield
+        report.flush()
+    finally:
+        sys.stdout = stream
+    if report.failure is not None:
+        with contextlib.suppress(OSError, ValueError):  # no second failure when Python flushes at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+        with contextlib.suppress(OSError):
+            print(f"note: the report could not be printed ({report.failure.strerror or report.failure}); "
+                  "the work itself is done", file=sys.stderr)
 
 
 @contextlib.contextmanager

@@ -122,11 +122,13 @@ def stored_bits(path: str | os.PathLike) -> int:
     return 8
 
 
-# TIFF tags that describe how the pixels are stored: never copied from EXIF into a 16-bit TIFF.
-# Subfile type, size, bits, compression, colour model, strips, samples, planes, predictor, tiles,
-# extra samples, sample format, ICC profile.
-_TIFF_LAYOUT_TAGS = {254, 255, 256, 257, 258, 259, 262, 273, 277, 278, 279, 284, 317, 322, 323, 324, 325,
-                     338, 339, 34675}
+# TIFF tags that describe how the pixels are stored: never copied from EXIF into a TIFF (8 or 16 bit).
+# Subfile type, size, bits, compression, colour model, fill order, strips, samples, min/max sample,
+# planes, fax options, predictor, palette, tiles, sub-directories, ink set and names, extra samples,
+# sample format and range, JPEG tables and old-style JPEG, YCbCr layout, ICC profile.
+TIFF_LAYOUT_TAGS = {254, 255, 256, 257, 258, 259, 262, 266, 273, 277, 278, 279, 280, 281, 284, 292, 293, 317,
+                    320, 322, 323, 324, 325, 330, 332, 333, 334, 338, 339, 340, 341, 347, *range(512, 522),
+                    529, 530, 531, 532, 34675}
 
 
 def write_16bit_rgb(a: np.ndarray, path: Path, fmt: str, icc_profile: bytes | None = None,
@@ -180,7 +182,7 @@ def _tiff16(a: np.ndarray, icc_profile: bytes | None, exif: bytes) -> bytes:
     tags = Image.Exif()
     tags.load(exif)  # nothing for b""
     for tag in tags:  # EXIF tags live in a TIFF's own directory
-        if tag not in _TIFF_LAYOUT_TAGS:  # those describe the pixels written here, set below
+        if tag not in TIFF_LAYOUT_TAGS:  # those describe the pixels written here, set below
             sub_ifd = tag in TiffTags.TAGS_V2_GROUPS  # the Exif and GPS directories
             ifd[tag] = tags.get_ifd(tag) if sub_ifd else tags[tag]
     layout = {256: w, 257: h, 258: (16, 16, 16), 259: 1,  # width, height, bits per sample, no compression

@@ -22,24 +22,31 @@ model file:
   thumb_size thumbnail, or LONG_512 for thumb_size=None (whole photos, which the command line trains
   at long edge 512).
 
-Files: outputs keep the input's format and bit depth (8 or 16, `tools.formats.stored_bits`), JPEG quality 95
-with the input's chroma subsampling, the ICC profile (RGB profiles only) and EXIF without the
-orientation tag, since pixels are stored upright. Each output is written atomically, and no existing
-file (an input included) is replaced without --overwrite.
+Files: outputs keep the input's format and bit depth (8 or 16, `tools.formats.stored_bits`), and its
+metadata by one policy per format (`save_options`): JPEG quality 95 with the input's chroma
+subsampling; the ICC profile (RGB profiles only); EXIF without the orientation tag, since pixels are
+stored upright; XMP; PNG text chunks; for TIFF the first directory's tags less those that describe how
+the pixels are stored. 16-bit PNGs keep the ICC profile and EXIF only, and a note says what was left
+out. Each output is written atomically; what may be written is decided by `tools.outputs`.
 """
 from __future__ import annotations
 
+import functools
+import sys
 from pathlib import Path
 from typing import Sequence
 
 import torch
-from PIL import Image, ImageFilter, JpegImagePlugin
+from PIL import Image, ImageFilter, JpegImagePlugin, PngImagePlugin
+from tqdm.auto import tqdm
 
 from ..files import atomic_path, check_output_dir
 from ..image import load_image, open_image, save_image, to_tensor
 from ..lut import DEFAULT_SIZE, apply_lut, check_lut, retouch_lut
 from ..model import CondView, CSRNet
-from .formats import check_file, open_unchecked, stored_bits
+from .cube import write_cube
+from .formats import TIFF_LAYOUT_TAGS, check_file, open_unchecked, stored_bits
+from .outputs import deliver
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")  # formats read and written back as-is
 SUFFIX = "_retouched"  # default output name: photo.jpg -> photo_retouched.jpg beside it
@@ -74,7 +81,11 @@ def retouch_file(model: CSRNet, src: Path, dst: Path, *, size: int = DEFAULT_SIZ
         lut = retouch_lut(model, photo, size, strength, view)
         result = apply_lut(photo, lut)
         del photo  # keep one full-size float copy alive, not two
-        save_image(result, dst, bits=16, **options)
+        kept = {k: v for k, v in options.items() if k in ("icc_profile", "exif")}
+        save_image(result, dst, bits=16, **kept)
+        if "pnginfo" in options or "xmp" in options:
+            print(f"note: {dst} leaves out the text chunks and XMP of {src.name}: the 16-bit writer keeps "
+                  "the ICC profile and EXIF only", file=sys.stderr)
         return lut
     image = open_image(src)  # upright
     alpha = image.convert("RGBA").getchannel("A") if image.has_transparency_data else None
@@ -86,6 +97,31 @@ def retouch_file(model: CSRNet, src: Path, dst: Path, *, size: int = DEFAULT_SIZ
     with atomic_path(dst) as tmp:
         result.save(tmp, format=Image.registered_extensions()[dst.suffix.lower()], **options)
     return lut
+
+
+def retouch_all(pairs: list[tuple[Path, Path]], model: CSRNet, view: CondView, *, size: int = DEFAULT_SIZE,
+                strength: float = 1.0, cube: Path | None = None, debug: bool = False) -> list[str]:
+    """Retouch every (src, dst) pair (`retouch_file`), carrying on past a bad photo -> what failed, one
+    line each. `cube`: also write the (one) photo's LUT there (`outputs.deliver`: a file or standard output).
+
+    A single photo's failure (or any under `debug`) is raised as it is, for the error boundary.
+    """
+    failed: list[str] = []
+    for src, dst in tqdm(pairs, desc="retouch", unit="photo", disable=len(pairs) < 2):
+        try:
+            lut = retouch_file(model, src, dst, size=size, strength=strength, view=view)
+        except (ValueError, OSError, RuntimeError, MemoryError) as e:  # one bad photo: go on with the rest
+            if len(pairs) == 1 or debug:
+                raise
+            failed.append(str(e) if str(src) in str(e) else f"{src}: {e}")
+            tqdm.write(f"failed: {failed[-1]}", file=sys.stderr)
+            continue
+        if cube is not None:
+            deliver(cube, functools.partial(
+                write_cube, lut=lut, title=f"csrnet-lite retouch of {src.name}".replace('"', "'"),
+                comments=[f"CSRNet retouch of {src.name}, strength {strength:g}, condition network view: "
+                          f"{view}", "baked by csrnet-lite (python -m csrnet_lite retouch)"]))
+    return failed
 
 
 def apply_lut_8bit(image: Image.Image, lut: torch.Tensor) -> Image.Image:
@@ -110,20 +146,36 @@ def _refuse_16bit_alpha(src: Path) -> None:
 
 
 def save_options(src: Path) -> dict:
-    """PIL save options that keep src's JPEG quality/subsampling, RGB ICC profile and EXIF (upright)."""
+    """PIL save options that carry src's metadata into an 8-bit RGB(A) output of src's format.
+
+    The policy, one per format: every format keeps the ICC profile (RGB profiles only: a grey or CMYK
+    one would misdescribe the output) and the EXIF less its orientation (pixels are stored upright).
+    JPEG: quality 95 and src's chroma subsampling, and its XMP. PNG: every text chunk (tEXt, zTXt and
+    iTXt, XMP included). TIFF: the EXIF is the whole first directory, so the tags that describe how
+    the pixels are stored (`formats.TIFF_LAYOUT_TAGS`: size, samples, bits, colour model...) are left
+    out, as the 16-bit writer does; the writer sets them for the output. XMP (tag 700) stays.
+    """
     try:
         with open_unchecked(src) as im:  # metadata only
-            fmt = im.format
-            icc = im.info.get("icc_profile")
+            fmt, info = im.format, dict(im.info)
             exif = im.getexif()
+            text = dict(getattr(im, "text", {})) if fmt == "PNG" else {}
             options = {"quality": 95, "subsampling": _jpeg_subsampling(im)} if fmt in ("JPEG", "MPO") else {}
     except (OSError, SyntaxError, ValueError) as e:  # PIL raises these for unreadable files
         raise ValueError(f"cannot decode {src} as an image ({e}); is the file complete?") from None
-    if icc and icc[16:20] == b"RGB ":  # a grey or CMYK profile would misdescribe RGB output
+    icc = info.get("icc_profile")
+    if icc and icc[16:20] == b"RGB ":
         options["icc_profile"] = icc
-    exif.pop(ORIENTATION, None)
+    for tag in [ORIENTATION, *(TIFF_LAYOUT_TAGS if fmt == "TIFF" else ())]:
+        exif.pop(tag, None)
     if len(exif):
         options["exif"] = exif.tobytes()
+    if fmt in ("JPEG", "MPO") and info.get("xmp"):
+        options["xmp"] = info["xmp"]
+    if text:
+        options["pnginfo"] = PngImagePlugin.PngInfo()
+        for key, value in text.items():
+            options["pnginfo"].add_itxt(key, str(value))
     return options
 
 
