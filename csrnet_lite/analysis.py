@@ -9,7 +9,7 @@ With its modulations fixed, CSRNet's base network is a colour map RGB -> RGB for
   another photo's condition, `switched` turns a layer's scales or shifts off;
 - operator fits: `fit_operators` names a colour map as the classic operators of notebook 2
   (saturation, contrast, white balance, exposure: `ChainParams`, `operator_chain`), and
-  `ChainParams.undoing` gives the values that undo a known `samples.Degradation` of data_samples/.
+  `ChainParams.undoing` gives the values that undo a known `degradation.Degradation` of data_samples/.
 
 Images in the widget functions are numpy float32 arrays (H, W, 3) in [0, 1] (`pictures`' convention);
 everything else is the package's tensors (B, 3, H, W).
@@ -29,7 +29,7 @@ from .metrics import psnr_of_mse
 from .model import CSRNet, Modulations
 from .ops import apply_conv, apply_gfm
 from .pictures import as_array, sample_pixels
-from .samples import Degradation
+from .degradation import Degradation
 from .widgets import preview_modulations
 
 LAYERS = (1, 2, 3)  # the base network's modulated layers, as the widgets name them (scale1, shift3, ...)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from csrnet_lite import analysis, book, by_hand, ops, pictures, samples, widgets
+from csrnet_lite import analysis, book, by_hand, degradation, ops, pictures, widgets
 from csrnet_lite.analysis import ChainParams
 from csrnet_lite.image import thumbnail
 from csrnet_lite.model import CSRNet, Modulations
@@ -184,14 +184,14 @@ def test_operator_chain_is_the_ops_chain():
 
 
 def test_undoing_a_degradation():
-    d = samples.Degradation(exposure_ev=-0.5, wb_gains=(1.2, 1.0, 0.8), contrast=0.7, saturation=0.6,
+    d = degradation.Degradation(exposure_ev=-0.5, wb_gains=(1.2, 1.0, 0.8), contrast=0.7, saturation=0.6,
                             contrast_mean=0.3)
     assert ChainParams.undoing(d) == ChainParams(1 / 0.6, 1 / 0.7, 0.3, 1 / 1.2, 1 / 0.8, 0.5)
     target = 0.3 + 0.3 * torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(1))  # nothing clips
-    input = samples.degrade(target, d)
+    input = degradation.degrade(target, d)
     assert 0 < input.min() and input.max() < 1
     assert torch.allclose(analysis.operator_chain(input, ChainParams.undoing(d)), target, atol=1e-5)
-    astronaut = ChainParams.undoing(samples.known_degradations()["astronaut"])
+    astronaut = ChainParams.undoing(degradation.known_degradations()["astronaut"])
     assert astronaut.exposure == 0.4941 and astronaut.grey == 0.304925
     assert astronaut.saturation == pytest.approx(1 / 0.726) and astronaut.gain_r == pytest.approx(1 / 0.8546)
 

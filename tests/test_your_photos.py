@@ -15,7 +15,8 @@ import pytest
 import torch
 from PIL import Image
 
-from csrnet_lite import by_hand, ops, photo_panel, your_photos
+from csrnet_lite import by_hand, ops
+from csrnet_lite.apps import photo_panel, your_photos
 from csrnet_lite.image import load_image
 from csrnet_lite.lut import apply_lut
 from csrnet_lite.tools.cube import read_cube
@@ -141,7 +142,7 @@ def test_files_match_the_command_line(retoucher, jpeg, tmp_path):
 def test_sixteen_bit_stays_sixteen_bit(retoucher, tmp_path):
     src = tmp_path / "deep.png"
     from csrnet_lite.image import save_image
-    from csrnet_lite.tools.formats import stored_bits
+    from csrnet_lite.image_files import stored_bits
 
     save_image(load_image(SAMPLE)[:, :, :64, :80], src, bits=16)
     result = your_photos.retouch_photo_file(retoucher, src, tmp_path / "out", lut_size=9)

@@ -1,5 +1,5 @@
 """Notebook 8's widgets: an upload button and a path box in, a progress bar, the before/after preview,
-the tone curves and the download links, each wired to a plain function of `csrnet_lite.your_photos`.
+the tone curves and the download links, each wired to a plain function of `csrnet_lite.apps.your_photos`.
 
     panel = PhotoPanel(retoucher, folder, photo=sample)   # shows the sample until a photo is uploaded
     display(panel.inputs); panel.preview; panel.curves; display(panel.write_button, panel.downloads)
@@ -13,9 +13,9 @@ from typing import Mapping, Sequence
 import ipywidgets as w
 from IPython.display import HTML
 
-from .lut import DEFAULT_SIZE
-from .tools.retouch import PHOTO_SUFFIXES
-from .widgets import Preview, slider
+from ..lut import DEFAULT_SIZE
+from ..tools.retouch import PHOTO_SUFFIXES
+from ..widgets import Preview, slider
 from .your_photos import (Result, Retoucher, curves_picture, describe, error_html, links_html, render,
                           retouch_photo_file, rewrite, save_upload)
 

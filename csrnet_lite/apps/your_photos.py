@@ -33,21 +33,21 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import ops
-from .by_hand import hand_made_csrnet, hand_modulations
-from .checkpoint import OFFICIAL_VIEW, load_model, load_official
-from .files import atomic_path
-from .image import Resize, load_image, save_image
-from .lut import DEFAULT_SIZE, apply_lut, bake_lut, check_size, check_strength, identity_lut, photo_modulations
-from .model import CondView, CSRNet, Modulations
-from .pictures import split_view
-from .pictures import tone_curves as sample_curves
-from .plots import figure_png, tone_curve_figure
-from .settings import official_weights_path
-from .tools import errors
-from .tools.cube import write_cube
-from .tools.formats import stored_bits
-from .tools.retouch import PHOTO_SUFFIXES, SUFFIX, plan_outputs, save_options
+from .. import ops
+from ..by_hand import hand_made_csrnet, hand_modulations
+from ..checkpoint import OFFICIAL_VIEW, load_model, load_official
+from ..files import atomic_path
+from ..image import Resize, load_image, save_image
+from ..lut import DEFAULT_SIZE, apply_lut, bake_lut, check_size, check_strength, identity_lut, photo_modulations
+from ..model import CondView, CSRNet, Modulations
+from ..pictures import split_view
+from ..pictures import tone_curves as sample_curves
+from ..plots import figure_png, tone_curve_figure
+from ..settings import official_weights_path
+from ..tools import errors
+from ..tools.cube import write_cube
+from ..image_files import stored_bits
+from ..tools.retouch import PHOTO_SUFFIXES, SUFFIX, plan_outputs, save_options
 
 PREVIEW_EDGE = 512  # long edge of the before/after picture that the sliders redraw
 BAND_PIXELS = 1 << 21  # pixels per step of the progress bar when the LUT is applied (~25 MB of temporaries)

@@ -348,7 +348,7 @@ def _add_book(sub) -> None:
 
 
 def _book(args: argparse.Namespace) -> int:
-    from .book import write_book  # the book needs the optional notebook tools (the [test] extra)
+    from .html_book import write_book  # the book needs the optional notebook tools (the [test] extra)
 
     rows = write_book(args.out, args.names, smoke=args.smoke)
     total = sum(abs(s) for _, s, _ in rows)

@@ -22,7 +22,7 @@ model file:
   thumb_size thumbnail, or LONG_512 for thumb_size=None (whole photos, which the command line trains
   at long edge 512).
 
-Files: outputs keep the input's format and bit depth (8 or 16, `tools.formats.stored_bits`), JPEG quality 95
+Files: outputs keep the input's format and bit depth (8 or 16, `image_files.stored_bits`), JPEG quality 95
 with the input's chroma subsampling, the ICC profile (RGB profiles only) and EXIF without the
 orientation tag, since pixels are stored upright. Each output is written atomically, and no existing
 file (an input included) is replaced without --overwrite.
@@ -39,7 +39,7 @@ from ..files import atomic_path, check_output_dir
 from ..image import load_image, open_image, save_image, to_tensor
 from ..lut import DEFAULT_SIZE, apply_lut, check_lut, retouch_lut
 from ..model import CondView, CSRNet
-from .formats import check_file, open_unchecked, stored_bits
+from ..image_files import check_file, open_unchecked, stored_bits
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")  # formats read and written back as-is
 SUFFIX = "_retouched"  # default output name: photo.jpg -> photo_retouched.jpg beside it

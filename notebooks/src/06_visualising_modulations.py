@@ -36,7 +36,7 @@ from csrnet_lite.lut import bake_lut, identity_lut
 from csrnet_lite.model import CSRNet, Modulations
 from csrnet_lite.pairs import split_by_id
 from csrnet_lite.recipes import TrainConfig
-from csrnet_lite.samples import known_degradations
+from csrnet_lite.degradation import known_degradations
 from csrnet_lite.train import train
 
 book.setup()
@@ -177,7 +177,7 @@ book.say("PC 1 explains **{p:.1%}** of the variance for the trained network and 
 # change shows whether the network's main direction is "how dark was this photo made".
 
 # %%
-known = known_degradations(root)  # name -> samples.Degradation; {} where there is no manifest.json
+known = known_degradations(root)  # name -> degradation.Degradation; {} where there is no manifest.json
 if all(i in known for i in ids):
     ev = np.array([known[i].exposure_ev for i in ids])
     pc1_ev = float(np.corrcoef(coords[:, 0], ev)[0, 1])
