@@ -190,7 +190,7 @@ def test_render_is_the_lut_at_that_strength(retoucher, jpeg, tmp_path):
 
 def test_tone_curves_follow_the_base_network(retoucher, jpeg, tmp_path):
     result = your_photos.retouch_photo_file(retoucher, jpeg, tmp_path)
-    curves = your_photos.tone_curves(retoucher, result)
+    curves = your_photos.curve_panels(retoucher, result)
     t, grey = curves["grey ramp in"]
     with torch.no_grad():
         mid = retoucher.model.base(torch.full((1, 3, 1, 1), float(t[128])), result.mods)[0, :, 0, 0]

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from ..checkpoint import OFFICIAL_VIEW, load_model, load_official
 from ..crossval import by_source, crossvalidate, items, kfold, standard_methods
 from ..data import PairDataset, default_root
-from ..evaluate import compare
+from ..evaluate import comparison
 from ..files import check_output_file
 from ..lut import DEFAULT_SIZE, check_size, check_strength
 from ..model import CondView, CSRNet
@@ -181,7 +181,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     data = list(PairDataset(args.data, resize=data_resize()))
     train_pairs = list(PairDataset(args.train_data, resize=data_resize())) if args.train_data else None
-    result = compare(methods, data, train=train_pairs, official=args.official)
+    result = comparison(methods, data, train=train_pairs, official=args.official)
     if args.per_image:
         for e in result.evaluations:
             print(e.table(), end="\n\n")

@@ -302,7 +302,7 @@ else:
 # The modulations are the network's knobs, so we can turn them ourselves. All three widgets run the
 # base network through a baked lookup table, so they answer at once. Each readout compares the result
 # with the target. Each widget calls a plain function of `csrnet_lite.analysis` (`preview_strength`,
-# `preview_mix`, `preview_switched`; `psnr_readout` writes the readout). The first one scales the
+# `preview_mix`, `preview_switched`; `readout` writes the readout). The first one scales the
 # modulations:
 
 # %%
@@ -313,7 +313,7 @@ photo_index = int(order[0])  # the darkest input: the biggest retouch
 photo = samples[photo_index].input
 target = pictures.as_array(samples[photo_index].target)
 base_mods = analysis.one_photo(mods, photo_index)
-score = functools.partial(analysis.psnr_readout, target=target)  # the line under each widget
+score = functools.partial(analysis.readout, target=target)  # the line under each widget
 
 book.say("Photo: **{name}**.", name=ids[photo_index])
 widgets.Preview(functools.partial(analysis.preview_strength, model, photo, base_mods),
@@ -347,7 +347,7 @@ widgets.Preview(functools.partial(analysis.preview_switched, model, photo, base_
             title="Modulations on/off")
 
 # %%
-loss_without = analysis.psnr_cost_per_layer(model, photo, base_mods, target)  # layer -> dB lost
+loss_without = analysis.cost_per_layer(model, photo, base_mods, target)  # layer -> dB lost
 book.say("Switching a whole layer's modulations off costs " +
          ", ".join(f"layer {k}: **{v:.2f} dB**" for k, v in loss_without.items()) + " on this photo.",
          loss_without=loss_without)
