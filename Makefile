@@ -1,6 +1,6 @@
 # Two commands do all the set-up (see README.md):
 #   make lab      create .venv on first use, register its Jupyter kernel, open JupyterLab on notebooks/
-#   make test     the same .venv plus the test tools (pytest, playwright, ...), then the whole test suite
+#   make test     the same .venv plus the test tools (pytest, ruff, playwright, ...), then the whole test suite
 # and, for courses:
 #   make student  the notebooks without their solution cells, in _build/student/
 #   make book     execute every notebook and write a static HTML copy to _build/book/
@@ -22,17 +22,18 @@ ALLOW_ROOT = $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 # The stamps are rebuilt whenever the declared requirements change.
 $(VENV)/.installed: pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "csrnet-lite needs Python 3.10 or newer; run: make PYTHON=python3.11 ...")'
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "csrnet-lite needs Python 3.11 or newer; run: make PYTHON=python3.11 ...")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 	# torch first and pinned exactly, so that the project's own range (pyproject.toml) keeps this build
 	$(BIN)/python -m pip install torch==$(TORCH_VERSION) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)
-	$(BIN)/python -m pip install -e .
+	# the package with JupyterLab (extras: lab = JupyterLab, test = the test tools, browser = playwright)
+	$(BIN)/python -m pip install -e ".[lab]"
 	touch $@
 
 # The test tools, only for `make test` (a student's `make lab` leaves them out).
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(BIN)/python -m pip install -e ".[test]"
+	$(BIN)/python -m pip install -e ".[lab,test,browser]"
 	touch $@
 
 lab: $(VENV)/.installed

@@ -3,7 +3,8 @@
 In a notebook:
 
     from csrnet_lite import book
-    book.setup()                                        # seeds, smoke-mode banner, run timer
+    book.about()                                        # versions, data, smoke mode (the set-up cell)
+    book.setup()                                        # seeds, run timer
     book.say("The model has **{n:,}** parameters.", n=count_parameters(model))
     book.check(answer_1, expected, name="Exercise 1")   # tells the reader whether the answer is right
 
@@ -15,6 +16,7 @@ suite reads the numbers the prose states from the executed notebook instead of p
 from __future__ import annotations
 
 import inspect
+import platform
 import time
 from pathlib import Path
 from typing import Any
@@ -23,25 +25,37 @@ import numpy as np
 import torch
 from IPython.display import Markdown, display
 
-from .data import PairDataset, default_root
+from . import __version__, settings
+from .data import PairDataset, default_root, describe_root
 from .image import Resize
 from .plots import show_figures_in_notebooks
-from .settings import PROJECT_ROOT, smoke_mode
+from .settings import smoke_mode
 
 META = "csrnet_lite"  # key of our entries in an output's metadata
 HIDE_INPUT = "hide-input-in-book"  # cell tag: the HTML copy shows the cell's outputs only
 _START = time.perf_counter()
 
 
+def about() -> None:
+    """Print what this notebook runs on: the versions, where the package is, the data and smoke mode.
+
+    The set-up cell at the top of every notebook calls it, after installing the package if missing.
+    """
+    where = f"the clone {settings.CHECKOUT}" if settings.CHECKOUT else f"installed in {settings.PACKAGE}"
+    print(f"csrnet-lite {__version__} ({where}), torch {torch.__version__}, "
+          f"Python {platform.python_version()}")
+    print(describe_root())
+    print("smoke mode (CSRNET_LITE_SMOKE=1): small images and short runs, for the test suite" if smoke_mode()
+          else "full mode: the sizes and run lengths the text describes (CSRNET_LITE_SMOKE=1 for a quick run)")
+
+
 def setup(seed: int = 0) -> None:
-    """Seed numpy and torch, restart the run timer, show returned figures, say whether smoke mode is on."""
+    """Seed numpy and torch, restart the run timer, show returned figures."""
     global _START
     show_figures_in_notebooks()
     _START = time.perf_counter()
     np.random.seed(seed)
     torch.manual_seed(seed)
-    if smoke_mode():
-        print("Smoke mode (CSRNET_LITE_SMOKE=1): small images and short runs, for the test suite.")
 
 
 def pick(full, smoke):
@@ -50,12 +64,12 @@ def pick(full, smoke):
 
 
 def run_dir(name: str) -> Path:
-    """PROJECT_ROOT/runs/notebooks/<name>-<smoke|full>/, created: where a notebook keeps checkpoints.
+    """settings.runs_dir()/notebooks/<name>-<smoke|full>/, created: where a notebook keeps checkpoints
+    (runs/ of a clone, ignored by git; else runs/ in the working folder, never in the installed package).
 
     Smoke and full runs keep separate folders, so a quick test run never stands in for a real one.
-    runs/ is ignored by git.
     """
-    path = PROJECT_ROOT / "runs" / "notebooks" / f"{name}-{'smoke' if smoke_mode() else 'full'}"
+    path = settings.runs_dir() / "notebooks" / f"{name}-{'smoke' if smoke_mode() else 'full'}"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -161,7 +175,8 @@ def show_source(obj: Any) -> None:
 def synthetic_photo(size: int = 256) -> torch.Tensor:
     """A test scene drawn with numpy: sky, sun, hills and a 24-patch colour chart -> (1, 3, size, size).
 
-    Used when no photo is available, so that every notebook runs anywhere. The chart patches are the
+    A scene whose every pixel is known, for tests and demonstrations (never a stand-in for a missing
+    photo: `sample_pair` raises instead). The chart patches are the
     sRGB values of the classic ColorChecker, so the scene has skin tones, greys and saturated colours.
     """
     chart = np.array([
@@ -192,17 +207,17 @@ def synthetic_photo(size: int = 256) -> torch.Tensor:
 def sample_pair(index: int = 0, size: int = 512) -> tuple[torch.Tensor, torch.Tensor, str]:
     """(input, target, id) of pair `index` of `data.default_root()` at long edge `size`.
 
-    That is data_samples/ (or CSRNET_LITE_FIVEK when set). When no pairs are there, a synthetic pair:
-    the synthetic photo darkened and desaturated (input) and the photo itself (target).
+    That is data_samples/ (or CSRNET_LITE_FIVEK when set). Raises FileNotFoundError, saying what to do,
+    when it holds no pairs: the notebooks never stand in a drawn picture for a missing photo.
     """
+    root = default_root()
     try:
-        data = PairDataset(default_root(), resize=Resize("long", size))
-        sample = data[index % len(data)]
-        return sample.input, sample.target, sample.id
-    except FileNotFoundError:
-        pass  # no pairs: draw them
-    target = synthetic_photo(size)
-    grey = target.mean(dim=1, keepdim=True)
-    input = (0.7 * (grey + 0.7 * (target - grey))).clamp(0, 1)  # darker, less saturated
-    return input, target, "synthetic"
-
+        data = PairDataset(root, resize=Resize("long", size))
+    except FileNotFoundError as e:
+        fix = ("set CSRNET_LITE_FIVEK to a folder of pairs, or unset it to use the samples"
+               if root != settings.DATA_SAMPLES else
+               "the samples ship with csrnet-lite: reinstall it (pip install --force-reinstall csrnet-lite), "
+               "or in a clone restore them with `git checkout data_samples`")
+        raise FileNotFoundError(f"no photo pairs in {root} ({e}); {fix}") from None
+    sample = data[index % len(data)]
+    return sample.input, sample.target, sample.id

@@ -123,8 +123,8 @@ def load_official(path: str | os.PathLike | None = None, *, check_sha256: bool =
     if not path.is_file():
         raise FileNotFoundError(
             f"the authors' CSRNet weights are not at {path}. Download them (150 kB) with\n"
-            f"    curl -L -o {path} {OFFICIAL_URL}\n"
-            "or set CSRNET_LITE_WEIGHTS to where you keep them.")
+            "    python -m csrnet_lite data weights\n"
+            f"(or curl -L -o {path} {OFFICIAL_URL}), or set CSRNET_LITE_WEIGHTS to where you keep them.")
     if check_sha256 and (digest := sha256(path)) != OFFICIAL_SHA256:
         raise ValueError(f"{path} is not the authors' csrnet.pth: sha256 {digest[:12]}... instead of "
                          f"{OFFICIAL_SHA256[:12]}...; download it again from {OFFICIAL_URL}, "

@@ -29,6 +29,10 @@ def figure_png(fig: Figure, dpi: int = 80) -> bytes:
     return buffer.getvalue()
 
 
+SCREEN_DPI = 96  # the size a figure is shown at in a notebook
+RETINA = 2       # and it is drawn with RETINA times the pixels, so that it is sharp on high-DPI screens
+
+
 def show_figures_in_notebooks() -> None:
     """Show a returned Figure as a PNG in IPython/Jupyter (pyplot's inline backend is not involved).
 
@@ -36,7 +40,15 @@ def show_figures_in_notebooks() -> None:
     """
     shell = get_ipython()
     if shell is not None:
-        shell.display_formatter.formatters["image/png"].for_type(Figure, lambda fig: figure_png(fig, dpi=96))
+        shell.display_formatter.formatters["image/png"].for_type(Figure, retina_png)
+
+
+def retina_png(fig: Figure) -> tuple[bytes, dict[str, int]]:
+    """(PNG at RETINA x SCREEN_DPI, {"width", "height"} at SCREEN_DPI): a notebook shows it at the
+    size a 96-dpi picture has, with twice the pixels in each direction (as IPython's "retina" format)."""
+    data = figure_png(fig, dpi=SCREEN_DPI * RETINA)
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")  # IHDR chunk
+    return data, {"width": width // RETINA, "height": height // RETINA}
 
 
 def show_images(images: Sequence, titles: Sequence[str] | None = None, *, columns: int | None = None,

@@ -3,10 +3,16 @@
 CSRNET_LITE_SMOKE=1      smoke mode: tiny images and few steps, so the test suite can execute every
                          notebook in minutes (the notebooks say when they run in smoke mode)
 CSRNET_LITE_FIVEK=DIR    a real MIT-Adobe FiveK root; the notebooks use `data_samples/` without it
-CSRNET_LITE_WEIGHTS=FILE the authors' released CSRNet weights (csrnet.pth)
+CSRNET_LITE_WEIGHTS=FILE the authors' released CSRNet weights (csrnet.pth; default: where
+                         `python -m csrnet_lite data weights` puts them, see `official_weights_path`)
 CSRNET_LITE_MAX_PIXELS=N the largest photo (width x height) decoded, checked from the file's header
                          before decoding (default 100 million, about 5.5 GB to retouch)
 CSRNET_LITE_DEBUG=1      the command line shows a full traceback for every error
+
+The package runs from a clone (`pip install -e .`: CHECKOUT is the repository) or installed from a
+wheel (CHECKOUT is None). The samples and notebooks ship inside the wheel (csrnet_lite/data_samples,
+csrnet_lite/notebooks) and stay at the top of the repository in a clone; nothing is ever written
+into the installed package: downloads go to `cache_dir()`, run outputs to `runs_dir()`.
 """
 from __future__ import annotations
 
@@ -15,10 +21,20 @@ import os
 from pathlib import Path
 from typing import Iterator
 
-import torch
+PACKAGE = Path(__file__).resolve().parent
+PROJECT_ROOT = PACKAGE.parent
+# the repository when the package runs from a clone (editable install), None when installed from a wheel
+CHECKOUT = PROJECT_ROOT if (PROJECT_ROOT / "pyproject.toml").is_file() else None
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DATA_SAMPLES = PROJECT_ROOT / "data_samples"
+
+def _shipped(name: str) -> Path:
+    """A folder the wheel carries inside the package and a clone keeps at the top of the repository."""
+    inside = PACKAGE / name
+    return inside if inside.is_dir() or CHECKOUT is None else CHECKOUT / name
+
+
+DATA_SAMPLES = _shipped("data_samples")
+NOTEBOOKS = _shipped("notebooks")
 # ../shared beside the checkout holds research-only data for tests and benches (never copied in).
 SHARED = PROJECT_ROOT.parent / "shared"
 
@@ -34,13 +50,29 @@ def fivek_root() -> Path | None:
     return Path(value).expanduser() if value else None
 
 
+def cache_dir() -> Path:
+    """$XDG_CACHE_HOME/csrnet-lite, else ~/.cache/csrnet-lite: downloads kept between sessions."""
+    base = os.environ.get("XDG_CACHE_HOME", "").strip()
+    return (Path(base).expanduser() if base else Path.home() / ".cache") / "csrnet-lite"
+
+
 def official_weights_path() -> Path:
-    """CSRNET_LITE_WEIGHTS, else ../shared/weights/csrnet_official.pth, else ./csrnet.pth."""
+    """Where the authors' weights are looked for, the first that applies: CSRNET_LITE_WEIGHTS;
+    ../shared/weights/csrnet_official.pth beside a clone when present; ./csrnet.pth in a clone when
+    present; else cache_dir()/csrnet.pth, where `python -m csrnet_lite data weights` puts them."""
     value = os.environ.get("CSRNET_LITE_WEIGHTS", "").strip()
     if value:
         return Path(value).expanduser()
-    shared = SHARED / "weights" / "csrnet_official.pth"
-    return shared if shared.exists() else PROJECT_ROOT / "csrnet.pth"
+    for candidate in (SHARED / "weights" / "csrnet_official.pth", PROJECT_ROOT / "csrnet.pth"):
+        if CHECKOUT is not None and candidate.exists():
+            return candidate
+    return cache_dir() / "csrnet.pth"
+
+
+def runs_dir() -> Path:
+    """Where notebooks keep their runs (checkpoints): runs/ of the clone, else runs/ in the working
+    folder (the notebook's folder in Jupyter), never inside an installed package."""
+    return (CHECKOUT if CHECKOUT is not None else Path.cwd()) / "runs"
 
 
 # Default pixel budget, for a laptop with 8 GB: retouching a 12 MP JPEG peaked at 0.96 GB (about 55 bytes
@@ -77,6 +109,8 @@ def one_thread() -> Iterator[None]:
     SSIM of a 512 px photo 1.3 s instead of 0.1 s, a widget preview 170 ms instead of 20 ms. One
     thread costs about 1.5x on an idle machine and never stalls.
     """
+    import torch  # here, so that the command line's --help answers without loading torch
+
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

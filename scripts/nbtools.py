@@ -13,6 +13,10 @@ The source format is the "percent" format that jupytext and VS Code also underst
                              line: `# wrong: <python expression>`
     # %% [markdown] solution a collapsed markdown solution (a written answer)
 
+Every notebook's first code cell is the set-up cell (`SETUP`): on a hosted notebook without the
+package it installs csrnet-lite from the repository, then prints what runs. `build` writes it into
+every source from one setting, the Repository of pyproject.toml's [project.urls].
+
 A collapsed cell's first line is all JupyterLab shows of it, so it must be a comment that gives
 nothing away (for example "# Check Exercise 1: run this cell"). Solution cells are left out of the
 student edition. See `exercises` below for the rules a build enforces.
@@ -34,6 +38,7 @@ import hashlib
 import json
 import re
 import sys
+import tomllib
 from pathlib import Path
 
 import nbformat
@@ -52,6 +57,43 @@ KERNEL = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": 
 ANSWER = re.compile(r"^(answer_\w+) = None\b", re.M)
 SOLUTION = re.compile(r"^(solution_\w+) =", re.M)
 WRONG = re.compile(r"^# wrong: (.+?)\s*$", re.M)
+SETUP = """# Set-up: installs csrnet-lite where it is missing (Colab, Binder), then says what runs.
+import importlib.util
+import subprocess
+import sys
+
+REPOSITORY = "{repository}"
+if importlib.util.find_spec("csrnet_lite") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+" + REPOSITORY], check=True)
+    importlib.invalidate_caches()
+from csrnet_lite import book
+
+book.about()"""
+
+
+def setup_cell() -> str:
+    """The set-up cell's source, with the Repository URL of pyproject.toml's [project.urls]."""
+    urls = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["urls"]
+    return SETUP.replace("{repository}", urls["Repository"])
+
+
+def refresh_setup(source: Path) -> bool:
+    """Make the first code cell of `source` the current set-up cell (replacing an older one, or
+    inserting it before the first code cell) -> whether the file changed."""
+    text = source.read_text(encoding="utf-8")
+    lines = text.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.rstrip("\n") == "# %%"), len(lines))
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("# %%")), len(lines))
+    cell = f"# %%\n{setup_cell()}\n\n"
+    old_first = SETUP.splitlines()[0]
+    if start < len(lines) and "".join(lines[start + 1:end]).startswith(old_first):
+        lines[start:end] = [cell]
+    else:
+        lines[start:start] = [cell]
+    new = "".join(lines)
+    if new != text:
+        source.write_text(new, encoding="utf-8")
+    return new != text
 
 
 def parse(text: str) -> list[dict]:
@@ -219,6 +261,8 @@ def has_outputs(nb: nbformat.NotebookNode) -> list[int]:
 def build(names: list[str]) -> int:
     sources = [SOURCES / f"{Path(n).stem}.py" for n in names] or sorted(SOURCES.glob("*.py"))
     for source in sources:
+        if refresh_setup(source):
+            print(f"wrote the set-up cell into {source.relative_to(ROOT)}")
         target = NOTEBOOKS / f"{source.stem}.ipynb"
         text = dumps(build_notebook(source))
         if not target.exists() or target.read_text(encoding="utf-8") != text:
@@ -239,6 +283,9 @@ def check() -> int:
         if not source.exists():
             problems.append(f"{target.name}: no source {source.relative_to(ROOT)}; "
                             f"run: python scripts/nbtools.py extract {target.relative_to(ROOT)}")
+        elif next((c.source for c in nb.cells if c.cell_type == "code"), None) != setup_cell():
+            problems.append(f"{target.name}: the first code cell is not the current set-up cell; run "
+                            "`python scripts/nbtools.py build`, which writes it into every source")
         elif target.read_text(encoding="utf-8") != dumps(build_notebook(source)):
             problems.append(f"{target.name} differs from {source.relative_to(ROOT)}: after editing the "
                             "source run `python scripts/nbtools.py build`; after editing the notebook "

@@ -26,7 +26,7 @@ from csrnet_lite.image import Resize, load_image, quantize, save_image, thumbnai
 from csrnet_lite.pairs import (Pair, PairingWarning, clean_stem, find_pairs, fivek_id, read_id_list,
                                select_ids, select_range, split_by_id)
 from csrnet_lite.settings import DATA_SAMPLES
-from csrnet_lite.tools import cli
+from csrnet_lite.tools import fetch as fetch_module
 from csrnet_lite.tools.cli import main
 
 
@@ -473,6 +473,6 @@ def test_list_command(tmp_path, capsys):
 def test_fetch_command_is_delegated(monkeypatch):
     seen = []
     fake = lambda *args, **options: seen.append((args, options)) or types.SimpleNamespace(failed=[])  # noqa: E731
-    monkeypatch.setattr(cli, "fetch", fake)
+    monkeypatch.setattr(fetch_module, "fetch", fake)  # the command imports it when it runs
     assert main(["data", "fetch", "--root", "D", "--n", "3"]) == 0
     assert seen and seen[0][0][:2] == ("D", 3)

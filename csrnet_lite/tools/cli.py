@@ -1,9 +1,12 @@
-"""The command line: `python -m csrnet_lite {train,evaluate,cv,retouch,data,book} ...` (also `csrnet-lite`).
+"""The command line: `python -m csrnet_lite COMMAND ...` (also `csrnet-lite`); COMMAND is in `parser()`.
 
 One parser (`parser()`), one function per command (`_train`, `_evaluate`, ...) taking the parsed
 arguments and returning an exit code, and one error boundary (`tools.errors.run`, called by `main`):
 every failure is a short "error: ..." message and exit code 1 (2: usage, 130: Ctrl-C, 128 + N:
 signal N), with the traceback only under --debug or CSRNET_LITE_DEBUG=1.
+
+Building the parser loads no torch: each command imports what it runs (its first lines), so that
+`--help` and `--version` answer at once.
 """
 from __future__ import annotations
 
@@ -11,27 +14,18 @@ import argparse
 import dataclasses
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from tqdm.auto import tqdm
-
-from ..checkpoint import OFFICIAL_VIEW, load_model, load_official
-from ..crossval import by_source, crossvalidate, items, kfold, standard_methods
-from ..data import PairDataset, default_root
-from ..evaluate import comparison
+from .. import __version__
 from ..files import check_output_file
-from ..lut import DEFAULT_SIZE, check_size, check_strength
-from ..model import CondView, CSRNet
-from ..pairs import relative, scan_pairs
-from ..recipes import TrainConfig
-from ..settings import PROJECT_ROOT
-from ..train import train
-from .cube import write_cube
+from .arguments import (LUT_SIZE_HELP, SERVER_HELP, check_train, data_resize, default_budget, positive,
+                        recipe_reason, seed_list, train_config)
 from .download import MAX_MB, TIMEOUT
-from .arguments import check_train, data_resize, default_budget, positive, seed_list, train_config
 from .errors import DEBUG_HELP, run
-from .fetch import BASE_URL, fetch
-from .retouch import PHOTO_SUFFIXES, plan_outputs, retouch_file
+from .installed import add_notebooks, add_weights
+
+if TYPE_CHECKING:
+    from ..model import CondView, CSRNet
 
 DESCRIPTION = "Train, evaluate and apply CSRNet (conditional sequential modulation for global retouching)."
 
@@ -46,17 +40,22 @@ def parser() -> argparse.ArgumentParser:
     """The whole command line: one subcommand per job."""
     p = argparse.ArgumentParser(prog="python -m csrnet_lite", description=DESCRIPTION)
     p.set_defaults(interrupted="interrupted")
+    p.add_argument("--version", action="version", version=f"csrnet-lite {__version__}")
     p.add_argument("--debug", action="store_true", help=DEBUG_HELP)
-    sub = p.add_subparsers(dest="command", required=True, metavar="{train,evaluate,cv,retouch,data,book}")
+    sub = p.add_subparsers(dest="command", required=True,
+                           metavar="{train,evaluate,cv,retouch,data,book,notebooks}")
     _add_train(sub)
     _add_evaluate(sub)
     _add_cv(sub)
     _add_retouch(sub)
-    data = sub.add_parser("data", help="list the pairs of a FiveK root, or fetch a subset")
-    data_sub = data.add_subparsers(dest="data_command", required=True, metavar="{list,fetch}")
+    data = sub.add_parser("data", help="list the pairs of a FiveK root, fetch a subset, or download the "
+                                       "authors' weights")
+    data_sub = data.add_subparsers(dest="data_command", required=True, metavar="{list,fetch,weights}")
     _add_list(data_sub)
     _add_fetch(data_sub)
+    add_weights(data_sub)
     _add_book(sub)
+    add_notebooks(sub)
     for commands in (sub, data_sub):  # --debug also after a command's name
         for command in commands.choices.values():
             command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
@@ -91,11 +90,17 @@ def _add_train(sub) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..data import PairDataset
+    from ..train import train
+
     check_train(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     config = train_config(args)
     data = PairDataset(args.data, resize=data_resize())
+    print(f"recipe: {recipe_reason(args, config)}")
     start = {"official-fit": f"the authors' weights ({config.official_path}), last layer refitted",
              "fit": "the fixed colour map fitted to the pairs"}.get(config.init, f"init={config.init}")
     print(f"training the {config.recipe} recipe on {len(data)} pairs from {args.data}: {start}, "
@@ -131,6 +136,12 @@ def _add_cv(sub) -> None:
 
 
 def _cv(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..crossval import by_source, crossvalidate, items, kfold, standard_methods
+    from ..data import PairDataset
+    from ..recipes import TrainConfig
+
     if args.threads:
         torch.set_num_threads(args.threads)
     seeds = args.seeds
@@ -169,6 +180,12 @@ def _add_evaluate(sub) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..checkpoint import load_model
+    from ..data import PairDataset
+    from ..evaluate import comparison
+
     if args.csv:
         check_output_file(args.csv, overwrite=args.overwrite, what="--csv")
     if args.official not in (None, "auto") and not Path(args.official).is_file():
@@ -213,9 +230,7 @@ def _add_retouch(sub) -> None:
                        help="the authors' weights (default: $CSRNET_LITE_WEIGHTS or ../shared/weights)")
     p.add_argument("--out", type=Path, metavar="DIR", help="write outputs into DIR (same file names)")
     p.add_argument("--strength", type=float, default=1.0, help="0: unchanged .. 1: full retouch (default 1)")
-    p.add_argument("--lut-size", type=int, default=DEFAULT_SIZE,
-                   help=f"lattice points per axis (default {DEFAULT_SIZE}; 33 is the usual .cube size, "
-                        "about 9 dB less faithful)")
+    p.add_argument("--lut-size", type=int, default=None, help=LUT_SIZE_HELP)
     p.add_argument("--save-cube", type=Path, metavar="FILE",
                    help="also write the photo's LUT as an Adobe .cube file (one input photo only)")
     p.add_argument("--overwrite", action="store_true",
@@ -226,7 +241,12 @@ def _add_retouch(sub) -> None:
 
 
 def _retouch(args: argparse.Namespace) -> int:
+    from ..checkpoint import OFFICIAL_VIEW, load_model, load_official
+    from ..lut import DEFAULT_SIZE, check_size, check_strength
+    from .retouch import PHOTO_SUFFIXES, plan_outputs
+
     check_strength(args.strength)
+    args.lut_size = DEFAULT_SIZE if args.lut_size is None else args.lut_size
     check_size(args.lut_size)
     if args.official and Path(args.official).suffix.lower() in PHOTO_SUFFIXES:
         raise ValueError(f"--official takes the weights file, got the photo {args.official}; write the "
@@ -261,6 +281,11 @@ def _retouch_all(args: argparse.Namespace, model: CSRNet, view: CondView,
 
     A single photo's failure (or any under --debug) is raised as it is, for the error boundary.
     """
+    from tqdm.auto import tqdm
+
+    from .cube import write_cube
+    from .retouch import retouch_file
+
     failed: list[str] = []
     for src, dst in tqdm(pairs, desc="retouch", unit="photo", disable=len(pairs) < 2):
         try:
@@ -291,6 +316,9 @@ def _add_list(sub) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from ..data import default_root
+    from ..pairs import relative, scan_pairs
+
     root = args.root if args.root is not None else default_root()
     pairs, problems = scan_pairs(root, expert=args.expert, group=args.group)
     print(f"{len(pairs)} pairs in {root}")
@@ -314,7 +342,7 @@ def _add_fetch(sub) -> None:
                    help="short edge in pixels, 0 for full size (default 480)")
     p.add_argument("--names", help="text file of base names to use, one per line "
                                    "(default: the 5000 listed on the FiveK site, in FiveK order)")
-    p.add_argument("--base-url", default=BASE_URL, help=f"server (default {BASE_URL})")
+    p.add_argument("--base-url", default=None, help=SERVER_HELP)
     p.add_argument("--bits", type=int, choices=(8, 16), default=8, help="PNG bit depth (default 8)")
     p.add_argument("--keep-downloads", action="store_true",
                    help="keep the DNG and TIFF files (about 125 MB a photo) in ROOT/.downloads")
@@ -328,7 +356,9 @@ def _add_fetch(sub) -> None:
 
 
 def _fetch(args: argparse.Namespace) -> int:
-    report = fetch(args.root, args.n, args.expert, args.size, args.names, args.base_url,
+    from .fetch import BASE_URL, fetch
+
+    report = fetch(args.root, args.n, args.expert, args.size, args.names, args.base_url or BASE_URL,
                    bits=args.bits, keep_downloads=args.keep_downloads, retries=args.retries,
                    timeout=args.timeout, progress=not args.quiet, max_mb=args.max_mb)
     print(report)
@@ -342,7 +372,8 @@ def _add_book(sub) -> None:
                        description="Execute the notebooks (full size unless --smoke) and write a static "
                                    "HTML copy of each, plus index.html.")
     p.add_argument("names", nargs="*", help="notebook names, e.g. 03_building_csrnet (default: all)")
-    p.add_argument("--out", type=Path, default=PROJECT_ROOT / "_build" / "book", help="output folder")
+    p.add_argument("--out", type=Path, default=Path("_build") / "book",
+                   help="output folder (default _build/book in the working folder)")
     p.add_argument("--smoke", action="store_true", help="small images and short runs (minutes)")
     p.set_defaults(func=_book)
 
@@ -360,3 +391,4 @@ def _book(args: argparse.Namespace) -> int:
     if failed:
         print(f"error: {len(failed)} notebook(s) failed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0
+

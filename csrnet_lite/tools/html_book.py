@@ -2,7 +2,8 @@
 
     python -m csrnet_lite book --out _build/book [--smoke] [NAME ...]
 
-executes every notebook in notebooks/ (full size unless --smoke) and writes a static HTML copy per
+executes every notebook of the series (full size unless --smoke; in a clone in notebooks/, from
+an installed package in the output folder, never inside the package) and writes a static HTML copy per
 notebook plus index.html. Widgets become the static picture of their default state, and collapsed
 solution cells become <details> blocks. The test suite executes the notebooks with `execute` and
 reads what `book.say` and `book.check` recorded with `recorded`.
@@ -14,11 +15,10 @@ import os
 import time
 from pathlib import Path
 
+from .. import settings
 from ..book import HIDE_INPUT, META
 from ..files import atomic_path
-from ..settings import PROJECT_ROOT
-
-NOTEBOOKS = PROJECT_ROOT / "notebooks"
+from ..settings import NOTEBOOKS
 
 
 def execute(path: str | os.PathLike, *, smoke: bool, timeout: int = 600, env: dict | None = None):
@@ -105,6 +105,7 @@ def write_book(out: Path, names: list[str], *, smoke: bool) -> list[tuple[str, f
     from traitlets.config import Config
 
     paths = [NOTEBOOKS / f"{Path(n).stem}.ipynb" for n in names] or sorted(NOTEBOOKS.glob("*.ipynb"))
+    cwd = NOTEBOOKS if settings.CHECKOUT is not None else Path(out)  # what a notebook writes goes there
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise FileNotFoundError(f"no notebook {missing[0]}; the series is in {NOTEBOOKS}")
@@ -118,7 +119,8 @@ def write_book(out: Path, names: list[str], *, smoke: bool) -> list[tuple[str, f
         nb = nbformat.read(path, as_version=4)
         start = time.perf_counter()
         try:
-            seconds = run(nb, path.parent, smoke=smoke)
+            Path(cwd).mkdir(parents=True, exist_ok=True)
+            seconds = run(nb, cwd, smoke=smoke)
         except CellExecutionError as e:  # keep going: the HTML shows the error where it happened
             seconds = -(time.perf_counter() - start)
             print(f"  FAILED: {str(e).strip().splitlines()[-1]}", flush=True)

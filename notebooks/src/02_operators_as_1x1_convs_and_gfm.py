@@ -21,6 +21,20 @@
 # **Time:** about 45 minutes; the cells run in under a minute on a laptop CPU.
 
 # %%
+# Set-up: installs csrnet-lite where it is missing (Colab, Binder), then says what runs.
+import importlib.util
+import subprocess
+import sys
+
+REPOSITORY = "https://github.com/csrnet-lite/csrnet-lite"
+if importlib.util.find_spec("csrnet_lite") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+" + REPOSITORY], check=True)
+    importlib.invalidate_caches()
+from csrnet_lite import book
+
+book.about()
+
+# %%
 import functools
 
 import numpy as np

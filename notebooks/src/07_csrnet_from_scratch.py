@@ -28,6 +28,20 @@
 # cell loads photos with the library, which is not the subject here.
 
 # %%
+# Set-up: installs csrnet-lite where it is missing (Colab, Binder), then says what runs.
+import importlib.util
+import subprocess
+import sys
+
+REPOSITORY = "https://github.com/csrnet-lite/csrnet-lite"
+if importlib.util.find_spec("csrnet_lite") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+" + REPOSITORY], check=True)
+    importlib.invalidate_caches()
+from csrnet_lite import book
+
+book.about()
+
+# %%
 import math
 
 import torch
