@@ -80,7 +80,7 @@ def main(argv=None) -> int:
         fixed = cv.best_fixed()
         gain = cv.mean("default") - cv.mean(fixed)
         worst, fixed_worst = cv.worst("default")[1], cv.worst(fixed)[1]
-        print(cv.compare("default", fixed))
+        print(cv.verdict("default", fixed))
         checks += [(f"{title}: default - best fixed ({fixed})", gain, f">= +{GOAL_DB} dB", gain >= GOAL_DB),
                    (f"{title}: worst photo vs identity, default - best fixed", worst - fixed_worst, ">= 0 dB",
                     worst >= fixed_worst)]

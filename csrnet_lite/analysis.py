@@ -9,7 +9,7 @@ With its modulations fixed, CSRNet's base network is a colour map RGB -> RGB for
   another photo's condition, `switched` turns a layer's scales or shifts off;
 - operator fits: `fit_operators` names a colour map as the classic operators of notebook 2
   (saturation, contrast, white balance, exposure: `ChainParams`, `operator_chain`), and
-  `ChainParams.undoing` gives the values that undo a known `samples.Degradation` of data_samples/.
+  `ChainParams.undoing` gives the values that undo a known `degradation.Degradation` of data_samples/.
 
 Images in the widget functions are numpy float32 arrays (H, W, 3) in [0, 1] (`pictures`' convention);
 everything else is the package's tensors (B, 3, H, W).
@@ -29,7 +29,7 @@ from .metrics import psnr_of_mse
 from .model import CSRNet, Modulations
 from .ops import apply_conv, apply_gfm
 from .pictures import as_array, sample_pixels
-from .samples import Degradation
+from .degradation import Degradation
 from .widgets import preview_modulations
 
 LAYERS = (1, 2, 3)  # the base network's modulated layers, as the widgets name them (scale1, shift3, ...)
@@ -102,14 +102,14 @@ def switched(mods: Modulations, *, scale1: bool = True, scale2: bool = True, sca
     return Modulations(mods.cond, scales, shifts)
 
 
-def psnr_db(image, target) -> float:
-    """PSNR in dB (peak 1) of two images (H, W, 3) in [0, 1], unquantized; capped at 100 dB."""
-    return psnr_of_mse(float(np.mean((as_array(image) - as_array(target)) ** 2)))
+def mean_squared_error(image, target) -> float:
+    """Mean squared difference of two images (H, W, 3) in [0, 1], unquantized (`psnr_of_mse` -> dB)."""
+    return float(np.mean((as_array(image) - as_array(target)) ** 2))
 
 
-def psnr_readout(image, target, **values) -> str:
+def readout(image, target, **values) -> str:
     """The widgets' readout: PSNR of the shown image (H, W, 3) against the target; values ignored."""
-    return f"PSNR against the target: {psnr_db(image, target):.2f} dB"
+    return f"PSNR against the target: {psnr_of_mse(mean_squared_error(image, target)):.2f} dB"
 
 
 def preview_strength(model: CSRNet, photo: torch.Tensor, mods: Modulations, t: float) -> np.ndarray:
@@ -129,12 +129,13 @@ def preview_switched(model: CSRNet, photo: torch.Tensor, mods: Modulations, **on
     return preview_modulations(model, photo, switched(mods, **on))
 
 
-def psnr_cost_per_layer(model: CSRNet, photo: torch.Tensor, mods: Modulations, target) -> dict[int, float]:
+def cost_per_layer(model: CSRNet, photo: torch.Tensor, mods: Modulations, target) -> dict[int, float]:
     """Layer -> dB of PSNR against `target` (H, W, 3) lost when that layer's scales and shifts are
     both switched off (positive: the layer's modulations help this photo)."""
-    full = psnr_db(preview_modulations(model, photo, mods), target)
-    return {layer: full - psnr_db(preview_switched(model, photo, mods, **{f"scale{layer}": False,
-                                                                           f"shift{layer}": False}), target)
+    def db(image) -> float:
+        return psnr_of_mse(mean_squared_error(image, target))
+    full = db(preview_modulations(model, photo, mods))
+    return {layer: full - db(preview_switched(model, photo, mods, **{f"scale{layer}": False, f"shift{layer}": False}))
             for layer in LAYERS}
 
 

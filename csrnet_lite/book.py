@@ -12,7 +12,7 @@ In a notebook:
 `say` and `check` also record their values in the output's metadata (key "csrnet_lite"), so the test
 suite reads the numbers the prose states from the executed notebook instead of parsing text.
 
-`csrnet_lite.tools.book` executes the notebooks and builds the HTML book from them.
+`csrnet_lite.tools.html_book` executes the notebooks and builds the HTML book from them.
 """
 from __future__ import annotations
 

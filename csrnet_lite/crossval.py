@@ -186,7 +186,7 @@ class CrossValidation:
     def methods(self) -> list[str]:
         return list(dict.fromkeys(s.method for s in self.scores))
 
-    def psnr(self, method: str) -> dict[str, float]:
+    def per_photo(self, method: str) -> dict[str, float]:
         """Photo id -> held-out PSNR of `method` (dB)."""
         out = {s.id: s.psnr for s in self.scores if s.method == method}
         if not out:
@@ -195,7 +195,7 @@ class CrossValidation:
 
     def mean(self, method: str) -> float:
         """Mean held-out PSNR over all photos (each photo counted once)."""
-        values = list(self.psnr(method).values())
+        values = list(self.per_photo(method).values())
         return sum(values) / len(values)
 
     def fold_means(self, method: str) -> list[float]:
@@ -211,8 +211,8 @@ class CrossValidation:
 
     def gains(self, method: str, baseline: str = "identity") -> dict[str, float]:
         """Photo id -> PSNR of `method` minus PSNR of `baseline` on that photo (dB)."""
-        base = self.psnr(baseline)
-        return {id: p - base[id] for id, p in self.psnr(method).items()}
+        base = self.per_photo(baseline)
+        return {id: p - base[id] for id, p in self.per_photo(method).items()}
 
     def worst(self, method: str, baseline: str = "identity") -> tuple[str, float]:
         """(photo id, dB) of the photo where `method` does worst relative to `baseline`."""
@@ -222,11 +222,11 @@ class CrossValidation:
 
     def difference(self, a: str, b: str) -> tuple[float, float]:
         """(mean of PSNR a - PSNR b over the photos, its standard error) in dB."""
-        return paired_difference(self.psnr(a), self.psnr(b))
+        return paired_difference(self.per_photo(a), self.per_photo(b))
 
-    def compare(self, a: str, b: str, *, threshold: float = 2.0) -> str:
-        """A sentence on a vs b that states a difference only when it is clear of the noise (`says`)."""
-        return says(a, b, *self.difference(a, b), threshold=threshold)
+    def verdict(self, a: str, b: str, *, threshold: float = 2.0) -> str:
+        """A sentence on a vs b that states a difference only when it is clear of the noise."""
+        return verdict(a, b, *self.difference(a, b), threshold=threshold)
 
     def best_fixed(self) -> str:
         """The fixed (non-adapting) method with the highest mean PSNR."""
@@ -320,7 +320,7 @@ def paired_difference(a: Mapping[str, float], b: Mapping[str, float]) -> tuple[f
     return sum(d) / len(d), _std(d) / math.sqrt(len(d)) if len(d) > 1 else math.inf
 
 
-def says(a: str, b: str, mean: float, se: float, *, threshold: float = 2.0) -> str:
+def verdict(a: str, b: str, mean: float, se: float, *, threshold: float = 2.0) -> str:
     """A sentence comparing a and b that states a difference only when |mean| exceeds `threshold`
     standard errors (and 0.05 dB); else "no clear difference"."""
     noise = threshold * se

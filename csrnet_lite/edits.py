@@ -2,7 +2,7 @@
 
 Notebook 5 introduces it. FiveK gives each photo one input; here a photo gives as many as we ask for,
 each made by a random draw of an `EditFamily` (by default the four operators of `data_samples/`:
-exposure, white balance, contrast, saturation, at the ranges `samples.py` documents). To undo an edit
+exposure, white balance, contrast, saturation, at the ranges `degradation.py` documents). To undo an edit
 the network must read it from the photo, which is exactly what CSRNet's condition network is for: a
 fixed colour map can only undo the average edit.
 
@@ -10,7 +10,7 @@ fixed colour map can only undo the average edit.
     train_photos, test_photos = source.split(["astronaut", "coffee"])  # by photo, never by edit
     result = train(None, train_photos, TrainConfig.edits())           # a fresh edit at every draw
     pairs = test_photos.pairs(per_photo=10, seed=1)                    # fixed EditPairs to score on
-    pairs[0].edit                                                       # the drawn samples.Degradation
+    pairs[0].edit                                                       # the drawn degradation.Degradation
 
 Each `EditPair` keeps its drawn parameters (`edit`), so `undo(pair.input, pair.edit)` is the exact
 inverse, the ceiling no retouch can beat (short of where the edit clipped).
@@ -24,7 +24,7 @@ from typing import Iterable, Iterator, Mapping, Sequence
 
 import torch
 
-from . import ops, samples
+from . import degradation, ops
 from .crossval import Fold, _rank
 from .data import iter_pairs
 from .evaluate import evaluate, format_table, retoucher
@@ -40,10 +40,10 @@ EDIT_SIZE = Resize("long", 256)  # photos are edited at long edge 256: edits are
 class EditFamily:
     """Ranges the edit parameters are drawn from, uniformly. The default is `data_samples`' family."""
 
-    exposure_ev: tuple[float, float] = samples.EXPOSURE_EV    # stops: x * 2**ev
-    wb_log2_gain: tuple[float, float] = samples.WB_LOG2_GAIN  # log2 of the red and the blue gain
-    contrast: tuple[float, float] = samples.CONTRAST          # blend factor with the mean grey
-    saturation: tuple[float, float] = samples.SATURATION      # blend factor with each pixel's luma
+    exposure_ev: tuple[float, float] = degradation.EXPOSURE_EV    # stops: x * 2**ev
+    wb_log2_gain: tuple[float, float] = degradation.WB_LOG2_GAIN  # log2 of the red and the blue gain
+    contrast: tuple[float, float] = degradation.CONTRAST          # blend factor with the mean grey
+    saturation: tuple[float, float] = degradation.SATURATION      # blend factor with each pixel's luma
 
     @staticmethod
     def wide() -> "EditFamily":
@@ -51,25 +51,25 @@ class EditFamily:
         also raised (factors above 1)."""
         return EditFamily((-2.0, 0.8), (-0.8, 0.8), (0.5, 1.3), (0.3, 1.4))
 
-    def draw(self, target: torch.Tensor, gen: torch.Generator) -> samples.Degradation:
+    def draw(self, target: torch.Tensor, gen: torch.Generator) -> degradation.Degradation:
         """Random parameters for `target` (1, 3, H, W), with its contrast pivot (`with_pivot`)."""
         u = torch.rand(5, generator=gen, dtype=torch.float64).tolist()
         pick = lambda lo_hi, x: lo_hi[0] + (lo_hi[1] - lo_hi[0]) * x  # noqa: E731
         ev = pick(self.exposure_ev, u[0])
         gains = (2.0 ** pick(self.wb_log2_gain, u[1]), 1.0, 2.0 ** pick(self.wb_log2_gain, u[2]))
-        edit = samples.Degradation(ev, gains, pick(self.contrast, u[3]), pick(self.saturation, u[4]))
+        edit = degradation.Degradation(ev, gains, pick(self.contrast, u[3]), pick(self.saturation, u[4]))
         return with_pivot(target, edit)
 
-    def middle(self, exposure_ev: float) -> samples.Degradation:
+    def middle(self, exposure_ev: float) -> degradation.Degradation:
         """The edit at the middle of every range but exposure (no pivot yet): a sweep's fixed part."""
         mid = lambda lo_hi: (lo_hi[0] + lo_hi[1]) / 2  # noqa: E731
         gain = 2.0 ** mid(self.wb_log2_gain)
-        return samples.Degradation(exposure_ev, (gain, 1.0, gain), mid(self.contrast), mid(self.saturation))
+        return degradation.Degradation(exposure_ev, (gain, 1.0, gain), mid(self.contrast), mid(self.saturation))
 
 
-def with_pivot(target: torch.Tensor, edit: samples.Degradation) -> samples.Degradation:
+def with_pivot(target: torch.Tensor, edit: degradation.Degradation) -> degradation.Degradation:
     """`edit` with its contrast pivot for `target` (1, 3, H, W): the mean luma of the exposed,
-    white-balanced target, as `samples.with_pivot` computes it (float64), from the channel means
+    white-balanced target, as `degradation.with_pivot` computes it (float64), from the channel means
     (luma is linear, so the mean of the luma is the luma of the means)."""
     means = target.double().mean((0, 2, 3))  # (1, 3, H, W) -> (3,)
     pivot = sum(w * g * float(m) for w, g, m in zip(ops.LUMA, edit.wb_gains, means)) * 2.0 ** edit.exposure_ev
@@ -86,7 +86,7 @@ def exposure_sweep(name: str, target: torch.Tensor, evs: Sequence[float],
     return out
 
 
-def edit_matrix(edit: samples.Degradation) -> tuple[torch.Tensor, torch.Tensor]:
+def edit_matrix(edit: degradation.Degradation) -> tuple[torch.Tensor, torch.Tensor]:
     """The edit as one colour map, A x + b: ((3, 3), (3,)). All four operators are affine
     (`ops.compose` says so), so exposure, white balance, contrast and saturation multiply out:
     A = contrast * Sat @ diag(gains * 2**ev), b = (1 - contrast) * pivot (Sat keeps grey: Sat @ 1 = 1)."""
@@ -97,16 +97,16 @@ def edit_matrix(edit: samples.Degradation) -> tuple[torch.Tensor, torch.Tensor]:
     return a.float(), b.float()
 
 
-def apply(target: torch.Tensor, edit: samples.Degradation) -> torch.Tensor:
+def apply(target: torch.Tensor, edit: degradation.Degradation) -> torch.Tensor:
     """The edited photo: (B, 3, H, W) in [0, 1] -> (B, 3, H, W), clamped and rounded to 8-bit levels
-    like a saved file. Equal to `samples.degrade` (one matrix instead of four steps: fast enough to
+    like a saved file. Equal to `degradation.degrade` (one matrix instead of four steps: fast enough to
     draw 16 fresh edits at every training step)."""
     a, b = edit_matrix(edit)
     x = torch.einsum("ij,bjhw->bihw", a, target) + b[:, None, None]  # (3, 3) x (B, 3, H, W)
     return torch.round(x.clamp(0, 1) * 255) / 255
 
 
-def undo(input: torch.Tensor, edit: samples.Degradation) -> torch.Tensor:
+def undo(input: torch.Tensor, edit: degradation.Degradation) -> torch.Tensor:
     """The exact inverse of `edit` (the ceiling): (B, 3, H, W) -> (B, 3, H, W) in [0, 1], clamped.
     Exact up to the clamp and 8-bit rounding of `apply`."""
     a, b = edit_matrix(edit)
@@ -122,7 +122,7 @@ class EditPair:
     id: str                     # "<photo>~<k>": the k-th edit of the photo
     input: torch.Tensor         # (1, 3, H, W) the edited photo, 8-bit levels in [0, 1]
     target: torch.Tensor        # (1, 3, H, W) the photo
-    edit: samples.Degradation   # the drawn parameters (`undo(input, edit)` is the exact inverse)
+    edit: degradation.Degradation   # the drawn parameters (`undo(input, edit)` is the exact inverse)
     photo: str                  # the photo's name: splits go by it
     source: str = ""            # the collection it comes from (crossval's leave-one-source-out)
 

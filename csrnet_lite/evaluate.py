@@ -1,7 +1,7 @@
 """How good is a retouch? PSNR / SSIM / Delta E per photo and on average, against baselines.
 
-    evaluate(model, data)                        -> Evaluation (printable table, .psnr, .to_csv)
-    compare({"fast": model}, val, train=train)   -> Comparison: identity, fixed colour transform,
+    evaluate(model, data)                        -> Evaluation (printable table, .mean.psnr, .to_csv)
+    comparison({"fast": model}, val, train=train)   -> Comparison: identity, fixed colour transform,
                                                     authors' weights (if present), your models
 
 How the condition network sees a photo at inference: `retoucher(model, view)` gives it `view(input)`,
@@ -67,20 +67,15 @@ class Evaluation:
     images: tuple[ImageScore, ...]
 
     @property
-    def psnr(self) -> float:
-        return _mean(s.psnr for s in self.images)
-
-    @property
-    def ssim(self) -> float:
-        return _mean(s.ssim for s in self.images)
-
-    @property
-    def delta_e(self) -> float:
-        return _mean(s.delta_e for s in self.images)
+    def mean(self) -> ImageScore:
+        """The means over the photos, as a score with id "mean" (`.mean.psnr`, `.mean.ssim`, ...)."""
+        return ImageScore("mean", _mean(s.psnr for s in self.images), _mean(s.ssim for s in self.images),
+                          _mean(s.delta_e for s in self.images))
 
     def table(self) -> str:
         rows = [(s.id, f"{s.psnr:.2f}", f"{s.ssim:.4f}", f"{s.delta_e:.2f}") for s in self.images]
-        rows.append(("mean", f"{self.psnr:.2f}", f"{self.ssim:.4f}", f"{self.delta_e:.2f}"))
+        mean = self.mean
+        rows.append(("mean", f"{mean.psnr:.2f}", f"{mean.ssim:.4f}", f"{mean.delta_e:.2f}"))
         return f"{self.name}\n" + format_table(("photo", "PSNR dB", "SSIM", "Delta E"), rows)
 
     def __str__(self) -> str:
@@ -106,8 +101,9 @@ class Comparison:
 
     def table(self) -> str:
         base = self.evaluations[0]
-        rows = [(e.name, f"{e.psnr:.2f}", f"{e.psnr - base.psnr:+.2f}", f"{e.ssim:.4f}",
-                 f"{e.delta_e:.2f}", self.notes.get(e.name, "")) for e in self.evaluations]
+        means = [(e.name, e.mean) for e in self.evaluations]
+        rows = [(name, f"{m.psnr:.2f}", f"{m.psnr - base.mean.psnr:+.2f}", f"{m.ssim:.4f}",
+                 f"{m.delta_e:.2f}", self.notes.get(name, "")) for name, m in means]
         n = len(base.images)
         return format_table(("method", "PSNR dB", f"vs {base.name}", "SSIM", "Delta E", ""), rows) + \
             f"\n(means over {n} photo{'s' * (n != 1)})"
@@ -165,10 +161,10 @@ def evaluate(method, data, *, name: str | None = None, view: CondView = CondView
     return Evaluation(name, tuple(scores))
 
 
-def compare(methods: Mapping[str, CSRNet | Retouch | tuple[CSRNet, CondView]], data, *, train=None,
-            degrees: Sequence[int] = (2,), start: bool = True, official="auto",
-            view: CondView = CondView.THUMB_128,
-            notes: Mapping[str, str] | None = None) -> Comparison:
+def comparison(methods: Mapping[str, CSRNet | Retouch | tuple[CSRNet, CondView]], data, *, train=None,
+               degrees: Sequence[int] = (2,), start: bool = True, official="auto",
+               view: CondView = CondView.THUMB_128,
+               notes: Mapping[str, str] | None = None) -> Comparison:
     """One table: identity, fixed colour transform(s), the authors' weights, then `methods`.
 
     methods: name -> CSRNet (condition on view(input)), (CSRNet, CondView) to choose its view (as

@@ -4,7 +4,7 @@ network sees is `model.CondView`).
 
 Convention everywhere else in the package: a torch.float32 tensor of RGB values in [0, 1] with shape
 (B, 3, H, W). `check_image` enforces it with messages that say what was expected. 16-bit PNG and
-TIFF files are read and written by `tools.formats`.
+TIFF files are read and written by `image_files.py`, which also checks headers before decoding.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps
 
 from .files import atomic_path
-from .tools.formats import check_file, open_unchecked, read_16bit_rgb, write_16bit_rgb
+from .image_files import check_file, open_unchecked, read_16bit_rgb, write_16bit_rgb
 
 # Integer sample types and the value that maps to 1.0.
 _INT_MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
@@ -107,9 +107,9 @@ def load_image(path: str | os.PathLike, *, budget: int | None = None) -> torch.T
 
     EXIF orientation is applied, so the tensor shows the photo upright as a viewer would.
     16-bit RGB TIFF and PNG keep their full precision (PIL keeps only the high byte of each sample, so
-    they are decoded twice by PIL, for the high and the low bytes: `tools.formats.read_16bit_rgb`).
+    they are decoded twice by PIL, for the high and the low bytes: `image_files.read_16bit_rgb`).
     An alpha channel is dropped (`tools.retouch` copies it to its outputs). The file is checked first
-    (`tools.formats.check_file`: one image, at most `budget` pixels).
+    (`image_files.check_file`: one image, at most `budget` pixels).
     """
     path = Path(path)
     im = open_image(path, budget=budget)
@@ -124,7 +124,7 @@ def open_image(path: str | os.PathLike, *, budget: int | None = None) -> Image.I
     """Decode an image file into a PIL image, upright (EXIF orientation applied), as `load_image` sees it.
 
     Raises FileNotFoundError for a missing file and ValueError for one PIL cannot decode, or one that
-    `tools.formats.check_file` refuses from its header (over `budget` pixels, several frames).
+    `image_files.check_file` refuses from its header (over `budget` pixels, several frames).
     """
     path = Path(path)
     check_file(path, budget=budget)

@@ -129,7 +129,7 @@ def luma(x: torch.Tensor) -> torch.Tensor:
     """BT.601 luma L = 0.299 R + 0.587 G + 0.114 B: (B, 3, H, W) -> (B, 1, H, W), same range as x.
 
     The one place luma is computed. float32 as everywhere; float64 stays float64 (for sums over a whole
-    image that must not depend on the CPU, `samples.with_pivot`).
+    image that must not depend on the CPU, `degradation.with_pivot`).
 
     >>> round(luma(torch.ones(1, 3, 2, 2))[0, 0, 0, 0].item(), 6)  # the weights sum to 1
     1.0

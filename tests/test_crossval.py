@@ -80,7 +80,7 @@ def test_methods_never_see_the_photos_they_are_scored_on():
     for fold, train_ids in zip(cv.folds, seen):
         assert not train_ids & set(fold.test) and len(train_ids) + len(fold.test) == 9
     expected = {x.id: float(psnr(x.input, x.target)[0]) for x in data}
-    assert cv.psnr("spy") == pytest.approx(expected, abs=1e-9)
+    assert cv.per_photo("spy") == pytest.approx(expected, abs=1e-9)
 
 
 def test_train_size_caps_the_training_pairs():
@@ -104,10 +104,10 @@ def test_summary_numbers_by_hand():
     assert cv.worst("good") == ("c", -1.0)
     mean, se = cv.difference("good", "identity")  # differences 3, 3, -1
     assert mean == pytest.approx(5 / 3) and se == pytest.approx(4 / 3)  # std 4/sqrt(3), over sqrt(3)
-    assert cv.compare("good", "identity").startswith("no clear difference")  # 1.67 < 2 x 1.33 dB
-    assert cv.compare("good", "identity", threshold=1.0).startswith("good is 1.67 dB better")
+    assert cv.verdict("good", "identity").startswith("no clear difference")  # 1.67 < 2 x 1.33 dB
+    assert cv.verdict("good", "identity", threshold=1.0).startswith("good is 1.67 dB better")
     with pytest.raises(KeyError, match="have"):
-        cv.psnr("nope")
+        cv.per_photo("nope")
 
 
 def test_standard_methods_on_a_fixed_retouch(tmp_path):

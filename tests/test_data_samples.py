@@ -1,7 +1,7 @@
 """data_samples/: the offline pairs that ship with the project, and the manifest that describes them.
 
 The manifest is the ground truth a notebook compares learned modulations against, so the central
-check is that re-applying each pair's recorded degradation (`csrnet_lite.samples`) to its target
+check is that re-applying each pair's recorded degradation (`csrnet_lite.degradation`) to its target
 gives its input back. These tests read only the committed files; rebuilding them from the source
 packages is `scripts/make_data_samples.py --check` (see data_samples/README.md). The maintainer
 tool itself (photo list, archive readers, PNG writer) is loaded from scripts/ for its own tests.
@@ -18,9 +18,9 @@ import pytest
 import torch
 from PIL import Image
 
-from csrnet_lite import ops, samples
+from csrnet_lite import degradation, ops
 from csrnet_lite.image import to_tensor
-from csrnet_lite.samples import Degradation, degrade, degrade_uint8, draw_degradation
+from csrnet_lite.degradation import Degradation, degrade, degrade_uint8, draw_degradation
 from csrnet_lite.settings import DATA_SAMPLES, PROJECT_ROOT
 
 MIN_PAIRS = 24
@@ -44,7 +44,7 @@ gen = _load_generator()
 
 @pytest.fixture(scope="module")
 def manifest() -> dict:
-    return samples.read_manifest()
+    return degradation.read_manifest()
 
 
 @pytest.fixture(scope="module")
@@ -103,10 +103,10 @@ def test_parameters_complete_in_range_and_seeded(pairs):
         r, g, b = d["wb_gains"]
         assert g == 1.0
         for gain in (r, b):
-            assert 2.0 ** samples.WB_LOG2_GAIN[0] - 1e-3 <= gain <= 2.0 ** samples.WB_LOG2_GAIN[1] + 1e-3
-        assert samples.EXPOSURE_EV[0] <= d["exposure_ev"] <= samples.EXPOSURE_EV[1]
-        assert samples.CONTRAST[0] <= d["contrast"] <= samples.CONTRAST[1]
-        assert samples.SATURATION[0] <= d["saturation"] <= samples.SATURATION[1]
+            assert 2.0 ** degradation.WB_LOG2_GAIN[0] - 1e-3 <= gain <= 2.0 ** degradation.WB_LOG2_GAIN[1] + 1e-3
+        assert degradation.EXPOSURE_EV[0] <= d["exposure_ev"] <= degradation.EXPOSURE_EV[1]
+        assert degradation.CONTRAST[0] <= d["contrast"] <= degradation.CONTRAST[1]
+        assert degradation.SATURATION[0] <= d["saturation"] <= degradation.SATURATION[1]
         assert 0 < d["contrast_mean"] < 2
         # The drawn values are exactly what the documented seeded generator gives.
         assert draw_degradation(p["name"]) == Degradation(
@@ -115,9 +115,9 @@ def test_parameters_complete_in_range_and_seeded(pairs):
 
 def test_manifest_states_the_generator_ranges(manifest):
     ranges = manifest["degradation"]["ranges"]
-    assert ranges["exposure_ev"] == list(samples.EXPOSURE_EV)
-    assert ranges["contrast"] == list(samples.CONTRAST) and ranges["saturation"] == list(samples.SATURATION)
-    assert ranges["wb_gains_red_blue"] == pytest.approx([2.0 ** g for g in samples.WB_LOG2_GAIN], abs=1e-4)
+    assert ranges["exposure_ev"] == list(degradation.EXPOSURE_EV)
+    assert ranges["contrast"] == list(degradation.CONTRAST) and ranges["saturation"] == list(degradation.SATURATION)
+    assert ranges["wb_gains_red_blue"] == pytest.approx([2.0 ** g for g in degradation.WB_LOG2_GAIN], abs=1e-4)
     assert manifest["long_edge"] == LONG_EDGE
 
 
@@ -144,26 +144,26 @@ def test_sources_and_licences_recorded(pairs):
 
 
 def test_known_degradations_read_the_manifest(pairs, tmp_path):
-    known = samples.known_degradations()
+    known = degradation.known_degradations()
     assert list(known) == [p["name"] for p in pairs]
     astronaut = known["astronaut"]
     assert astronaut == Degradation(-0.4941, (0.8546, 1.0, 1.0239), 0.7228, 0.726, 0.304925)
     assert astronaut.to_json() == next(p["degradation"] for p in pairs if p["name"] == "astronaut")
     # A folder without a manifest (a real FiveK root) has no known degradations.
-    assert samples.known_degradations(tmp_path) == {}
+    assert degradation.known_degradations(tmp_path) == {}
     with pytest.raises(FileNotFoundError, match="manifest.json"):
-        samples.read_manifest(tmp_path)
+        degradation.read_manifest(tmp_path)
     (tmp_path / "manifest.json").write_text("{not json")
     with pytest.raises(ValueError, match="not valid JSON"):
-        samples.known_degradations(tmp_path)
+        degradation.known_degradations(tmp_path)
     (tmp_path / "manifest.json").write_text('{"pairs": [{"name": "a", "degradation": {"contrast": 1}}]}')
     with pytest.raises(ValueError, match="'a' has no complete degradation"):
-        samples.known_degradations(tmp_path)
+        degradation.known_degradations(tmp_path)
 
 
 def test_recorded_degradation_reproduces_every_input(pairs, images):
     """The property that makes the manifest ground truth: degrade(target, recorded) == input (1 level)."""
-    known = samples.known_degradations()
+    known = degradation.known_degradations()
     for p in pairs:
         input_, target = images[p["name"]]
         params = known[p["name"]]

@@ -6,7 +6,7 @@ import torch
 import pytest
 
 from cli_harness import command
-from csrnet_lite import samples
+from csrnet_lite import degradation
 from csrnet_lite.checkpoint import load_model
 from csrnet_lite.data import PairDataset
 from csrnet_lite.edits import EditFamily, EditSource, apply, modulations_off, photo_folds, undo
@@ -25,7 +25,7 @@ def source():
 def test_apply_is_data_samples_degradation_on_the_recorded_pairs():
     """Reference: the manifest's own parameters on the shipped targets give the shipped inputs."""
     data = PairDataset(DATA_SAMPLES)
-    known = samples.known_degradations()
+    known = degradation.known_degradations()
     for sample in list(data)[:4]:
         ours = apply(sample.target, known[sample.id])
         assert (ours - sample.input).abs().max() * 255 <= 1.0001  # within one 8-bit level
@@ -41,7 +41,7 @@ def test_draw_pivot_and_ranges_match_data_samples(source):
         assert family.saturation[0] <= edit.saturation <= family.saturation[1]
         lo, hi = (2 ** r for r in family.wb_log2_gain)
         assert lo <= edit.wb_gains[0] <= hi and lo <= edit.wb_gains[2] <= hi and edit.wb_gains[1] == 1
-        assert edit.contrast_mean == pytest.approx(samples.with_pivot(target, edit).contrast_mean, abs=1e-6)
+        assert edit.contrast_mean == pytest.approx(degradation.with_pivot(target, edit).contrast_mean, abs=1e-6)
 
 
 def test_pairs_keep_their_parameters_and_the_exact_inverse_is_the_ceiling(source):
@@ -55,7 +55,7 @@ def test_pairs_keep_their_parameters_and_the_exact_inverse_is_the_ceiling(source
     assert (inverse > identity).all() and inverse.median() > 40  # only clipping and 8-bit rounding remain
     unclipped = torch.rand(1, 3, 16, 16) * 0.4 + 0.3  # mid-tones: no edit of the family clips them
     edit = EditFamily().draw(unclipped, torch.Generator().manual_seed(0))
-    assert (undo(samples.degrade(unclipped, edit), edit) - unclipped).abs().max() < 1e-5
+    assert (undo(degradation.degrade(unclipped, edit), edit) - unclipped).abs().max() < 1e-5
 
 
 def test_pairs_are_seeded_per_photo(source):

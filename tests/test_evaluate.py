@@ -10,7 +10,7 @@ import torch
 
 from csrnet_lite.baselines import ColourTransform, identity
 from csrnet_lite.checkpoint import load_model
-from csrnet_lite.evaluate import Comparison, compare, evaluate, retoucher
+from csrnet_lite.evaluate import Comparison, comparison, evaluate, retoucher
 from csrnet_lite.fit import identity_init
 from csrnet_lite.image import save_image, thumbnail
 from csrnet_lite.metrics import delta_e, psnr, ssim
@@ -75,14 +75,14 @@ def test_identity_model_scores_exactly_as_the_identity_baseline():
     assert [s.ssim for s in by_model.images] == pytest.approx([float(ssim(x, y)[0]) for x, y in data], abs=1e-6)
     assert [s.delta_e for s in by_model.images] == pytest.approx([float(delta_e(x, y)[0]) for x, y in data],
                                                                  abs=1e-5)
-    assert by_model.psnr == pytest.approx(sum(expected) / 3, abs=1e-6)
+    assert by_model.mean.psnr == pytest.approx(sum(expected) / 3, abs=1e-6)
 
 
 def test_evaluation_table_and_csv(tmp_path):
     data = [(x, x.clamp(0, 0.8)) for x in photos(2)]
     result = evaluate(identity, data, name="identity")
     text = str(result)
-    assert text.splitlines()[0] == "identity" and "mean" in text and f"{result.psnr:.2f}" in text
+    assert text.splitlines()[0] == "identity" and "mean" in text and f"{result.mean.psnr:.2f}" in text
     rows = list(csv.DictReader(open(result.to_csv(tmp_path / "scores.csv"))))
     assert [r["id"] for r in rows] == ["0", "1"] and rows[0]["method"] == "identity"
     assert float(rows[1]["psnr"]) == pytest.approx(result.images[1].psnr, abs=1e-4)
@@ -93,14 +93,14 @@ def test_compare_orders_baselines_first_and_fits_on_the_training_pairs():
     train_pairs = [(x, truth(x)) for x in photos(3)]
     val = [(x, truth(x)) for x in photos(2, seed=9)]
     model = identity_init(CSRNet())
-    table = compare({"mine": model}, val, train=train_pairs, degrees=(1, 2), official=None)
+    table = comparison({"mine": model}, val, train=train_pairs, degrees=(1, 2), official=None)
     assert isinstance(table, Comparison)
     assert [e.name for e in table.evaluations] == [
         "identity", "affine colour transform (3 pairs)", "quadratic colour transform (3 pairs)",
         "fitted start (3 pairs)", "mine"]
-    assert table["fitted start (3 pairs)"].psnr > table["identity"].psnr + 10
-    assert table["quadratic colour transform (3 pairs)"].psnr > 60  # exact up to 8-bit rounding
-    assert table["mine"].psnr == pytest.approx(table["identity"].psnr, abs=1e-6)
+    assert table["fitted start (3 pairs)"].mean.psnr > table["identity"].mean.psnr + 10
+    assert table["quadratic colour transform (3 pairs)"].mean.psnr > 60  # exact up to 8-bit rounding
+    assert table["mine"].mean.psnr == pytest.approx(table["identity"].mean.psnr, abs=1e-6)
     assert "+0.00" in table.table().splitlines()[2]  # identity vs itself
     with pytest.raises(KeyError, match="have"):
         table["nope"]
@@ -136,10 +136,10 @@ def test_authors_weights_are_scored_with_the_whole_input(shared_weights):
     ref = np.load(shared_weights / "reference_outputs" / "a0212.npz")
     x = torch.from_numpy(ref["input"]).permute(2, 0, 1)[None].contiguous()  # (H, W, 3) -> (1, 3, H, W)
     y = torch.from_numpy(ref["output"]).permute(2, 0, 1)[None].clamp(0, 1).contiguous()
-    table = compare({}, [(x, y)], official=shared_weights / "csrnet_official.pth")
+    table = comparison({}, [(x, y)], official=shared_weights / "csrnet_official.pth")
     assert [e.name for e in table.evaluations] == ["identity", "authors' weights"]
-    assert table["authors' weights"].psnr > 60
-    assert table["authors' weights"].delta_e < 0.01
+    assert table["authors' weights"].mean.psnr > 60
+    assert table["authors' weights"].mean.delta_e < 0.01
 
 
 def write_dataset(root, n=5, size=(24, 32)):
@@ -188,7 +188,7 @@ def test_cli_default_recipe_is_a_closed_form_fit(tmp_path, capsys, monkeypatch):
     model, view = load_model(tmp_path / "fixed.pt")
     data = [(x, (x * torch.tensor([1.15, 1.05, 0.9]).view(1, 3, 1, 1) + 0.05).clamp(0, 1))
             for x in photos(5, size=(24, 32), seed=7)]
-    assert evaluate(model, data, view=view).psnr > evaluate(identity, data).psnr + 10
+    assert evaluate(model, data, view=view).mean.psnr > evaluate(identity, data).mean.psnr + 10
 
 
 def test_cli_errors_are_one_clear_line(tmp_path, capsys):

@@ -10,7 +10,7 @@ from PIL import Image, ImageCms
 
 from csrnet_lite.files import atomic_path
 from csrnet_lite.image import load_image, quantize, save_image, thumbnail, to_numpy, to_pil, to_tensor
-from csrnet_lite.tools.formats import stored_bits
+from csrnet_lite.image_files import stored_bits
 
 
 def test_uint8_and_uint16_map_to_unit_range():

@@ -21,7 +21,7 @@ from csrnet_lite.lut import identity_lut, photo_modulations
 from csrnet_lite.model import CondView, CSRNet
 from csrnet_lite.settings import max_pixels
 from csrnet_lite.tools.cube import read_cube, write_cube
-from csrnet_lite.tools.formats import check_file
+from csrnet_lite.image_files import check_file
 from csrnet_lite.tools.retouch import retouch_file
 
 AS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0  # root writes into read-only folders

@@ -20,7 +20,7 @@ import pytest
 
 from csrnet_lite import book
 from csrnet_lite.settings import PROJECT_ROOT, official_weights_path
-from csrnet_lite.tools import book as builder
+from csrnet_lite.tools import html_book as builder
 
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))

@@ -186,12 +186,35 @@ def test_ci_runs_the_readme_test_command():
     assert re.search(r"^make test$", ci, flags=re.M)
 
 
+def _readme_tables() -> dict[str, set[str]]:
+    """README's library tables: the folder each names in the line above it ("The tooling
+    (`csrnet_lite/tools/`):") -> the file names in its first column."""
+    tables, folder = {}, None
+    for line in (PROJECT_ROOT / "README.md").read_text().splitlines():
+        heading = re.match(r"^[A-Z][^|]*\(`(csrnet_lite/[a-z_/]*)`.*:$", line)
+        if heading:
+            folder = heading[1].rstrip("/")
+            tables[folder] = set()
+        elif folder and line.startswith("| `"):
+            tables[folder].add(re.match(r"^\| `([^`]+)`", line)[1])
+        elif folder and not line.startswith("|") and line.strip() and tables[folder]:
+            folder = None
+    return tables
+
+
 def test_readme_lists_every_library_file_and_notebook():
+    """Each folder of the library has a table in README.md that names exactly its files (the
+    package's entry point `__main__.py` is listed with the tooling it runs)."""
     readme = (PROJECT_ROOT / "README.md").read_text()
-    for path in sorted((PROJECT_ROOT / "csrnet_lite").glob("**/*.py")):
-        if path.name != "__init__.py":
-            name = path.relative_to(PROJECT_ROOT / "csrnet_lite").as_posix()
-            assert f"`{path.name}`" in readme, f"README's table does not describe csrnet_lite/{name}"
+    tables = _readme_tables()
+    listed = {}
+    for folder, names in tables.items():
+        listed.update({f"{folder}/{n}" if n != "__main__.py" else "csrnet_lite/__main__.py": folder
+                       for n in names})
+    files = {p.relative_to(PROJECT_ROOT).as_posix() for p in (PROJECT_ROOT / "csrnet_lite").glob("**/*.py")
+             if p.name != "__init__.py"}
+    assert sorted(files - set(listed)) == [], "README's tables do not describe these files"
+    assert sorted(set(listed) - files) == [], "README's tables describe files that do not exist"
     for path in sorted((PROJECT_ROOT / "notebooks").glob("*.ipynb")):
         assert path.stem in readme, f"README's table does not list notebooks/{path.name}"
 
@@ -282,7 +305,7 @@ def test_the_library_reads_in_one_sitting():
     """No module over 400 lines, no function over 50, one torch.load, no imports inside functions
     except the book builder's optional dependencies (the [test] extra), and, in the command line's
     modules and settings, the imports of what a command runs (so that --help needs no torch)."""
-    lazy_ok = {"nbformat", "nbclient", "nbclient.exceptions", "nbconvert", "traitlets.config", "book"}
+    lazy_ok = {"nbformat", "nbclient", "nbclient.exceptions", "nbconvert", "traitlets.config", "html_book"}
     lazy_files = {"csrnet_lite/tools/cli.py", "csrnet_lite/tools/arguments.py", "csrnet_lite/settings.py",
                   "csrnet_lite/tools/installed.py"}
     loads = []
@@ -298,3 +321,52 @@ def test_the_library_reads_in_one_sitting():
                 modules = {n.module if isinstance(n, ast.ImportFrom) else n.names[0].name for n in inner}
                 assert modules <= lazy_ok or name in lazy_files, f"{name}: {node.name} imports {modules - lazy_ok} inside"
     assert loads == ["csrnet_lite/checkpoint.py"], loads
+
+
+def _imports(path, text: str | None = None) -> set[str]:
+    """The csrnet_lite modules a library file (or `text` as if it were that file) imports, as dotted
+    names ("csrnet_lite.tools.cli")."""
+    package = path.relative_to(PROJECT_ROOT).with_suffix("").parts[:-1]  # ("csrnet_lite", "tools")
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text() if text is None else text)):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = list(package[:len(package) - node.level + 1]) if node.level else []
+            module = ".".join(base + ([node.module] if node.module else []))
+            found |= {module} | {f"{module}.{a.name}" for a in node.names}
+    return {m for m in found if m.split(".")[0] == "csrnet_lite"}
+
+
+def _part(module: str) -> str:
+    """"core", "apps" or "tools": which part of the library a module (or file) belongs to."""
+    parts = module.split(".")
+    if module == "csrnet_lite.__main__":
+        return "tools"  # the package's entry point runs the command line
+    return parts[1] if len(parts) > 1 and parts[1] in ("apps", "tools") else "core"
+
+
+def test_imports_run_one_way():
+    """The core imports neither `tools/` nor `apps/`; `tools/` does not import `apps/`."""
+    allowed = {"core": {"core"}, "tools": {"core", "tools"}, "apps": {"core", "tools", "apps"}}
+    arrows = []
+    for path in sorted((PROJECT_ROOT / "csrnet_lite").glob("**/*.py")):
+        source = _part(".".join(path.relative_to(PROJECT_ROOT).with_suffix("").parts))
+        arrows += [f"{path.relative_to(PROJECT_ROOT)} -> {m}" for m in sorted(_imports(path))
+                   if _part(m) not in allowed[source]]
+    assert arrows == []
+
+
+def test_import_direction_check_can_fail():
+    """The check above reads relative imports the way Python does, so a wrong arrow is seen."""
+    image, your_photos = PROJECT_ROOT / "csrnet_lite" / "image.py", PROJECT_ROOT / "csrnet_lite" / "apps" / "x.py"
+    assert "csrnet_lite.tools.cli" in _imports(image, "from .tools.cli import main\n")
+    assert "csrnet_lite.tools.cube" in _imports(image, "from .tools import cube\n")
+    assert "csrnet_lite.model" in _imports(your_photos, "from ..model import CSRNet\n")
+    assert _part("csrnet_lite.tools.cli") == "tools" and _part("csrnet_lite.apps.your_photos") == "apps"
+    assert _part("csrnet_lite.model") == "core" and _part("csrnet_lite.__main__") == "tools"
+
+
+def test_no_two_library_files_share_a_name():
+    names = [p.name for p in (PROJECT_ROOT / "csrnet_lite").glob("**/*.py") if p.name != "__init__.py"]
+    assert sorted(n for n in set(names) if names.count(n) > 1) == []

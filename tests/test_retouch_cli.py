@@ -20,7 +20,7 @@ from csrnet_lite.metrics import psnr
 from csrnet_lite.model import CondView
 from csrnet_lite.tools.cli import main
 from csrnet_lite.tools.cube import read_cube
-from csrnet_lite.tools.formats import stored_bits
+from csrnet_lite.image_files import stored_bits
 from csrnet_lite.tools.retouch import apply_lut_8bit, retouch_file, retouch_photo
 from test_lut import photo_like, random_csrnet
 

@@ -17,7 +17,8 @@ import pytest
 import torch
 from PIL import Image
 
-from csrnet_lite import by_hand, ops, photo_panel, your_photos
+from csrnet_lite import by_hand, ops
+from csrnet_lite.apps import photo_panel, your_photos
 from csrnet_lite.image import load_image
 from csrnet_lite.lut import apply_lut
 from csrnet_lite.tools.cube import read_cube
@@ -143,7 +144,7 @@ def test_files_match_the_command_line(retoucher, jpeg, tmp_path):
 def test_sixteen_bit_stays_sixteen_bit(retoucher, tmp_path):
     src = tmp_path / "deep.png"
     from csrnet_lite.image import save_image
-    from csrnet_lite.tools.formats import stored_bits
+    from csrnet_lite.image_files import stored_bits
 
     save_image(load_image(SAMPLE)[:, :, :64, :80], src, bits=16)
     result = your_photos.retouch_photo_file(retoucher, src, tmp_path / "out", lut_size=9)
@@ -191,7 +192,7 @@ def test_render_is_the_lut_at_that_strength(retoucher, jpeg, tmp_path):
 
 def test_tone_curves_follow_the_base_network(retoucher, jpeg, tmp_path):
     result = your_photos.retouch_photo_file(retoucher, jpeg, tmp_path)
-    curves = your_photos.tone_curves(retoucher, result)
+    curves = your_photos.curve_panels(retoucher, result)
     t, grey = curves["grey ramp in"]
     with torch.no_grad():
         mid = retoucher.model.base(torch.full((1, 3, 1, 1), float(t[128])), result.mods)[0, :, 0, 0]

@@ -1,6 +1,6 @@
 """Tooling a student never needs to open: the command line, photo retouching on files, the FiveK
-download and raw developer, 16-bit and .cube file formats, and the book builder.
+download and raw developer, the .cube file format, and the book builder.
 
-The teaching core (`csrnet_lite/*.py`) never imports from here, except `image.py`, which reads and
-writes 16-bit files through `tools.formats`.
+Imports run one way: this package imports the teaching core (`csrnet_lite/*.py`); the core never
+imports from here (tests/test_packaging.py checks it).
 """

@@ -207,7 +207,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     import torch
 
     from ..checkpoint import load_model
-    from ..evaluate import compare
+    from ..data import PairDataset
+    from ..evaluate import comparison
     from .edit_task import evaluation_pairs
 
     if args.official not in (None, "auto") and not Path(args.official).is_file():
@@ -227,7 +228,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     pairs, train_pairs = evaluation_pairs(data, train_data, edits=args.edits)  # the pairs, or random edits
     report = report_stream([csv])
     with exclusive(new_files([csv])):
-        result = compare(methods, pairs, train=train_pairs, official=args.official)
+        result = comparison(methods, pairs, train=train_pairs, official=args.official)
         if args.per_image:
             for e in result.evaluations:
                 print(e.table(), end="\n\n", file=report)
@@ -382,7 +383,7 @@ def _add_book(sub) -> None:
 
 
 def _book(args: argparse.Namespace) -> int:
-    from .book import write_book  # the book needs the optional notebook tools (the [test] extra)
+    from .html_book import write_book  # the book needs the optional notebook tools (the [test] extra)
 
     rows = write_book(args.out, args.names, smoke=args.smoke)
     total = sum(abs(s) for _, s, _ in rows)

@@ -22,7 +22,7 @@ model file:
   thumb_size thumbnail, or LONG_512 for thumb_size=None (whole photos, which the command line trains
   at long edge 512).
 
-Files: outputs keep the input's format and bit depth (8 or 16, `tools.formats.stored_bits`), and its
+Files: outputs keep the input's format and bit depth (8 or 16, `image_files.stored_bits`), and its
 metadata by one policy per format (`save_options`): JPEG quality 95 with the input's chroma
 subsampling; the ICC profile (RGB profiles only); EXIF without the orientation tag, since pixels are
 stored upright; XMP; PNG text chunks; for TIFF the first directory's tags less those that describe how
@@ -44,8 +44,8 @@ from ..files import atomic_path, check_output_dir
 from ..image import load_image, open_image, save_image, to_tensor
 from ..lut import DEFAULT_SIZE, apply_lut, check_lut, retouch_lut
 from ..model import CondView, CSRNet
+from ..image_files import TIFF_LAYOUT_TAGS, check_file, open_unchecked, stored_bits
 from .cube import write_cube
-from .formats import TIFF_LAYOUT_TAGS, check_file, open_unchecked, stored_bits
 from .outputs import deliver
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")  # formats read and written back as-is
@@ -152,7 +152,7 @@ def save_options(src: Path) -> dict:
     one would misdescribe the output) and the EXIF less its orientation (pixels are stored upright).
     JPEG: quality 95 and src's chroma subsampling, and its XMP. PNG: every text chunk (tEXt, zTXt and
     iTXt, XMP included). TIFF: the EXIF is the whole first directory, so the tags that describe how
-    the pixels are stored (`formats.TIFF_LAYOUT_TAGS`: size, samples, bits, colour model...) are left
+    the pixels are stored (`image_files.TIFF_LAYOUT_TAGS`: size, samples, bits, colour model...) are left
     out, as the 16-bit writer does; the writer sets them for the output. XMP (tag 700) stays.
     """
     try:

@@ -48,7 +48,7 @@ from csrnet_lite.data import PairDataset, default_root, describe_root
 from csrnet_lite.image import Resize
 from csrnet_lite.metrics import psnr, relative_luminance
 from csrnet_lite.pairs import split_by_id
-from csrnet_lite.samples import known_degradations
+from csrnet_lite.degradation import known_degradations
 
 book.setup()
 size = book.pick(full=512, smoke=128)  # long edge of the photos in this notebook
@@ -249,7 +249,7 @@ book.say("The target is brighter than the input by more than 0.1 stop in **{brig
 # %%
 book.need("samples", "root", cell="Loading pairs")
 book.need("stats", "units", cell="What did the retouch change?")
-known = known_degradations(root)  # name -> samples.Degradation; {} where there is no manifest.json
+known = known_degradations(root)  # name -> degradation.Degradation; {} where there is no manifest.json
 matched = [s for s in samples if s.id in known]
 if matched:
     quantities = ("brightness", "contrast", "saturation")

@@ -47,9 +47,9 @@ from matplotlib.figure import Figure
 
 from csrnet_lite import book, pictures, plots, widgets
 from csrnet_lite.crossval import (by_source, crossvalidate, fitted_start, items, kfold, paired_difference,
-                                  recipe, says, standard_methods)
+                                  recipe, standard_methods, verdict)
 from csrnet_lite.data import PairDataset, default_root, describe_root
-from csrnet_lite.evaluate import compare, retoucher
+from csrnet_lite.evaluate import comparison, retoucher
 from csrnet_lite.image import Resize
 from csrnet_lite.model import CondView
 from csrnet_lite.pairs import split_by_id
@@ -206,9 +206,9 @@ book.say("The paper recipe did **{paper_steps}** steps, **{share:.3f}%** of its 
 # squares as one map for every photo), the authors' weights if you have them, and our three models.
 
 # %%
-comparison = compare({"default": default_result, "fast recipe": fast_result, "paper recipe": paper_result},
+comparison_table = comparison({"default": default_result, "fast recipe": fast_result, "paper recipe": paper_result},
                      val_data, train=train_data, degrees=(2,))
-print(comparison)
+print(comparison_table)
 
 # %% [markdown]
 # A handful of validation photos is a noisy judge: move one photo from training to validation and the
@@ -234,7 +234,7 @@ book.say("Under {k}-fold cross-validation the default recipe scores **{d:.2f} dB
          "{verdict}. The default recipe's worst photo is **{worst:+.2f} dB** against doing nothing "
          "({fixed_worst:+.2f} dB for the fixed transform); the fast recipe's is {fast_worst:+.2f} dB.",
          k=k, d=cv.mean("default"), fixed=fixed, f=cv.mean(fixed), i=cv.mean("identity"),
-         verdict=cv.compare("default", fixed), worst=cv.worst("default")[1], fixed_worst=cv.worst(fixed)[1],
+         verdict=cv.verdict("default", fixed), worst=cv.worst("default")[1], fixed_worst=cv.worst(fixed)[1],
          fast_worst=cv.worst(fast_cv.recipe)[1])
 
 # %% [markdown]
@@ -245,7 +245,7 @@ book.say("Under {k}-fold cross-validation the default recipe scores **{d:.2f} dB
 # %%
 fig = Figure(figsize=(10, 4), layout="constrained")
 ax = fig.add_subplot(1, 2, 1)
-base = cv.psnr("identity")
+base = cv.per_photo("identity")
 ids = sorted(base, key=base.get)
 for name, marker in ((fixed, "s"), (fast_cv.recipe, "x"), ("default", "o")):
     gains = cv.gains(name)
@@ -254,7 +254,7 @@ ax.axhline(0, color="k", lw=0.8)
 ax.set(xlabel="PSNR of doing nothing (dB)", ylabel="gain over doing nothing (dB)", title="Per photo, unseen")
 ax.legend(fontsize=8)
 ax = fig.add_subplot(1, 2, 2)
-f_scores, d_scores = cv.psnr(fixed), cv.psnr("default")
+f_scores, d_scores = cv.per_photo(fixed), cv.per_photo("default")
 ax.scatter([f_scores[i] for i in ids], [d_scores[i] for i in ids])
 lo, hi = min(min(f_scores.values()), min(d_scores.values())), max(max(f_scores.values()), max(d_scores.values()))
 ax.plot([lo, hi], [lo, hi], "k", lw=0.8)
@@ -273,7 +273,7 @@ if len(sources) >= 2:
     book.say("Leaving one source out: default recipe **{d:.2f} dB**, best fixed transform ({fixed}) "
              "**{f:.2f} dB**: {verdict}; worst photos {worst:+.2f} and {fixed_worst:+.2f} dB against "
              "doing nothing.", d=cv_source.mean("default"), fixed=fixed_source, f=cv_source.mean(fixed_source),
-             verdict=cv_source.compare("default", fixed_source), worst=cv_source.worst("default")[1],
+             verdict=cv_source.verdict("default", fixed_source), worst=cv_source.worst("default")[1],
              fixed_worst=cv_source.worst(fixed_source)[1])
 else:
     cv_source = None
@@ -313,7 +313,7 @@ book.say("The fast recipe scores **{fast_train:.2f} dB** on its training photos 
          fast_train=cv.train_psnr[fast_cv.recipe], fast_test=cv.mean(fast_cv.recipe), fast_gap=gaps[fast_cv.recipe],
          fixed_gap=gaps["fitted start"], default_gap=gaps["default"], worst_gap=max(gaps, key=gaps.get),
          fast_vs_start=cv.train_psnr[fast_cv.recipe] - cv.train_psnr["fitted start"],
-         unseen_verdict=cv.compare(fast_cv.recipe, "fitted start"))
+         unseen_verdict=cv.verdict(fast_cv.recipe, "fitted start"))
 
 # %% [markdown]
 # ## More pairs: how much do they help?
@@ -339,10 +339,10 @@ fig
 
 # %%
 small, large = sizes[0], sizes[-1]
-more = {name: paired_difference(by_size[large].psnr(name), by_size[small].psnr(name)) for name in curve_methods}
+more = {name: paired_difference(by_size[large].per_photo(name), by_size[small].per_photo(name)) for name in curve_methods}
 book.say("From {small} to {large} training pairs: {start_verdict}; {default_verdict}.", small=small, large=large,
-         start_verdict=says(f"the fitted start with {large} pairs", f"with {small}", *more["fitted start"]),
-         default_verdict=says(f"the default recipe with {large} pairs", f"with {small}", *more["default"]))
+         start_verdict=verdict(f"the fitted start with {large} pairs", f"with {small}", *more["fitted start"]),
+         default_verdict=verdict(f"the default recipe with {large} pairs", f"with {small}", *more["default"]))
 
 # %% [markdown]
 # **How to get more.** The authors trained on 4,500 FiveK pairs; this notebook has a few dozen. The
@@ -461,8 +461,8 @@ vs_off = paired_difference(photo_scores["CSRNet"], photo_scores["modulations off
 edit_gains = {p: photo_scores["CSRNet"][p] - photo_scores["identity"][p] for p in photo_scores["CSRNet"]}
 book.say("On unseen photos, {fixed_verdict}; {off_verdict}. CSRNet's worst unseen photo is "
          "**{edit_worst}**, **{edit_worst_gain:+.2f} dB** against doing nothing; the exact inverse reaches "
-         "**{ceiling:.2f} dB**.", fixed_verdict=says("CSRNet", "the best fixed map", *vs_fixed),
-         off_verdict=says("CSRNet", "the same training with its modulations off", *vs_off),
+         "**{ceiling:.2f} dB**.", fixed_verdict=verdict("CSRNet", "the best fixed map", *vs_fixed),
+         off_verdict=verdict("CSRNet", "the same training with its modulations off", *vs_off),
          edit_worst=min(edit_gains, key=edit_gains.get), edit_worst_gain=min(edit_gains.values()),
          ceiling=sum(edit_scores["exact inverse"].values()) / len(unseen), vs_fixed=vs_fixed[0], vs_off=vs_off[0])
 
@@ -489,7 +489,7 @@ fig
 # - `crossvalidate(data, standard_methods(config), kfold(data, k))` scores every method on photos it
 #   never saw; `by_source` leaves a whole source out. Read the mean, the spread over folds and the
 #   worst photo against doing nothing, and compare with the best fixed colour transform: a learned
-#   retouch has to beat it to earn its condition network. `cv.compare(a, b)` states a difference only
+#   retouch has to beat it to earn its condition network. `cv.verdict(a, b)` states a difference only
 #   when it exceeds twice its standard error.
 # - Every fitted method scores higher on its training photos than on unseen ones; the gap, and the
 #   curve over the number of pairs, say how much of what it learnt was about those photos. With a few
@@ -575,7 +575,7 @@ assert fast_result.history.step == list(range(1, fast_result.steps + 1))  # one 
 assert fast_config.batch > paper_config.batch
 assert default_result.steps == 0 and len(default_result.history) == 0  # a closed-form fit
 # cross-validation: every photo scored once per method, by a model that never saw it
-assert all(sorted(cv.psnr(m)) == sorted(x.id for x in data) for m in cv.methods)
+assert all(sorted(cv.per_photo(m)) == sorted(x.id for x in data) for m in cv.methods)
 assert sorted(i for f in cv.folds for i in f.test) == sorted(x.id for x in data)
 assert fixed in cv.methods and all(cv.mean(fixed) >= cv.mean(m) for m in cv.methods
                                    if m.startswith(("affine", "quadratic", "cubic", "fitted start")))

@@ -43,7 +43,7 @@ from IPython.display import Markdown, display
 from matplotlib.figure import Figure
 
 from csrnet_lite import analysis, book, ops, pictures, plots, widgets
-from csrnet_lite.crossval import paired_difference, says
+from csrnet_lite.crossval import paired_difference, verdict
 from csrnet_lite.checkpoint import load_model
 from csrnet_lite.data import PairDataset, default_root, describe_root
 from csrnet_lite.image import Resize
@@ -51,7 +51,7 @@ from csrnet_lite.lut import bake_lut, identity_lut
 from csrnet_lite.model import CondView, CSRNet, Modulations
 from csrnet_lite.pairs import split_by_id
 from csrnet_lite.recipes import TrainConfig
-from csrnet_lite.samples import known_degradations
+from csrnet_lite.degradation import known_degradations
 from csrnet_lite.train import train
 
 book.setup()
@@ -106,11 +106,11 @@ plots.modulation_heatmaps(mods.scales, mods.shifts, row_labels=ids if len(ids) <
 spread = {f"layer {i + 1}": v for i, v in enumerate(analysis.modulation_spread(mods))}
 most, second = sorted(spread, key=spread.get, reverse=True)[:2]
 if spread[most] > 1e-3 and spread[most] > 1.2 * spread[second]:  # stands out: 20 % above the next
-    verdict = f"The most photo-specific is {most}."
+    layer_verdict = f"The most photo-specific is {most}."
 else:
-    verdict = "No layer stands out (the largest is below 0.001 or within 20 % of the next)."
+    layer_verdict = "No layer stands out (the largest is below 0.001 or within 20 % of the next)."
 book.say("Mean spread across photos (standard deviation per channel, averaged): " +
-         ", ".join(f"{k} **{v:.4f}**" for k, v in spread.items()) + ". {verdict}", verdict=verdict, spread=spread)
+         ", ".join(f"{k} **{v:.4f}**" for k, v in spread.items()) + ". {layer_verdict}", layer_verdict=layer_verdict, spread=spread)
 
 # %% [markdown]
 # ## Condition vectors in 2-D
@@ -192,7 +192,7 @@ book.say("PC 1 explains **{p:.1%}** of the variance for the trained network and 
 # change shows whether the network's main direction is "how dark was this photo made".
 
 # %%
-known = known_degradations(root)  # name -> samples.Degradation; {} where there is no manifest.json
+known = known_degradations(root)  # name -> degradation.Degradation; {} where there is no manifest.json
 if all(i in known for i in ids):
     ev = np.array([known[i].exposure_ev for i in ids])
     pc1_ev = float(np.corrcoef(coords[:, 0], ev)[0, 1])
@@ -374,7 +374,7 @@ book.say("Over the seven exposures of the {n_sweep} unseen photos, CSRNet scores
          "the untrained network **{sweep_start:.2f} dB** and modulations off **{sweep_off:.2f} dB**: {sweep_verdict}.",
          n_sweep=len(sweeps), sweep_csrnet=sweep_mean["CSRNet"], sweep_start=sweep_mean["untrained (start)"],
          sweep_off=sweep_mean["modulations off"], sweep_gain=sweep_diff[0],
-         sweep_verdict=says("CSRNet", "the untrained network", *sweep_diff))
+         sweep_verdict=verdict("CSRNet", "the untrained network", *sweep_diff))
 
 # %% [markdown]
 # **View 2: per-photo gain over the untrained network** on random unseen edits (10 per photo), with
@@ -405,8 +405,8 @@ learned = book.compare(photo_gain[0], 0, 2 * photo_gain[1], more="Unlike the PCA
                        "trained network from the untrained one.", less="The trained network does worse than "
                        "the untrained one here.", same="This view does not tell them apart either.")
 book.say("Per photo, {photo_verdict}; {off_verdict}. CSRNet's gain is beyond its noise band on **{n_clear}** of "
-         "the **{n_photos}** unseen photos. {learned}", photo_verdict=says("CSRNet", "the untrained network", *photo_gain),
-         off_verdict=says("CSRNet", "modulations off", *off_gain), n_clear=int(clear), learned=learned,
+         "the **{n_photos}** unseen photos. {learned}", photo_verdict=verdict("CSRNet", "the untrained network", *photo_gain),
+         off_verdict=verdict("CSRNet", "modulations off", *off_gain), n_clear=int(clear), learned=learned,
          n_photos=len(edit_test.names), photo_gain=photo_gain[0], off_gain=off_gain[0])
 
 # %% [markdown]
@@ -415,7 +415,7 @@ book.say("Per photo, {photo_verdict}; {off_verdict}. CSRNet's gain is beyond its
 # The modulations are the network's knobs, so we can turn them ourselves. All three widgets run the
 # base network through a baked lookup table, so they answer at once. Each readout compares the result
 # with the target. Each widget calls a plain function of `csrnet_lite.analysis` (`preview_strength`,
-# `preview_mix`, `preview_switched`; `psnr_readout` writes the readout). The first one scales the
+# `preview_mix`, `preview_switched`; `readout` writes the readout). The first one scales the
 # modulations:
 
 # %%
@@ -426,7 +426,7 @@ photo_index = int(order[0])  # the darkest input: the biggest retouch
 photo = samples[photo_index].input
 target = pictures.as_array(samples[photo_index].target)
 base_mods = analysis.one_photo(mods, photo_index)
-score = functools.partial(analysis.psnr_readout, target=target)  # the line under each widget
+score = functools.partial(analysis.readout, target=target)  # the line under each widget
 
 book.say("Photo: **{name}**.", name=ids[photo_index])
 widgets.Preview(functools.partial(analysis.preview_strength, model, photo, base_mods),
@@ -460,7 +460,7 @@ widgets.Preview(functools.partial(analysis.preview_switched, model, photo, base_
             title="Modulations on/off")
 
 # %%
-loss_without = analysis.psnr_cost_per_layer(model, photo, base_mods, target)  # layer -> dB lost
+loss_without = analysis.cost_per_layer(model, photo, base_mods, target)  # layer -> dB lost
 noise_db = 0.1  # PSNR changes below this are within 8-bit rounding: no visible difference
 book.say("Switching a whole layer's modulations off changes this photo's PSNR by " + ", ".join(
     f"layer {k}: **{-v:+.2f} dB** ({book.compare(v, 0, noise_db, more='a loss', less='a gain', same='no clear change')})"

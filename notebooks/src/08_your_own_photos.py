@@ -38,7 +38,8 @@ import torch
 from IPython.display import HTML, Markdown, display
 from PIL import Image
 
-from csrnet_lite import book, photo_panel, your_photos
+from csrnet_lite import book
+from csrnet_lite.apps import photo_panel, your_photos
 from csrnet_lite.lut import apply_lut
 from csrnet_lite.metrics import psnr
 from csrnet_lite.tools.retouch import PHOTO_SUFFIXES

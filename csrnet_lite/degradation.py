@@ -6,9 +6,9 @@ global operators (`csrnet_lite.ops`), with parameters drawn per pair by `draw_de
 recorded in `data_samples/manifest.json`. Because the parameters are recorded, they are ground
 truth: notebook 6 compares what a trained CSRNet learned with them.
 
-    from csrnet_lite import samples
-    known = samples.known_degradations()        # {"astronaut": Degradation(exposure_ev=-0.4941, ...), ...}
-    input = samples.degrade(target, known["astronaut"])   # (1, 3, H, W) in [0, 1], as the input PNG
+    from csrnet_lite import degradation
+    known = degradation.known_degradations()        # {"astronaut": Degradation(exposure_ev=-0.4941, ...), ...}
+    input = degradation.degrade(target, known["astronaut"])   # (1, 3, H, W) in [0, 1], as the input PNG
 
 `scripts/make_data_samples.py` (the maintainer tool that rebuilds the folder from public package
 archives) uses this module, so what the manifest describes and what the library computes cannot drift.
@@ -123,7 +123,7 @@ def read_manifest(root: str | os.PathLike = DATA_SAMPLES) -> dict:
     path = Path(root) / MANIFEST
     if not path.is_file():
         raise FileNotFoundError(f"no {MANIFEST} in {root}: only data_samples/ records how its inputs were "
-                                "made; use samples.known_degradations(root), which returns {} there")
+                                "made; use degradation.known_degradations(root), which returns {} there")
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:

@@ -33,21 +33,21 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import ops
-from .by_hand import hand_made_csrnet, hand_modulations
-from .checkpoint import OFFICIAL_VIEW, load_model, load_official
-from .files import atomic_path
-from .image import Resize, load_image, save_image
-from .lut import DEFAULT_SIZE, apply_lut, bake_lut, check_size, check_strength, identity_lut, photo_modulations
-from .model import CondView, CSRNet, Modulations
-from .pictures import split_view
-from .pictures import tone_curves as sample_curves
-from .plots import figure_png, tone_curve_figure
-from .settings import official_weights_path
-from .tools import errors
-from .tools.cube import write_cube
-from .tools.formats import open_unchecked, stored_bits
-from .tools.retouch import PHOTO_SUFFIXES, SUFFIX, plan_outputs, save_options
+from .. import ops
+from ..by_hand import hand_made_csrnet, hand_modulations
+from ..checkpoint import OFFICIAL_VIEW, load_model, load_official
+from ..files import atomic_path
+from ..image import Resize, load_image, save_image
+from ..lut import DEFAULT_SIZE, apply_lut, bake_lut, check_size, check_strength, identity_lut, photo_modulations
+from ..model import CondView, CSRNet, Modulations
+from ..pictures import split_view
+from ..pictures import tone_curves
+from ..plots import figure_png, tone_curve_figure
+from ..settings import official_weights_path
+from ..tools import errors
+from ..tools.cube import write_cube
+from ..image_files import open_unchecked, stored_bits
+from ..tools.retouch import PHOTO_SUFFIXES, SUFFIX, plan_outputs, save_options
 
 PREVIEW_EDGE = 512  # long edge of the before/after picture that the sliders redraw
 BAND_PIXELS = 1 << 21  # pixels per step of the progress bar when the LUT is applied (~25 MB of temporaries)
@@ -323,22 +323,22 @@ def render(result: Result, split: float = 0.5, strength: float = 1.0) -> np.ndar
     return split_view(result.before, after, split, line=0 < split < 1)
 
 
-def tone_curves(retoucher: Retoucher, result: Result) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def curve_panels(retoucher: Retoucher, result: Result) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """The photo's tone curves, {panel title: (t (256,), out (256, 3))}: a grey ramp through the base
     network with the photo's modulations, and each channel on its own (the others at 0.5)."""
     colour_map = lambda x: retoucher.model.base(x, result.mods)  # noqa: E731  (1, 3, N, 1) -> (1, 3, N, 1)
-    return {"grey ramp in": sample_curves(colour_map, mode="grey"),
-            "one channel at a time": sample_curves(colour_map, mode="channel")}
+    return {"grey ramp in": tone_curves(colour_map, mode="grey"),
+            "one channel at a time": tone_curves(colour_map, mode="channel")}
 
 
 def curves_picture(retoucher: Retoucher, result: Result) -> np.ndarray:
-    """`tone_curves` drawn as a picture (H, W, 3) in [0, 1], for an image widget."""
-    fig = tone_curve_figure(tone_curves(retoucher, result), title=f"Tone curves for {result.source.name}")
+    """`curve_panels` drawn as a picture (H, W, 3) in [0, 1], for an image widget."""
+    fig = tone_curve_figure(curve_panels(retoucher, result), title=f"Tone curves for {result.source.name}")
     with Image.open(io.BytesIO(figure_png(fig, dpi=72))) as im:
         return np.asarray(im.convert("RGB"), dtype=np.float32) / 255
 
 
-def describe(retoucher: Retoucher, result: Result) -> str:
+def status_line(retoucher: Retoucher, result: Result) -> str:
     """One line about a result, for the widget's readout (HTML)."""
     h, w = result.size
     notes = "".join(f"; {html.escape(n)}" for n in result.notes)

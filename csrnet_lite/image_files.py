@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image, ImageOps, TiffTags
 from PIL.TiffImagePlugin import ImageFileDirectory_v2
 
-from ..settings import max_pixels
+from .settings import max_pixels
 
 
 def check_file(path: str | os.PathLike, *, budget: int | None = None) -> tuple[int, int]:

@@ -1,5 +1,5 @@
 """Notebook 8's widgets: an upload button and a path box in, a progress bar, the before/after preview,
-the tone curves and the download links, each wired to a plain function of `csrnet_lite.your_photos`.
+the tone curves and the download links, each wired to a plain function of `csrnet_lite.apps.your_photos`.
 
     panel = PhotoPanel(retoucher, folder, photo=sample)   # shows the sample until a photo is uploaded
     display(panel.inputs); panel.preview; panel.curves; display(panel.write_button, panel.downloads)
@@ -13,11 +13,12 @@ from typing import Mapping, Sequence
 import ipywidgets as w
 from IPython.display import HTML
 
-from .lut import DEFAULT_SIZE
-from .tools.retouch import PHOTO_SUFFIXES
-from .widgets import Preview, slider
-from .your_photos import (Result, Retoucher, curves_picture, describe, error_html, links_html, render,
-                          retouch_photo_file, rewrite, save_upload, typed_path)
+from ..lut import DEFAULT_SIZE
+from ..tools.retouch import PHOTO_SUFFIXES
+from ..widgets import Preview, slider
+from .your_photos import (Result, Retoucher, curves_picture, error_html, links_html, render,
+                          retouch_photo_file, rewrite, save_upload, status_line,
+                          typed_path)
 
 
 
@@ -58,7 +59,7 @@ class PhotoPanel:
         self.open_button = w.Button(description="Retouch this file", layout=button)
         self.write_button = w.Button(description="Write at this strength", layout=button)
         self.progress = ProgressBar()
-        self.status = w.HTML(describe(retoucher, self.result))
+        self.status = w.HTML(status_line(retoucher, self.result))
         self.preview = Preview(lambda split, strength: render(self.result, split, strength),
                                {"split": slider(0.5, 0.0, 1.0, 0.01, "before | after"),
                                 "strength": slider(1.0, 0.0, 1.0, 0.05, "strength")},
@@ -124,7 +125,7 @@ class PhotoPanel:
         self.preview.update()
         self.curves.update()
         self.downloads.show(result)
-        self.status.value = describe(self.retoucher, result)
+        self.status.value = status_line(self.retoucher, result)
 
 
 class Downloads:
