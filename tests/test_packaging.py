@@ -51,7 +51,7 @@ def test_environment_yml_declares_the_same_requirements_as_pyproject():
     project = _pyproject()
     declared = project["dependencies"] + project["optional-dependencies"]["test"]
     environment = _environment_pip_section()
-    assert sorted(e for e in environment if _name(e) != "torch") == sorted(d for d in declared if _name(d) != "torch")
+    assert sorted(e for e in environment if _name(e) != "torch") == sorted({d for d in declared if _name(d) != "torch"})
     assert [e for e in environment if _name(e) == "torch"] == [f"torch=={_torch_version()}"]
 
 
