@@ -2,69 +2,75 @@
 
     notebooks/src/03_building_csrnet.py  --build-->  notebooks/03_building_csrnet.ipynb
 
-The source format is the "percent" format that jupytext and VS Code also understand:
+The sources are in jupytext's "percent" format (https://jupytext.readthedocs.io), which VS Code reads
+too, and jupytext does the conversion both ways. With jupytext installed, JupyterLab pairs each
+notebook with its source (notebooks/jupytext.toml): saving the notebook writes the source, and a
+source edited elsewhere shows in the notebook when it is reopened. A cell's role is its one tag:
 
-    # %% [markdown]          a markdown cell; its lines start with "# " (the prefix is removed)
-    # %%                     a code cell
-    # %% answer              an exercise's answer cell: `answer_<k> = None`, for the reader to fill in
-    # %% check               the exercise's check, collapsed: calls book.check(answer_<k>, ...)
-    # %% solution            the exercise's solution, collapsed: assigns `solution_<k>`, prints nothing,
-                             and declares the typical wrong answers its check must reject, one per
-                             line: `# wrong: <python expression>`
-    # %% [markdown] solution a collapsed markdown solution (a written answer)
-    # %% scratch             code the reader writes from scratch: the student edition keeps only its
-                             signatures and docstrings, each body replaced by `...` (`stub`)
-    # %% full                (also `# %% [markdown] full`) a cell of the full edition only, e.g. prose
-                             about the solutions, which the student edition does not have
-
-A role is a marker word that becomes the cell's tag.
+    # %% [markdown]                    a markdown cell; its lines start with "# " (the prefix is removed)
+    # %%                               a code cell
+    # %% tags=["answer"]               an exercise's answer cell: `answer_<k> = None`, for the reader
+                                       to fill in
+    # %% tags=["check"]                the exercise's check, collapsed: calls book.check(answer_<k>, ...)
+    # %% tags=["solution"]             the exercise's solution, collapsed: assigns `solution_<k>`, prints
+                                       nothing, and declares the typical wrong answers its check must
+                                       reject, one per line: `# wrong: <python expression>`
+    # %% [markdown] tags=["solution"]  a collapsed markdown solution (a written answer)
+    # %% tags=["scratch"]              code the reader writes from scratch: the student edition keeps
+                                       only its signatures and docstrings, each body replaced by `...`
+                                       (`stub`)
+    # %% tags=["full"]                 (also `# %% [markdown] tags=["full"]`) a cell of the full
+                                       edition only, e.g. prose about the solutions, which the student
+                                       edition does not have
 
 Every notebook's first code cell is the set-up cell (`SETUP`): on a hosted notebook without the
 package it installs csrnet-lite from the repository, then prints what runs. `build` writes it into
 every source from one setting, the Repository of pyproject.toml's [project.urls].
 
-A collapsed cell's first line is all JupyterLab shows of it, so it must be a comment that gives
-nothing away (for example "# Check Exercise 1: run this cell"). Solution cells are left out of the
-student edition. See `exercises` below for the rules a build enforces.
-A check of code written from scratch calls `book.check(<the function>, <a test of it>, ...)`, and its
-test passes the student's result through `book.written(...)`: a stub's None reads "not answered yet".
+The build collapses check and solution cells (JupyterLab's `jupyter.source_hidden` cell metadata), so
+the sources carry only the tag. A collapsed cell's first line is all JupyterLab shows of it, so it
+must be a comment that gives nothing away (for example "# Check Exercise 1: run this cell").
+Solution cells are left out of the student edition. See `exercises` below for the rules a build
+enforces. A check of code written from scratch calls `book.check(<the function>, <a test of it>, ...)`,
+and its test passes the student's result through `book.written(...)`: a stub's None reads "not
+answered yet".
 
 Commands (run from the repository root):
 
     python scripts/nbtools.py build              every notebooks/src/*.py -> notebooks/*.ipynb
-    python scripts/nbtools.py check              exit 1 if a notebook is stale or has outputs
+    python scripts/nbtools.py check              exit 1 if a notebook is stale or has outputs, or a
+                                                 source is not as jupytext writes it back
     python scripts/nbtools.py student OUT        write the student edition (no solutions, stubs) to OUT/
-    python scripts/nbtools.py extract NB.ipynb   write an edited notebook back to its source
+    python scripts/nbtools.py extract NB.ipynb   write an edited notebook back to its source (what
+                                                 JupyterLab's pairing does on save), then rebuild it
     python scripts/nbtools.py strip NB.ipynb     remove outputs and execution counts in place
 
-Cell ids are derived from the cell's position and text, so building twice gives identical files.
+What is this project's own: the roles and the exercise rules, the student edition, the checks, the
+kernel, and cell ids derived from each cell's position and text, so building twice gives identical
+files.
 """
 from __future__ import annotations
 
 import argparse
 import ast
 import hashlib
-import json
 import re
 import sys
 import tomllib
 from pathlib import Path
 
+import jupytext
 import nbformat
+from jupytext.config import load_jupytext_configuration_file
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 SOURCES = NOTEBOOKS / "src"
+PAIRING = NOTEBOOKS / "jupytext.toml"  # what JupyterLab's jupytext writes; extract writes the same
 
-MARKER = re.compile(r"^# %%(?P<markdown> \[markdown\])?(?: (?P<role>answer|check|solution|scratch|full))?\s*$")
-ROLES = {  # cell metadata of each role; the role also names the tag
-    "answer": {"tags": ["answer"]},
-    "check": {"jupyter": {"source_hidden": True}, "tags": ["check"]},
-    "solution": {"jupyter": {"source_hidden": True}, "tags": ["solution"]},
-    "scratch": {"tags": ["scratch"]},
-    "full": {"tags": ["full"]},
-}
-MARKDOWN_ROLES = (None, "solution", "full")
+ROLES = ("answer", "check", "solution", "scratch", "full")  # a cell's role is its one tag
+MARKDOWN_ROLES = ("solution", "full")
+COLLAPSED = ("check", "solution")  # the build hides their code (JupyterLab's jupyter.source_hidden)
 KERNEL = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 ANSWER = re.compile(r"^(answer_\w+) = None\b", re.M)
 SOLUTION = re.compile(r"^(solution_\w+) =", re.M)
@@ -108,34 +114,22 @@ def refresh_setup(source: Path) -> bool:
     return new != text
 
 
+MARKERS = "'# %%', '# %% [markdown]' and, with a role, '# %% tags=[\"check\"]' or '# %% [markdown] tags=[\"solution\"]'"
+
+
 def parse(text: str) -> list[dict]:
-    """Percent-format text -> list of {"type": "code"|"markdown", "role": None|"answer"|"check"|"solution",
-    "source": str}."""
-    cells: list[dict] = []
-    for number, line in enumerate(text.splitlines(), 1):
-        match = MARKER.match(line)
-        if match:
-            if match["markdown"] and match["role"] not in MARKDOWN_ROLES:
-                raise ValueError(f"line {number}: a markdown cell can only be '# %% [markdown] solution' "
-                                 "or '# %% [markdown] full'")
-            cells.append({"type": "markdown" if match["markdown"] else "code", "role": match["role"],
-                          "lines": [], "line": number})
-        elif line.startswith("# %%"):
-            raise ValueError(f"line {number}: unknown cell marker {line!r}; use '# %%', '# %% [markdown]', "
-                             "'# %% answer', '# %% check', '# %% solution', '# %% scratch', '# %% full' or "
-                             "'# %% [markdown] solution'")
-        elif cells:
-            cells[-1]["lines"].append(line)
-        elif line.strip():
-            raise ValueError(f"line {number}: text before the first '# %%' cell marker")
-    for cell in cells:
-        lines = cell.pop("lines")
-        if cell["type"] == "markdown":
-            bad = [l for l in lines if l.strip() and not l.startswith("#")]
-            if bad:
-                raise ValueError(f"markdown line without '# ' prefix: {bad[0]!r}")
-            lines = [l[2:] if l.startswith("# ") else l[1:] for l in lines]
-        cell["source"] = "\n".join(lines).strip("\n")
+    """Percent-format text -> list of {"type": "code"|"markdown", "role": None|"answer"|"check"|...,
+    "source": str}, read by jupytext; ValueError with the line of a cell that breaks the rules."""
+    lines = text.splitlines()
+    starts = [number for number, line in enumerate(lines, 1) if line.startswith("# %%")]
+    before = [line for line in lines[:starts[0] - 1 if starts else len(lines)] if line.strip()]
+    if before:
+        raise ValueError(f"text before the first '# %%' cell marker: {before[0]!r}")
+    nb = jupytext.reads(text, fmt="py:percent")
+    if len(nb.cells) != len(starts):
+        raise ValueError(f"jupytext reads {len(nb.cells)} cells from {len(starts)} '# %%' cell markers")
+    cells = [{"type": cell.cell_type, "role": _role(cell, line, lines[line - 1]), "source": cell.source,
+              "line": line} for cell, line in zip(nb.cells, starts)]
     exercises(cells)  # raises ValueError when an exercise breaks the rules
     for cell in cells:
         if cell["role"] == "scratch":
@@ -146,6 +140,22 @@ def parse(text: str) -> list[dict]:
     for cell in cells:
         cell.pop("line")
     return cells
+
+
+def _role(cell, line: int, marker: str) -> str | None:
+    """The role of a cell jupytext read from the marker at `line`, checking the marker."""
+    metadata = {k: v for k, v in cell.metadata.items() if k != "lines_to_next_cell"}  # jupytext's spacing
+    tags = metadata.pop("tags", [])
+    if metadata.get("title") in ROLES:
+        raise ValueError(f"line {line}: write the role as a tag, '# %%{marker[4:].replace(metadata['title'], '')}"
+                         f"tags=[\"{metadata['title']}\"]', not {marker!r}")
+    if cell.cell_type not in ("code", "markdown") or metadata or len(tags) > 1 or set(tags) - set(ROLES):
+        raise ValueError(f"line {line}: unknown cell marker {marker!r}; use {MARKERS}, with one of the "
+                         f"tags {', '.join(ROLES)}")
+    role = tags[0] if tags else None
+    if cell.cell_type == "markdown" and role not in (None, *MARKDOWN_ROLES):
+        raise ValueError(f"line {line}: a markdown cell's role can only be " + " or ".join(MARKDOWN_ROLES))
+    return role
 
 
 def stub(source: str) -> str:
@@ -241,13 +251,15 @@ def exercises(cells: list[dict]) -> list[dict]:
         suffix = answer[len("answer_"):]
         check, solution = (cells[i + 1] if i + 1 < len(cells) else None), (cells[i + 2] if i + 2 < len(cells) else None)
         if check is None or get(check, "role") != "check":
-            raise ValueError(f"{where(cell)}: {answer} must be followed by its '# %% check' cell")
+            raise ValueError(f"{where(cell)}: {answer} must be followed by its check cell "
+                             "('# %% tags=[\"check\"]')")
         if answer not in get(check, "source") or "book.check(" not in get(check, "source"):
             raise ValueError(f"{where(check)}: the check of {answer} calls book.check({answer}, ...)")
         if "solution_" in get(check, "source"):
             raise ValueError(f"{where(check)}: a check must not use a solution (the student edition has none)")
         if solution is None or get(solution, "role") != "solution" or get(solution, "type") != "code":
-            raise ValueError(f"{where(check)}: the check of {answer} must be followed by its '# %% solution' cell")
+            raise ValueError(f"{where(check)}: the check of {answer} must be followed by its "
+                             "solution cell ('# %% tags=[\"solution\"]')")
         text = get(solution, "source")
         names = SOLUTION.findall(text)
         if f"solution_{suffix}" not in names:
@@ -273,7 +285,8 @@ def exercises(cells: list[dict]) -> list[dict]:
 
 
 def build_notebook(source: Path, *, student: bool = False) -> nbformat.NotebookNode:
-    """One source file -> a notebook without outputs, with stable cell ids.
+    """One source file -> a notebook without outputs, with stable cell ids, the kernel, and check and
+    solution cells collapsed.
 
     `student=True` gives the student edition: solution and full-edition cells left out, scratch cells
     replaced by their stubs."""
@@ -291,7 +304,9 @@ def build_notebook(source: Path, *, student: bool = False) -> nbformat.NotebookN
         new = make(stub(cell["source"]) if student and cell["role"] == "scratch" else cell["source"])
         new.id = f"c{i:03d}-" + hashlib.sha1(cell["source"].encode()).hexdigest()[:8]
         if cell["role"]:
-            new.metadata = json.loads(json.dumps(ROLES[cell["role"]]))
+            new.metadata.tags = [cell["role"]]
+        if cell["role"] in COLLAPSED:
+            new.metadata.jupyter = {"source_hidden": True}
         nb.cells.append(new)
     nbformat.validate(nb)
     return nb
@@ -302,16 +317,9 @@ def dumps(nb: nbformat.NotebookNode) -> str:
 
 
 def to_source(nb: nbformat.NotebookNode) -> str:
-    """A notebook -> percent-format text (outputs are dropped)."""
-    parts = []
-    for cell in nb.cells:
-        hidden = f" {role(cell)}" if role(cell) else ""
-        if cell.cell_type == "markdown":
-            body = "\n".join(("# " + l) if l else "#" for l in cell.source.splitlines())
-            parts.append(f"# %% [markdown]{hidden}\n{body}")
-        elif cell.cell_type == "code":
-            parts.append(f"# %%{hidden}\n{cell.source}")
-    return "\n\n".join(parts) + "\n"
+    """A notebook -> percent-format text, as jupytext writes it with the pairing's settings (only the
+    cells, their type and their tags: no header, no outputs, no other metadata)."""
+    return jupytext.writes(nb, fmt="py:percent", config=load_jupytext_configuration_file(str(PAIRING)))
 
 
 def has_outputs(nb: nbformat.NotebookNode) -> list[int]:
@@ -334,7 +342,8 @@ def build(names: list[str]) -> int:
 
 
 def check() -> int:
-    """Every notebook has a source, matches its build and has no outputs."""
+    """Every notebook has a source, matches its build and has no outputs; every source reads back
+    unchanged through its notebook (source -> notebook -> source), as JupyterLab's pairing writes it."""
     problems = []
     for target in sorted(NOTEBOOKS.glob("*.ipynb")):
         source = SOURCES / f"{target.stem}.py"
@@ -345,17 +354,22 @@ def check() -> int:
         if not source.exists():
             problems.append(f"{target.name}: no source {source.relative_to(ROOT)}; "
                             f"run: python scripts/nbtools.py extract {target.relative_to(ROOT)}")
-        elif next((c.source for c in nb.cells if c.cell_type == "code"), None) != setup_cell():
+            continue
+        built = build_notebook(source)
+        if next((c.source for c in nb.cells if c.cell_type == "code"), None) != setup_cell():
             problems.append(f"{target.name}: the first code cell is not the current set-up cell; run "
                             "`python scripts/nbtools.py build`, which writes it into every source")
-        elif target.read_text(encoding="utf-8") != dumps(build_notebook(source)):
+        elif target.read_text(encoding="utf-8") != dumps(built):
             problems.append(f"{target.name} differs from {source.relative_to(ROOT)}: after editing the "
                             "source run `python scripts/nbtools.py build`; after editing the notebook "
                             f"run `python scripts/nbtools.py extract {target.relative_to(ROOT)}`")
+        elif to_source(built) != source.read_text(encoding="utf-8"):
+            problems.append(f"{source.relative_to(ROOT)} is not as jupytext writes it (spacing between "
+                            f"cells); run: python scripts/nbtools.py extract {target.relative_to(ROOT)}")
     for source in sorted(SOURCES.glob("*.py")):
         if not (NOTEBOOKS / f"{source.stem}.ipynb").exists():
             problems.append(f"{source.name} has no notebook; run: python scripts/nbtools.py build")
-    print("\n".join(problems) or "notebooks are built and free of outputs")
+    print("\n".join(problems) or "notebooks are built and free of outputs, and their sources read back unchanged")
     return 1 if problems else 0
 
 
@@ -371,9 +385,15 @@ def student(out: str) -> int:
 
 
 def extract(path: str) -> int:
+    """Write notebook `path` back to its source (checked before anything is written), then rebuild it."""
     nb = nbformat.read(path, as_version=4)
     source = SOURCES / f"{Path(path).stem}.py"
-    source.write_text(to_source(nb), encoding="utf-8")
+    text = to_source(nb)
+    try:
+        parse(text)
+    except ValueError as e:
+        raise ValueError(f"{path} (nothing written): {e}") from None
+    source.write_text(text, encoding="utf-8")
     print(f"wrote {source.relative_to(ROOT)}")
     return build([source.stem])  # rewrite the notebook from the source: no outputs, stable ids
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import re
 from pathlib import Path
 
 import pytest
@@ -110,10 +111,65 @@ def test_committed_without_outputs_and_built_from_source(path):
         "(or `extract` after editing the notebook)")
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_source_reads_back_unchanged_through_its_notebook(path):
+    """source -> notebook -> source (jupytext both ways) gives the source back, so that saving the
+    notebook in JupyterLab, or `nbtools extract`, changes nothing that was not edited."""
+    nbtools = _nbtools()
+    source = nbtools.SOURCES / f"{path.stem}.py"
+    assert nbtools.to_source(nbtools.build_notebook(source)) == source.read_text(encoding="utf-8"), (
+        f"{source.name} is not as jupytext writes it back: run `python scripts/nbtools.py extract "
+        f"notebooks/{path.name}` (after `build`, if you edited the source)")
+
+
+def test_jupyterlab_pairing_syncs_notebook_and_source_both_ways(tmp_path):
+    """JupyterLab's jupytext contents manager, with notebooks/jupytext.toml, pairs a notebook with its
+    source: opening shows the roles and the collapsed cells; saving writes what `extract` writes; a
+    source edited elsewhere shows in the notebook."""
+    import os
+    import shutil
+
+    import jupytext
+
+    nbtools = _nbtools()
+    name = "07_csrnet_from_scratch"  # every role: answer, check, solution, scratch, full
+    (tmp_path / "src").mkdir()
+    shutil.copy(nbtools.PAIRING, tmp_path / "jupytext.toml")
+    shutil.copy(NOTEBOOK_DIR / f"{name}.ipynb", tmp_path)
+    shutil.copy(nbtools.SOURCES / f"{name}.py", tmp_path / "src")
+    later = (tmp_path / "src" / f"{name}.py").stat().st_mtime + 60
+    os.utime(tmp_path / f"{name}.ipynb", (later, later))  # a checkout may leave the notebook newer
+    lab = jupytext.TextFileContentsManager(root_dir=str(tmp_path))
+    built = nbtools.build_notebook(nbtools.SOURCES / f"{name}.py")
+
+    nb = lab.get(f"{name}.ipynb")["content"]
+    assert [(c.cell_type, c.source, nbtools.role(c)) for c in nb.cells] == [
+        (c.cell_type, c.source, nbtools.role(c)) for c in built.cells]
+    assert {nbtools.role(c) for c in nb.cells} == {None, *nbtools.ROLES}
+    assert all(bool(c.metadata.get("jupyter", {}).get("source_hidden")) == (nbtools.role(c) in nbtools.COLLAPSED)
+               for c in nb.cells)
+
+    code = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
+    nb.cells[code].source += "\n# edited in JupyterLab"
+    nb.cells[code].outputs = [{"output_type": "stream", "name": "stdout", "text": "printed by the kernel\n"}]
+    lab.save({"type": "notebook", "content": nb}, f"{name}.ipynb")
+    saved = (tmp_path / "src" / f"{name}.py").read_text(encoding="utf-8")
+    built.cells[code].source += "\n# edited in JupyterLab"
+    assert saved == nbtools.to_source(built)  # what `nbtools extract` writes
+    assert "printed by the kernel" not in saved and "source_hidden" not in saved
+    assert [c["role"] for c in nbtools.parse(saved)] == [nbtools.role(c) for c in built.cells]
+    assert "printed by the kernel" in (tmp_path / f"{name}.ipynb").read_text()  # `nbtools check` flags it
+
+    (tmp_path / "src" / f"{name}.py").write_text(saved.replace("# edited in JupyterLab", "# edited in an editor"))
+    nb = lab.get(f"{name}.ipynb")["content"]
+    assert nb.cells[code].source.endswith("# edited in an editor")
+    assert nb.cells[code].outputs  # the notebook's outputs stay beside the source's text
+
+
 EXERCISE = ("# %% [markdown]\n# # Title\n#\n# Some *text*.\n\n# %%\nx = 1\n\n"
-            "# %% answer\nanswer_1 = None  # a number\n\n"
-            "# %% check\n# Check Exercise 1: run this cell\nbook.check(answer_1, lambda a: a == x + 1, name=\"Exercise 1\")\n\n"
-            "# %% solution\n# Solution to Exercise 1\n# wrong: x\n# wrong: 1  # a guess\nsolution_1 = x + 1\n")
+            '# %% tags=["answer"]\nanswer_1 = None  # a number\n\n'
+            '# %% tags=["check"]\n# Check Exercise 1: run this cell\nbook.check(answer_1, lambda a: a == x + 1, name="Exercise 1")\n\n'
+            '# %% tags=["solution"]\n# Solution to Exercise 1\n# wrong: x\n# wrong: 1  # a guess\nsolution_1 = x + 1\n')
 
 
 def test_nbtools_round_trip_and_student_edition(tmp_path):
@@ -130,12 +186,21 @@ def test_nbtools_round_trip_and_student_edition(tmp_path):
     assert [nbtools.role(c) for c in nb.cells] == [None, None, "answer", "check", "solution"]
     assert nb.cells[3].metadata["jupyter"]["source_hidden"] is True
     assert nb.cells[4].metadata["jupyter"]["source_hidden"] is True
-    assert nbtools.parse(nbtools.to_source(nb)) == cells
+    assert nbtools.to_source(nb) == EXERCISE  # source -> notebook -> source, through jupytext
+    assert "source_hidden" not in EXERCISE  # the build collapses the cells from their role
     student = nbtools.build_notebook(source, student=True)
     assert [nbtools.role(c) for c in student.cells] == [None, None, "answer", "check"]
     assert "solution_1" not in nbtools.dumps(student) and "wrong:" not in nbtools.dumps(student)
-    with pytest.raises(ValueError, match="unknown cell marker"):
-        nbtools.parse("# %% [raw]\nx\n")
+    for marker in ("# %% [raw]", '# %% tags=["check", "solution"]', '# %% tags=["chek"]', "# %% title",
+                   '# %% tags=["answer"] jupyter={"source_hidden": true}'):
+        with pytest.raises(ValueError, match="line 1: unknown cell marker"):
+            nbtools.parse(f"{marker}\nx\n")
+    with pytest.raises(ValueError, match=r"line 3: a markdown cell's role can only be solution or full"):
+        nbtools.parse('# %%\nx = 1\n# %% [markdown] tags=["check"]\n# text\n')
+    with pytest.raises(ValueError, match=re.escape("""line 1: write the role as a tag, '# %% [markdown] tags=["full"]'""")):
+        nbtools.parse("# %% [markdown] full\n# text\n")  # the markers before jupytext
+    with pytest.raises(ValueError, match="text before the first"):
+        nbtools.parse("# ---\n# jupyter:\n# ---\n\n# %%\nx = 1\n")  # a header: not the pairing's settings
 
 
 @pytest.mark.parametrize("change, message", [
@@ -147,7 +212,7 @@ def test_nbtools_round_trip_and_student_edition(tmp_path):
     (("lambda a: a == x + 1", "solution_1"), "must not use a solution"),
     (("answer_1 = None", "answer_1 = 0"), "assigns `answer_<k> = None`"),
     (("solution_1 = x + 1", "solution_2 = x + 1"), "assigns `solution_1"),
-    (("# %% solution\n", "# %%\n"), "followed by its '# %% solution' cell"),
+    (('# %% tags=["solution"]\n', "# %%\n"), "followed by its solution cell"),
     (("x = 1\n", "x = 1\ny = solution_1\n"), "only the solution cell may use solution_1"),
 ])
 def test_nbtools_rejects_an_exercise_that_breaks_the_rules(change, message):
@@ -189,7 +254,7 @@ def test_stub_keeps_signatures_and_docstrings():
         '    def __init__(self, n=3):\n        """self.fc: Linear(n, 1)."""\n        super().__init__()\n        ...\n\n'
         '    def forward(self, x):\n        ...\n\n\n'
         'def f(x):\n    """x (B,) -> (B,)."""\n    ...\n\n\nnet = Net()')
-    cells = nbtools.parse("# %% scratch\n" + source + "\n# %% [markdown] full\n# Our version is above.\n")
+    cells = nbtools.parse('# %% tags=["scratch"]\n' + source + '\n# %% [markdown] tags=["full"]\n# Our version is above.\n')
     assert [c["role"] for c in cells] == ["scratch", "full"]
 
 

@@ -260,17 +260,17 @@ plots.show_images([ours_color, pillow_color, pictures.difference_image(ours_colo
 # Write your answer in the answer cell, then run the collapsed check cell below it: it says whether
 # your answer is right.
 
-# %% [markdown] full
+# %% [markdown] tags=["full"]
 # In this edition a collapsed solution follows each check: open it (click the `...`) after trying.
 
 # %% [markdown]
 # **Exercise 1.** Which brightness factor gives the photo a mean luma of exactly 0.5 (ignoring
 # clipping)? `ops.mean_luminance(photo)` gives the current mean.
 
-# %% answer
+# %% tags=["answer"]
 answer_1 = None  # a number
 
-# %% check
+# %% tags=["check"]
 # Check of Exercise 1: run this cell
 book.need("answer_1", cell="answer_1 = ...")
 def _mean_is_half(factor):
@@ -280,7 +280,7 @@ def _mean_is_half(factor):
 book.check(answer_1, _mean_is_half, name="Exercise 1", hint="luma is linear in the values: scaling the photo "
                                                             "scales its mean")
 
-# %% solution
+# %% tags=["solution"]
 # Solution to Exercise 1. The mean luma scales with the factor: factor * mean = 0.5.
 # wrong: ops.mean_luminance(photo).item() / 0.5        # the ratio upside down
 # wrong: 0.5 - ops.mean_luminance(photo).item()        # brightness multiplies, it does not add
@@ -291,10 +291,10 @@ solution_1 = 0.5 / ops.mean_luminance(photo).item()
 # **Exercise 2.** Contrast with factor 2 leaves one grey value (v, v, v) unchanged. What is v for
 # this photo?
 
-# %% answer
+# %% tags=["answer"]
 answer_2 = None  # a number
 
-# %% check
+# %% tags=["check"]
 # Check of Exercise 2: run this cell
 book.need("answer_2", cell="answer_2 = ...")
 def _is_fixed_point(v):
@@ -304,7 +304,7 @@ def _is_fixed_point(v):
 
 book.check(answer_2, _is_fixed_point, name="Exercise 2", hint="look at the formula in ops.contrast")
 
-# %% solution
+# %% tags=["solution"]
 # Solution to Exercise 2. mean + 2 * (v - mean) = v  <=>  v = mean, the photo's mean luma.
 # wrong: 0.5                                   # the middle of the range is not this photo's mean
 # wrong: 2 * ops.mean_luminance(photo).item()  # the factor does not move the fixed point
@@ -316,17 +316,17 @@ solution_2 = ops.mean_luminance(photo).item()
 # *pixels* have at least one channel clipped at 1? (Above we counted values, not pixels.) Answer with a
 # number between 0 and 1.
 
-# %% answer
+# %% tags=["answer"]
 answer_3 = None  # a number
 
-# %% check
+# %% tags=["check"]
 # Check of Exercise 3: run this cell
 book.need("answer_3", cell="answer_3 = ...")
 book.need("factor", cell="Brightness: multiply")
 book.check(answer_3, (photo * factor > 1).any(dim=1).float().mean().item(), tol=1e-4, name="Exercise 3",
            hint="compare with 1, then reduce over the channel dimension (dim=1) with .any() before averaging")
 
-# %% solution
+# %% tags=["solution"]
 # Solution to Exercise 3. A pixel is clipped when any of its three channels passes 1.
 # wrong: (photo * factor > 1).float().mean().item()           # the fraction of values, not of pixels
 # wrong: (photo * factor > 1).all(dim=1).float().mean().item()  # all three channels clipped: fewer pixels

@@ -319,10 +319,10 @@ book.say("In the widget, the right settings leave **{e:.4f}** (the lookup table'
          e=lut_error, s=step_off, t=puzzle_tolerance,
          verdict=book.compare(step_off, puzzle_tolerance, 0.0, more="above", less="below", same="at"))
 
-# %% answer
+# %% tags=["answer"]
 answer_puzzle = None  # dict(brightness=..., contrast=..., saturation=..., warmth=...)
 
-# %% check
+# %% tags=["check"]
 # Check of the puzzle: run this cell
 book.need("answer_puzzle", cell="answer_puzzle = ...")
 book.need("puzzle_tolerance", "exact_difference", cell="Drive it yourself")
@@ -333,7 +333,7 @@ def _finds_the_target(knobs):
 book.check(answer_puzzle, _finds_the_target, name="Puzzle",
            hint="set brightness first (it moves the readout most), then contrast, then warmth and saturation")
 
-# %% solution
+# %% tags=["solution"]
 # Solution of the puzzle: the settings the target was made with.
 # wrong: dict(brightness=1.0, contrast=1.0, saturation=1.0, warmth=0.0)     # the sliders' start
 # wrong: knobs                                                              # the retouch reproduced above
@@ -356,23 +356,23 @@ solution_puzzle = dict(secret)
 # Write your answer in the answer cell, then run the collapsed check cell below it: it says whether
 # your answer is right.
 
-# %% [markdown] full
+# %% [markdown] tags=["full"]
 # In this edition a collapsed solution follows each check: open it (click the `...`) after trying.
 
 # %% [markdown]
 # **Exercise 1.** Write the 3x3 matrix of saturation 0 (black and white) as a torch tensor, without
 # calling `ops`. Hint: every output channel is the luma.
 
-# %% answer
+# %% tags=["answer"]
 answer_1 = None  # a (3, 3) tensor
 
-# %% check
+# %% tags=["check"]
 # Check of Exercise 1: run this cell
 book.need("answer_1", cell="answer_1 = ...")
 book.check(answer_1, ops.saturation_as_conv(0.0).weight, tol=1e-6, name="Exercise 1",
            hint="every output channel is the same weighted sum of R, G and B")
 
-# %% solution
+# %% tags=["solution"]
 # Solution to Exercise 1. Every output channel is the luma, so every row holds the luma weights.
 # wrong: torch.eye(3)                                    # that is saturation 1, no change
 # wrong: torch.tensor([[0.299, 0.587, 0.114]] * 3).T     # weights in the columns: output = weight * own channel sum
@@ -383,10 +383,10 @@ solution_1 = torch.tensor([[0.299, 0.587, 0.114]] * 3)
 # **Exercise 2.** Brightness 1.2 followed by contrast 1.5 is one GFM for this photo. Give its scale
 # and shift (the same for all three channels) as a pair of numbers `(scale, shift)`.
 
-# %% answer
+# %% tags=["answer"]
 answer_2 = None  # (scale, shift)
 
-# %% check
+# %% tags=["check"]
 # Check of Exercise 2: run this cell
 book.need("answer_2", cell="answer_2 = ...")
 _m = ops.mean_luminance(ops.brightness(photo, 1.2))
@@ -395,7 +395,7 @@ book.check(answer_2, (_mod.scale[0, 0].item(), _mod.shift[0, 0].item()), tol=1e-
            hint="a GFM computes x * (1 + scale) + shift; and the contrast's mean is the mean of the "
                 "brightened photo")
 
-# %% solution
+# %% tags=["solution"]
 # Solution to Exercise 2. 1.5 * (1.2 x - m') + m' with m' = 1.2 m, the brightened photo's mean:
 # x * (1 + scale) + shift with scale = 1.2 * 1.5 - 1 and shift = (1 - 1.5) * m'.
 # wrong: (1.2 * 1.5, (1 - 1.5) * 1.2 * ops.mean_luminance(photo).item())       # forgot the 1 + in 1 + scale
@@ -408,10 +408,10 @@ solution_2 = (1.2 * 1.5 - 1, (1 - 1.5) * m_bright)
 # **Exercise 3.** Give knots `(knots_in, knots_out)` of a tone curve that turns the photo into its
 # negative, `1 - x`.
 
-# %% answer
+# %% tags=["answer"]
 answer_3 = None  # (knots_in, knots_out)
 
-# %% check
+# %% tags=["check"]
 # Check of Exercise 3: run this cell
 book.need("answer_3", cell="answer_3 = ...")
 def _is_negative(knots):
@@ -421,7 +421,7 @@ def _is_negative(knots):
 
 book.check(answer_3, _is_negative, name="Exercise 3", hint="a straight line needs only two knots")
 
-# %% solution
+# %% tags=["solution"]
 # Solution to Exercise 3. A straight line from (0, 1) to (1, 0).
 # wrong: ([0.0, 1.0], [0.0, 1.0])      # the identity
 # wrong: ([0.0, 1.0], [0.0, -1.0])     # -x, not 1 - x

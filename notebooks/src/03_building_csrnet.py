@@ -319,23 +319,23 @@ plots.tone_curve_figure({f"{net_name}, {photo_name}": curve})
 # Write your answer in the answer cell, then run the collapsed check cell below it: it says whether
 # your answer is right.
 
-# %% [markdown] full
+# %% [markdown] tags=["full"]
 # In this edition a collapsed solution follows each check: open it (click the `...`) after trying.
 
 # %% [markdown]
 # **Exercise 1.** How many parameters does `CSRNet(base_nf=32)` have (condition network unchanged)?
 # Count by hand from the table above, then check.
 
-# %% answer
+# %% tags=["answer"]
 answer_1 = None  # your number
 
-# %% check
+# %% tags=["check"]
 # Check of Exercise 1: run this cell
 book.need("answer_1", cell="answer_1 = ...")
 book.check(answer_1, count_parameters(CSRNet(base_nf=32)), name="Exercise 1",
            hint="the base convolutions and the heads of layers 1 and 2 shrink; conv3 and heads 3 change too")
 
-# %% solution
+# %% tags=["solution"]
 # Solution to Exercise 1. Condition network 23,232 (unchanged); heads 2 * (32*32+32) * 2 + 2 * (32*3+3);
 # base (3*32+32) + (32*32+32) + (32*3+3).
 # wrong: 36_489                                                                  # the default width, 64
@@ -348,10 +348,10 @@ solution_1 = 23_232 + 2 * 2 * (32 * 32 + 32) + 2 * (32 * 3 + 3) + (3 * 32 + 32) 
 # the average, for a photo of 500 rows and 333 columns? Use the formula from the condition network
 # section; answer with a tuple.
 
-# %% answer
+# %% tags=["answer"]
 answer_2 = None  # e.g. (10, 20)
 
-# %% check
+# %% tags=["check"]
 # Check of Exercise 2: run this cell
 book.need("answer_2", cell="answer_2 = ...")
 book.need("cn", cell="The condition network, step by step")
@@ -366,7 +366,7 @@ def _last_map_size(height, width):
 book.check(answer_2, _last_map_size(500, 333), name="Exercise 2",
            hint="apply floor((n + 2 - k) / 2) + 1 three times, with k = 7, 3, 3")
 
-# %% solution
+# %% tags=["solution"]
 # Solution to Exercise 2. Apply n -> (n + 2 - k) // 2 + 1 with k = 7, 3, 3 to each side.
 # wrong: (500 // 8, 333 // 8)     # three halvings without the padding and kernel size
 # wrong: (42, 62)                 # (width, height): rows come first
@@ -381,10 +381,10 @@ for k in (7, 3, 3):
 # `Modulations.identity()` and change one tensor (Modulations is a frozen dataclass: build a new one
 # with `Modulations(cond, scales, shifts)`).
 
-# %% answer
+# %% tags=["answer"]
 answer_3 = None  # a Modulations
 
-# %% check
+# %% tags=["check"]
 # Check of Exercise 3: run this cell
 book.need("answer_3", cell="answer_3 = ...")
 book.need("model", cell="The whole network")
@@ -397,7 +397,7 @@ def _adds_point_one(m):
 book.check(answer_3, _adds_point_one, name="Exercise 3",
            hint="the last layer has no ReLU after it, so its shift is added to the output")
 
-# %% solution
+# %% tags=["solution"]
 # Solution to Exercise 3. The last layer's shift is added to the output unchanged (no ReLU follows it).
 # wrong: Modulations.identity()      # adds nothing
 # wrong: Modulations(Modulations.identity().cond, Modulations.identity().scales, (torch.full((1, 64), 0.1),) + Modulations.identity().shifts[1:])  # the first layer's shift passes through later layers

@@ -179,6 +179,7 @@ widgets.Preview(lambda pair, position: pictures.split_view(inputs[pair], targets
              "position": widgets.slider(0.5, 0.0, 1.0, 0.01, "input | target")},
             readout=_pair_caption, title="input | target")
 
+
 # %% [markdown]
 # ## What did the retouch change?
 #
@@ -362,17 +363,17 @@ if official is not None:
 # Write your answer in the answer cell, then run the collapsed check cell below it: it says whether
 # your answer is right.
 
-# %% [markdown] full
+# %% [markdown] tags=["full"]
 # In this edition a collapsed solution follows each check: open it (click the `...`) after trying.
 
 # %% [markdown]
 # **Exercise 1.** Which pair did the retouch change least, by the PSNR of its input against its
 # target (the highest PSNR)? Answer with its id, a string.
 
-# %% answer
+# %% tags=["answer"]
 answer_1 = None  # e.g. "a0001"
 
-# %% check
+# %% tags=["check"]
 # Check of Exercise 1: run this cell
 book.need("answer_1", cell="answer_1 = ...")
 book.need("samples", cell="Loading pairs")
@@ -380,7 +381,7 @@ book.need("pair_psnr", cell="Page through the pairs")
 book.check(answer_1, samples[int(np.argmax(pair_psnr))].id, name="Exercise 1",
            hint="a higher PSNR means a smaller difference; pair_psnr[i] belongs to samples[i]")
 
-# %% solution
+# %% tags=["solution"]
 # Solution to Exercise 1. The highest PSNR is the smallest difference between input and target.
 # wrong: samples[int(np.argmin(pair_psnr))].id     # the lowest PSNR: the pair changed most
 # wrong: str(int(np.argmax(pair_psnr)))            # its position, not its id
@@ -390,16 +391,16 @@ solution_1 = samples[int(np.argmax(pair_psnr))].id
 # **Exercise 2.** What (height, width) does `Resize.SHORT_480` give a photo of 2000 rows and 3000
 # columns? Work it out, then check.
 
-# %% answer
+# %% tags=["answer"]
 answer_2 = None  # (height, width)
 
-# %% check
+# %% tags=["check"]
 # Check of Exercise 2: run this cell
 book.need("answer_2", cell="answer_2 = ...")
 book.check(answer_2, Resize.SHORT_480.output_size(2000, 3000), name="Exercise 2",
            hint="the short edge becomes 480, the long edge keeps the aspect ratio")
 
-# %% solution
+# %% tags=["solution"]
 # Solution to Exercise 2. The short edge (the 2000 rows) becomes 480; the width scales by the same factor.
 # wrong: (720, 480)    # (width, height): rows come first
 # wrong: (320, 480)    # the long edge is 480 then
@@ -410,17 +411,17 @@ solution_2 = (480, round(3000 * 480 / 2000))
 # **Exercise 3.** Across all pairs, what is the mean of the brightness change (in stops of light) from
 # input to target? Use `stats`.
 
-# %% answer
+# %% tags=["answer"]
 answer_3 = None  # a number
 
-# %% check
+# %% tags=["check"]
 # Check of Exercise 3: run this cell
 book.need("answer_3", cell="answer_3 = ...")
 book.need("stats", cell="What did the retouch change?")
 book.check(answer_3, float(np.mean([v["brightness"] for v in stats.values()])), tol=1e-4, name="Exercise 3",
            hint="stats[id]['brightness'] for every id, averaged")
 
-# %% solution
+# %% tags=["solution"]
 # Solution to Exercise 3. The mean over pairs of stats[id]["brightness"].
 # wrong: sum(v["brightness"] for v in stats.values())     # a sum, not a mean
 # wrong: 0.0

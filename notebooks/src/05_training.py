@@ -509,15 +509,15 @@ fig
 # **Exercise 1.** How many training photos did the fast recipe process per *step*, and how many
 # did the paper recipe? Answer with a pair `(fast, paper)`.
 
-# %% answer
+# %% tags=["answer"]
 answer_1 = None  # (fast, paper)
 
-# %% check
+# %% tags=["check"]
 # Check of Exercise 1: run this cell
 book.check(answer_1, (fast_config.batch, paper_config.batch), name="Exercise 1",
            hint="look at the `batch` setting of each config")
 
-# %% solution
+# %% tags=["solution"]
 # Solution to Exercise 1. Photos seen divided by steps taken, for each run (or the configs' `batch`).
 # wrong: (fast_result.steps, paper_result.steps)                   # steps, not photos per step
 # wrong: (paper_config.batch, fast_config.batch)                   # the other way round
@@ -528,15 +528,15 @@ solution_1 = (fast_result.history.images[-1] // fast_result.steps,
 # **Exercise 2.** Under the K-fold cross-validation above, by how many dB does the default recipe's
 # mean PSNR beat the best fixed colour transform's (negative if it loses)?
 
-# %% answer
+# %% tags=["answer"]
 answer_2 = None  # a number
 
-# %% check
+# %% tags=["check"]
 # Check of Exercise 2: run this cell
 book.check(answer_2, cv.mean("default") - cv.mean(cv.best_fixed()), tol=0.01, name="Exercise 2",
            hint="cv.mean(name) gives a method's mean; cv.best_fixed() names the best fixed transform")
 
-# %% solution
+# %% tags=["solution"]
 # Solution to Exercise 2. The default recipe's mean minus the best fixed transform's mean.
 # wrong: cv.mean(cv.best_fixed()) - cv.mean("default")   # the other way round
 # wrong: cv.mean("default")                              # the score itself, not the difference
@@ -548,16 +548,16 @@ solution_2 = cv.mean("default") - max(cv.mean(m) for m in cv.methods
 # its PSNR on its training photos (`cv.train_psnr`) and its PSNR on unseen photos (`cv.mean`)? Answer
 # with its name, a string.
 
-# %% answer
+# %% tags=["answer"]
 answer_3 = None  # a method's name
 
-# %% check
+# %% tags=["check"]
 # Check of Exercise 3: run this cell
 book.check(answer_3, lambda a: a in cv.methods and all(
     cv.train_psnr[a] - cv.mean(a) >= cv.train_psnr[m] - cv.mean(m) for m in cv.methods),
     name="Exercise 3", hint="for each name in cv.methods compute cv.train_psnr[name] - cv.mean(name)")
 
-# %% solution
+# %% tags=["solution"]
 # Solution to Exercise 3. The largest training-minus-unseen gap.
 # wrong: "identity"                                        # no fitting, no gap
 # wrong: min(cv.methods, key=lambda m: cv.train_psnr[m] - cv.mean(m))  # the smallest gap

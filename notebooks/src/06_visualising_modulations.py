@@ -130,6 +130,7 @@ plots.scatter_2d(coords, brightness, labels=ids if len(ids) <= 12 else None, col
                axis_labels=(f"PC 1 ({explained[0]:.1%})", f"PC 2 ({explained[1]:.1%})"),
                title="Trained network: condition vectors, coloured by input brightness")
 
+
 # %% [markdown]
 # Is that picture learned? The same PCA of *untrained* networks (PyTorch's random initialisation,
 # five seeds) tells. Averaging the ReLU features of a brighter photo gives larger numbers in every
@@ -161,6 +162,7 @@ first = untrained[1]
 plots.scatter_2d(first["coords"], brightness, labels=ids if len(ids) <= 12 else None, colour_label="input mean luma",
                axis_labels=(f"PC 1 ({first['explained'][0]:.1%})", f"PC 2 ({first['explained'][1]:.1%})"),
                title="Untrained network (seed 1): the same PCA")
+
 
 # %% [markdown]
 # A difference counts only outside the range of the five untrained networks, by more than a margin:
@@ -494,17 +496,17 @@ book.say("Switching a whole layer's modulations off changes this photo's PSNR by
 # and give the fraction of the variance that its PC 1 explains (`pictures.pca_2d`). Answer with a number
 # between 0 and 1.
 
-# %% answer
+# %% tags=["answer"]
 answer_1 = None  # a number
 
-# %% check
+# %% tags=["check"]
 # Check of Exercise 1: run this cell
 with torch.no_grad():
     _seven = pictures.pca_2d(analysis.modulations_of(untrained_network(7), [s.cond_input for s in samples]).cond)
 book.check(answer_1, float(_seven[1][0]), tol=1e-3, name="Exercise 1",
            hint="pictures.pca_2d returns (coords, explained); explained[0] belongs to PC 1")
 
-# %% solution
+# %% tags=["solution"]
 # Solution to Exercise 1. PCA of the seed-7 network's condition vectors; the first explained fraction.
 # wrong: 1.0                                   # a guess: PC 1 never explains everything here
 # wrong: float(explained[0])                   # the trained network's
@@ -519,17 +521,17 @@ solution_1 = float(pictures.pca_2d(_cond)[1][0])
 # condition vector (all 32 numbers, `mods.cond`) is nearest to that of the darkest input,
 # `ids[order[0]]`, other than itself? Use the Euclidean distance. Answer with its id.
 
-# %% answer
+# %% tags=["answer"]
 answer_2 = None  # an id
 
-# %% check
+# %% tags=["check"]
 # Check of Exercise 2: run this cell
 _distance = (mods.cond - mods.cond[order[0]]).norm(dim=1)  # (photos,)
 _distance[order[0]] = float("inf")
 book.check(answer_2, ids[int(_distance.argmin())], name="Exercise 2",
            hint="(mods.cond - mods.cond[i]).norm(dim=1) gives every distance; leave photo i itself out")
 
-# %% solution
+# %% tags=["solution"]
 # Solution to Exercise 2. All distances to the darkest photo's vector; the smallest after its own (0).
 # wrong: ids[order[0]]                                                     # the photo itself
 # wrong: ids[order[-1]]                                                    # the brightest input
@@ -542,10 +544,11 @@ solution_2 = ids[int(distances.argmin())]
 # **Exercise 3.** Build the modulations that apply *half* of the network's retouch of the photo in the
 # widgets (strength 0.5), as a `Modulations` object.
 
-# %% answer
+# %% tags=["answer"]
 answer_3 = None  # a Modulations
 
-# %% check
+
+# %% tags=["check"]
 # Check of Exercise 3: run this cell
 def _is_half(m):
     expected = analysis.at_strength(base_mods, 0.5)
@@ -554,7 +557,7 @@ def _is_half(m):
 
 book.check(answer_3, _is_half, name="Exercise 3", hint="Modulations.lerp, starting from Modulations.identity()")
 
-# %% solution
+# %% tags=["solution"]
 # Solution to Exercise 3. Identity modulations are all zeros, so halfway is half of every tensor.
 # wrong: base_mods                                              # the full retouch
 # wrong: Modulations(base_mods.cond, tuple(0.5 * s for s in base_mods.scales), base_mods.shifts)  # the shifts too

@@ -30,7 +30,7 @@
 # library and the photos, which are not the subject here. A cell run before the cells it needs says which one to
 # run first.
 
-# %% [markdown] full
+# %% [markdown] tags=["full"]
 # This is the full edition: each `# from scratch` cell holds our version. Try writing it yourself
 # first, in a new cell above ours with the same names, then compare. The student edition
 # (`make student`) has only the signatures and docstrings there, for you to fill in.
@@ -82,6 +82,7 @@ book.say("**{n_train}** pairs to train on, **{n_val}** held out to judge the tra
          n_train=len(train_data), n_val=len(val_data), size=size, photo_id=val_data[0].id,
          shape=tuple(photo.shape))
 
+
 # %% [markdown]
 # ## Part 1: the model
 #
@@ -94,7 +95,7 @@ book.say("**{n_train}** pairs to train on, **{n_val}** held out to judge the tra
 #
 # Write `gfm(x, scale, shift)`, then run the check below it.
 
-# %% scratch
+# %% tags=["scratch"]
 # from scratch: gfm
 def gfm(x, scale, shift):
     """x (B, C, H, W), scale and shift (B, C) -> (B, C, H, W)."""
@@ -119,6 +120,7 @@ def _gfm_ok(gfm):
 
 book.check(gfm, _gfm_ok, name="Your gfm", hint="make (B, C) broadcast: scale[:, :, None, None]")
 
+
 # %% [markdown]
 # ### The condition network
 #
@@ -129,7 +131,7 @@ book.check(gfm, _gfm_ok, name="Your gfm", hint="make (B, C) broadcast: scale[:, 
 # Keep the three convolutions in an `nn.ModuleList` called `convs`; the names matter when you load
 # weights below.
 
-# %% scratch
+# %% tags=["scratch"]
 # from scratch: ConditionNet
 class ConditionNet(nn.Module):
     """image (B, 3, H, W) in [0, 1] -> cond (B, 32)."""
@@ -168,6 +170,7 @@ def _cond_ok(net_class):
 book.check(ConditionNet, _cond_ok, name="Your ConditionNet",
            hint="three Conv2d (7x7, 3x3, 3x3, stride 2) in self.convs, and the mean over dims (2, 3)")
 
+
 # %% [markdown]
 # ### The whole model
 #
@@ -177,7 +180,7 @@ book.check(ConditionNet, _cond_ok, name="Your ConditionNet",
 # library, `forward` takes an optional second image for the condition network to look at (a small
 # thumbnail of the same photo in training); without it, the condition network sees the input itself.
 
-# %% scratch
+# %% tags=["scratch"]
 # from scratch: MyCSRNet
 class MyCSRNet(nn.Module):
     """input (B, 3, H, W) -> output (B, 3, H, W); cond_input (B, 3, h, w) defaults to the input."""
@@ -235,11 +238,12 @@ yours = mine.state_dict()
 rows = [f"| `{a}` | `{b}` | {tuple(theirs[a].shape)} |" for a, b in zip(theirs, yours)]
 display(Markdown("| the authors' name | yours | shape |\n|---|---|---|\n" + "\n".join(rows)))
 
+
 # %% [markdown]
 # The authors number their layers from 1 (`conv1`, `cond_scale2`), a `ModuleList` from 0 (`base.0`,
 # `scales.1`); the parameter's own name (`weight`, `bias`) stays. So a name maps in four lines:
 
-# %% scratch
+# %% tags=["scratch"]
 # from scratch: rename
 def rename(key):
     """The authors' name -> yours, e.g. 'cond_scale2.weight' -> 'scales.1.weight'."""
@@ -327,6 +331,7 @@ if authors is not None:
 else:
     print("The authors' weights are not here: the next part trains your CSRNet instead.")
 
+
 # %% [markdown]
 # ## Part 2: training
 #
@@ -340,7 +345,7 @@ else:
 #
 # Each training pair is kept as (input, target, thumbnail of the input). The thumbnail is one call:
 
-# %% scratch
+# %% tags=["scratch"]
 # from scratch: thumb
 def thumb(image, size=128):
     """(B, 3, H, W) -> (B, 3, size, size), antialiased: what the condition network sees."""
@@ -364,6 +369,7 @@ def _thumb_ok(thumb):
 
 book.check(thumb, _thumb_ok, name="Your thumb", hint="F.interpolate with antialias=True, bilinear")
 
+
 # %% [markdown]
 # ### The loop
 #
@@ -382,7 +388,7 @@ book.check(thumb, _thumb_ok, name="Your thumb", hint="F.interpolate with antiali
 #
 # With both at 0 (the default) the loop is the plain one.
 
-# %% scratch
+# %% tags=["scratch"]
 # from scratch: train_loop
 def train_loop(net, pairs, steps, batch=16, pixels=1024, lr=1e-3, exposure=0.0, ema=0.0, seed=0):
     """Train `net` in place on (input, target, thumbnail) pairs -> [loss (float) of each step], as above."""
@@ -432,6 +438,7 @@ book.say("Your model is **{model_lines}** lines of code and your loop **{loop_li
          "and blank lines not counted).", model_lines=sum(map(book.code_lines, (gfm, ConditionNet, MyCSRNet))),
          loop_lines=book.code_lines(train_loop))
 
+
 # %% [markdown]
 # ### Scoring on held-out photos
 #
@@ -440,7 +447,7 @@ book.say("Your model is **{model_lines}** lines of code and your loop **{loop_li
 # squared error. We score the mean over the held-out photos, and keep each photo's score to judge
 # whether a difference is more than noise.
 
-# %% scratch
+# %% tags=["scratch"]
 # from scratch: psnr
 def psnr(output, target):
     """8-bit PSNR in dB of each image: (B, 3, H, W) x 2 -> (B,)."""
@@ -506,6 +513,7 @@ ax.set(xlabel="step", ylabel="PSNR of the training batch (dB)", title="Your loop
 ax.grid(alpha=0.3)
 fig
 
+
 # %% [markdown]
 # ### When is a difference a difference?
 #
@@ -526,7 +534,6 @@ def compare(a, b):
 gain, noise, words = compare(plain_scores, start_scores[0])
 book.say("Training against no training, seed 0: **{gain:+.2f} dB** (noise threshold {noise:.2f} dB: "
          "{words}).", gain=gain, noise=noise, words=words)
-
 
 # %% [markdown]
 # ### The library's `fast` recipe, same number of steps
@@ -553,6 +560,7 @@ rows = [f"| `{k}` | {v} |" for k, v in vars(library_config).items()]
 display(Markdown("The recipe's settings (the ones your loop does not have are what part 3 is about):\n\n"
                  "| setting | value |\n|---|---|\n" + "\n".join(rows)))
 
+
 # %% [markdown]
 # ## Part 3: what in the recipe makes the difference
 #
@@ -569,7 +577,7 @@ display(Markdown("The recipe's settings (the ones your loop does not have are wh
 #
 # The two starts, from scratch:
 
-# %% scratch
+# %% tags=["scratch"]
 # from scratch: identity_start
 def identity_start(net):
     """Base network = identity on [0, 1] (features 0..2 carry R, G, B through the ReLUs), heads = 0."""
@@ -583,7 +591,7 @@ def identity_start(net):
     return net
 
 
-# %% scratch
+# %% tags=["scratch"]
 # from scratch: fitted_start
 def fitted_start(net, pairs, pixels=20_000, ridge=1e-2, seed=0):
     """identity_start, then the last layer fitted by ridge regression (towards the identity) to the pairs."""
@@ -749,7 +757,7 @@ widgets.Preview(lambda photo, position: pictures.split_view(yours[photo], target
 # Write your answer in the answer cell, then run the collapsed check cell below it: it says whether
 # your answer is right.
 
-# %% [markdown] full
+# %% [markdown] tags=["full"]
 # In this edition a collapsed solution follows each check: open it (click the `...`) after trying.
 
 # %% [markdown]
@@ -758,11 +766,11 @@ widgets.Preview(lambda photo, position: pictures.split_view(yours[photo], target
 # `colours` (N, 3) when it retouches `photo`: the modulations come from the photo, the colours go
 # through the base network. Return an (N, 3) tensor.
 
-# %% answer
+# %% tags=["answer"]
 answer_1 = None  # a function colour_map(net, photo, colours) -> (N, 3)
 
 
-# %% check
+# %% tags=["check"]
 # Check of Exercise 1: run this cell
 def _colour_map_ok(f):
     torch.manual_seed(3)
@@ -781,7 +789,7 @@ book.check(answer_1, _colour_map_ok, name="Exercise 1",
                 "(1, 3, N, 1) for the base network, and run all three layers with their GFM and ReLUs")
 
 
-# %% solution
+# %% tags=["solution"]
 # Solution to Exercise 1: the condition vector from the photo, the colours as a (1, 3, N, 1) image.
 # wrong: lambda net, photo, colours: net(colours.T[None, :, :, None])[0, :, :, 0].T  # modulations from the colours
 # wrong: lambda net, photo, colours: colours  # the identity
@@ -797,17 +805,16 @@ def colour_map(net, photo, colours):
 
 solution_1 = colour_map
 
-
 # %% [markdown]
 # **Exercise 2.** Write the inverse of `rename`: `rename_back(name)` turns one of your parameter
 # names into the authors' (e.g. `'scales.1.weight'` -> `'cond_scale2.weight'`), so that weights you
 # trained load into the library's `CSRNet` and into the authors' code.
 
-# %% answer
+# %% tags=["answer"]
 answer_2 = None  # a function rename_back(name) -> str
 
 
-# %% check
+# %% tags=["check"]
 # Check of Exercise 2: run this cell
 def _rename_back_ok(f):
     torch.manual_seed(4)
@@ -821,7 +828,7 @@ book.check(answer_2, _rename_back_ok, name="Exercise 2",
            hint="the authors count layers from 1; a load that works can still swap two heads of the same shape")
 
 
-# %% solution
+# %% tags=["solution"]
 # Solution to Exercise 2: split off the index, add 1, and map the part names the other way.
 # wrong: lambda name: name  # no mapping: the strict load refuses every name
 # wrong: lambda name: solution_2(name).replace("scale", "tmp").replace("shift", "scale").replace("tmp", "shift")  # heads swapped
@@ -834,22 +841,21 @@ def rename_back(name):
 
 solution_2 = rename_back
 
-
 # %% [markdown]
 # **Exercise 3.** The EMA line of the loop sets `average <- ema * average + (1 - ema) * parameter`
 # after every step. A parameter jumps from 0 to 1 and then stays at 1; its average starts at 0. With
 # `ema = 0.99`, after how many steps has the average passed 0.5 for the first time? Answer with an
 # integer.
 
-# %% answer
+# %% tags=["answer"]
 answer_3 = None  # an integer
 
-# %% check
+# %% tags=["check"]
 # Check of Exercise 3: run this cell
 book.check(answer_3, lambda n: isinstance(n, int) and 1 - 0.99 ** n > 0.5 >= 1 - 0.99 ** (n - 1),
            name="Exercise 3", hint="after n steps the average is 1 - 0.99**n", example=50)
 
-# %% solution
+# %% tags=["solution"]
 # Solution to Exercise 3: 1 - 0.99**n > 0.5 means n > log(0.5) / log(0.99) = 68.97.
 # wrong: 50  # half of 100 steps: the average is not a sliding window
 # wrong: 100  # 1 / (1 - 0.99) is the time constant, where the average reaches 63%

@@ -212,24 +212,24 @@ panel.status
 # Write your answer in the answer cell, then run the collapsed check cell below it: it says whether
 # your answer is right.
 
-# %% [markdown] full
+# %% [markdown] tags=["full"]
 # In this edition a collapsed solution follows each check: open it (click the `...`) after trying.
 
 # %% [markdown]
 # **Exercise 1.** How many network evaluations does the lookup table save on the 12-megapixel photo
 # (one per pixel, minus one per lattice colour)? Answer with a whole number.
 
-# %% answer
+# %% tags=["answer"]
 answer_1 = None  # a number
 
-# %% check
+# %% tags=["check"]
 # Check of Exercise 1: run this cell
 book.need("answer_1", cell="answer_1 = ...")
 book.need("large_result", cell="Large photos: a lookup table instead of the network")
 book.check(answer_1, large_result.size[0] * large_result.size[1] - large_result.lut.shape[0] ** 3, tol=0.5,
            name="Exercise 1", hint="pixels: large_result.size (height, width); lattice colours: 65 ** 3")
 
-# %% solution
+# %% tags=["solution"]
 # Solution to Exercise 1. Every pixel would need one run of the base network; the table needs 65^3.
 # wrong: large_result.size[0] * large_result.size[1]    # forgot the table's own evaluations
 # wrong: 65 ** 3                                         # the table alone
@@ -241,17 +241,17 @@ solution_1 = height * width - 65 ** 3
 # split, the whole picture retouched), as a numpy array (h, w, 3) in [0, 1]. Use `panel.result.before`
 # and `panel.result.after` (the retouch at strength 1, not clamped).
 
-# %% answer
+# %% tags=["answer"]
 answer_2 = None  # an array (h, w, 3)
 
-# %% check
+# %% tags=["check"]
 # Check of Exercise 2: run this cell
 book.need("answer_2", cell="answer_2 = ...")
 book.need("panel", cell="Upload a photo")
 book.check(answer_2, your_photos.render(panel.result, split=0.0, strength=0.3), tol=1e-5, name="Exercise 2",
            hint="blend: before + strength * (after - before), then clip to [0, 1]")
 
-# %% solution
+# %% tags=["solution"]
 # Solution to Exercise 2. Strength blends the photo with its retouch; the picture is clipped to [0, 1].
 # wrong: (0.3 * panel.result.after).clip(0, 1)          # forgot the photo itself
 # wrong: (panel.result.after + 0.3 * (panel.result.before - panel.result.after)).clip(0, 1)  # strength 0.7
@@ -261,10 +261,10 @@ solution_2 = (panel.result.before + 0.3 * (panel.result.after - panel.result.bef
 # **Exercise 3.** What does the current photo's retouch do to mid grey? Find the output colour for the
 # input (0.5, 0.5, 0.5) at full strength, as three numbers. (0.5 lies on the 65-point lattice: index 32.)
 
-# %% answer
+# %% tags=["answer"]
 answer_3 = None  # three numbers (R, G, B)
 
-# %% check
+# %% tags=["check"]
 # Check of Exercise 3: run this cell
 book.need("answer_3", cell="answer_3 = ...")
 book.need("retoucher", cell="Which CSRNet retouches your photo")
@@ -273,7 +273,7 @@ with torch.no_grad():
     grey_out = retoucher.model.base(torch.full((1, 3, 1, 1), 0.5), panel.result.mods)[0, :, 0, 0]
 book.check(answer_3, grey_out, tol=1e-4, name="Exercise 3", hint="panel.result.lut is indexed [b, g, r]")
 
-# %% solution
+# %% tags=["solution"]
 # Solution to Exercise 3. Lattice point 32 of 0..64 is 0.5 on every axis, and the table holds the network there.
 # wrong: panel.result.lut[16, 16, 16]                   # index 16 is grey 0.25
 # wrong: [0.5, 0.5, 0.5]                                # the input itself
