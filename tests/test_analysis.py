@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from csrnet_lite import analysis, book, by_hand, degradation, ops, pictures, widgets
+from synthetic import synthetic_photo
+from csrnet_lite import analysis, by_hand, degradation, ops, pictures, widgets
 from csrnet_lite.analysis import ChainParams
 from csrnet_lite.image import thumbnail
 from csrnet_lite.metrics import psnr_of_mse
@@ -38,7 +39,7 @@ def model() -> CSRNet:
 @pytest.fixture(scope="module")
 def photos() -> list[torch.Tensor]:
     """Three different (1, 3, 40, 40) photos: the synthetic scene, darker and flatter, warmer and brighter."""
-    x = book.synthetic_photo(40)
+    x = synthetic_photo(40)
     return [x, ops.contrast(ops.brightness(x, 0.5), 0.6).clamp(0, 1),
             ops.white_balance(ops.brightness(x, 1.3), (1.2, 1.0, 0.8)).clamp(0, 1)]
 
@@ -217,7 +218,7 @@ def test_fit_recovers_known_operators(truth):
 def test_fit_reads_the_hand_made_csrnets_knobs_back():
     """The base network of notebook 2's CSRNet by hand, with a straight tone curve (no clipping in
     [-1, 2]): its knobs are saturation f, contrast k, gains (1 + w, 1 - w) and exposure log2 b."""
-    photo = book.synthetic_photo(40)
+    photo = synthetic_photo(40)
     net = by_hand.hand_made_csrnet([-1.0, 2.0], [-1.0, 2.0])
     mods = by_hand.hand_modulations(photo, brightness=0.8, contrast=1.3, saturation=0.7, warmth=0.1)
     fit = analysis.fit_learned_operators(net, mods, photo, n_pixels=1000)

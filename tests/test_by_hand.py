@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from csrnet_lite import book, by_hand, ops
+from synthetic import synthetic_photo
+from csrnet_lite import by_hand, ops
 from csrnet_lite.model import CSRNet, Modulations
 
 IDENTITY = ([0.0, 1.0], [0.0, 1.0])  # a tone curve that changes nothing in [0, 1]
@@ -15,7 +16,7 @@ IDENTITY = ([0.0, 1.0], [0.0, 1.0])  # a tone curve that changes nothing in [0, 
 
 @pytest.fixture(scope="module")
 def photo() -> torch.Tensor:
-    return book.synthetic_photo(48)  # (1, 3, 48, 48): sky, hills and a colour chart
+    return synthetic_photo(48)  # (1, 3, 48, 48): sky, hills and a colour chart
 
 
 @pytest.fixture(scope="module")

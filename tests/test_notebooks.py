@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from synthetic import synthetic_photo
 from csrnet_lite import book
 from csrnet_lite.settings import PROJECT_ROOT, official_weights_path
 from csrnet_lite.tools import html_book as builder
@@ -623,10 +624,10 @@ def test_recorded_and_static_copy():
 def test_synthetic_photo_is_a_valid_image():
     from csrnet_lite.image import check_image
 
-    x = book.synthetic_photo(64)
+    x = synthetic_photo(64)
     check_image(x)
     assert x.shape == (1, 3, 64, 64) and x.std() > 0.1
-    assert torch_equal(x, book.synthetic_photo(64))  # reproducible
+    assert torch_equal(x, synthetic_photo(64))  # reproducible
 
 
 def torch_equal(a, b) -> bool:

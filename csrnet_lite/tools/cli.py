@@ -170,9 +170,9 @@ def _cv(args: argparse.Namespace) -> int:
                                                    seed=seed, **({"steps": steps} if steps and base.steps else {})))
         data, methods = items(dataset), standard_methods(*configs)
         folds = by_source(data) if args.by_source else kfold(data, args.folds)
-        what = f"{', '.join(c.recipe for c in configs)} on {len(data)} pairs from {args.data}"
+        what = f"{', '.join(c.recipe for c in configs)} on {len(data)} pairs from {args.data}, {len(folds)} folds"
     report = report_stream([csv])
-    print(f"cross-validating {what}, {len(folds)} folds", file=report)
+    print(f"cross-validating {what}", file=report)
     with exclusive(new_files([csv])):
         result = crossvalidate(data, methods, folds, progress=True)
         print(result.table(), file=report)

@@ -10,7 +10,6 @@ from ..crossval import items, standard_methods
 from ..data import PairDataset
 from ..edits import EditSource, photo_folds, recipe as edit_recipe
 from ..recipes import TrainConfig
-from .arguments import data_resize
 
 
 def edit_source(data: PairDataset, root: str) -> EditSource:
@@ -48,5 +47,6 @@ def cv_setup(dataset: PairDataset, root: str, k: int, seeds: list[int], steps: i
         config = TrainConfig.edits(progress=False, seed=seed, **({"steps": steps} if steps else {}))
         methods["edits" if len(seeds) == 1 else f"edits s{seed}"] = edit_recipe(config)
     folds = photo_folds(pairs, k)
-    what = f"the edits recipe on {len(pairs)} random edits of {len(source.photos)} photos from {root} (by photo)"
+    what = (f"the edits recipe on {len(pairs)} random edits of {len(source.photos)} photos from {root}, "
+            f"{len(folds)} folds by photo")
     return items(pairs), methods, folds, what
