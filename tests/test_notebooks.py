@@ -12,6 +12,8 @@ must fail, and the reader's own check (run before any of this) must say "not ans
 """
 from __future__ import annotations
 
+import inspect
+
 import functools
 import importlib.util
 import re
@@ -639,4 +641,5 @@ def test_fivek_notebook_says_in_its_title_which_data_it_runs_on():
 
     nb = nbformat.read(NOTEBOOK_DIR / "04_fivek_subset.ipynb", as_version=4)
     title = nb.cells[0].source
-    assert "data_samples/" in title and "CSRNET_LITE_FIVEK" in title and "describe_root()" in nb.cells[1].source
+    assert "data_samples/" in title and "CSRNET_LITE_FIVEK" in title
+    assert "book.about()" in nb.cells[1].source and "describe_root()" in inspect.getsource(book.about)

@@ -274,7 +274,7 @@ def test_status_line_names_every_conversion(retoucher, tmp_path):
     expected = {"grey.png": ["greyscale"], "print.jpg": ["CMYK"], "glass.png": ["transparency dropped"], "plain.png": []}
     for name, words in expected.items():
         result = your_photos.retouch_photo_file(retoucher, tmp_path / name, tmp_path / "out", lut_size=9)
-        line = your_photos.describe(retoucher, result)
+        line = your_photos.status_line(retoucher, result)
         assert len(result.notes) == len(words) and all(w in line for w in words), (name, line)
         with Image.open(result.photo) as im:
             assert im.mode == "RGB"  # what the notes say was done
