@@ -165,3 +165,15 @@ def model_file(path: Path, thumb_size: int | None = 128) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"model": net.state_dict(), "config": {"thumb_size": thumb_size}}, path)
     return path
+
+
+M = ["--model", "m.pt"]  # the model option of a case whose setup is `with_model`
+
+
+def with_model(*makers):
+    """A setup that writes m.pt, then runs each maker(folder)."""
+    def setup(d: Path) -> None:
+        model_file(d / "m.pt")
+        for make in makers:
+            make(d)
+    return setup

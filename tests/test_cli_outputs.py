@@ -18,19 +18,7 @@ import pytest
 import torch
 from PIL import Image
 
-from cli_harness import Case, check, command, model_file, photo, run_cases
-
-M = ["--model", "m.pt"]
-
-
-def with_model(*makers):
-    """A setup that writes m.pt, then runs each maker(folder)."""
-    def setup(d: Path) -> None:
-        model_file(d / "m.pt")
-        for make in makers:
-            make(d)
-    return setup
-
+from cli_harness import M, Case, check, command, model_file, photo, run_cases, with_model
 
 def pairs(d: Path) -> None:
     for k in (1, 2, 3):

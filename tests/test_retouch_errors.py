@@ -15,19 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-from cli_harness import Case, check, command, huge_png, model_file, photo, run_cases, truncated
-
-M = ["--model", "m.pt"]
-
-
-def with_model(*makers):
-    """A setup that writes m.pt, then runs each maker(folder)."""
-    def setup(d: Path) -> None:
-        model_file(d / "m.pt")
-        for make in makers:
-            make(d)
-    return setup
-
+from cli_harness import M, Case, check, command, huge_png, model_file, photo, run_cases, truncated, with_model
 
 def evil_pickle(d: Path) -> None:
     class Evil:
