@@ -1,6 +1,7 @@
 """Does the default recipe beat the best fixed colour transform on photos it has never seen?
 
     .venv/bin/python bench/train_quality.py [--folds 5] [--recipe fast --steps 300] [--seeds 0,1]
+    .venv/bin/python bench/train_quality.py --pretrained edits.pt [--pretrained-steps 150]
 
 On ../shared/fivek (real FiveK pairs from five sources, research-only, read in place; long edge 512
 as the papers do), cross-validates every method twice with `csrnet_lite.crossval`: 5 folds over all
@@ -9,6 +10,12 @@ scored on the held-out ones, so every number is on unseen photos and no setting 
 (the default recipe chooses its ridge strength by cross-validation inside each fold's training pairs).
 Methods: doing nothing, the polynomial colour transforms, the fitted start (CSRNet's base network as
 one fixed colour map), the default recipe, and any `--recipe` asked for (each at `--steps`).
+
+`--pretrained PATH` adds pre-training on random edits (`TrainConfig.pretrained`): the model file PATH
+(e.g. `python -m csrnet_lite train --data data_samples --edits --out PATH`: data_samples' photos, another
+collection than FiveK, so nothing of a held-out photo leaks in), its last layer refitted to each
+fold's training pairs by ridge regression; with `--pretrained-steps N` also that refit followed by N
+gradient steps of `fast` at a tenth of its learning rate.
 
 Targets (both cross-validations): the default recipe's mean PSNR >= the best fixed colour transform's
 + 0.5 dB, and its worst photo relative to doing nothing no worse than that transform's worst photo.
@@ -54,6 +61,8 @@ def main(argv=None) -> int:
                    help="also cross-validate this recipe (repeat the option)")
     p.add_argument("--steps", type=int, default=None, help="steps of the extra recipes (default: theirs)")
     p.add_argument("--seeds", default="0", help="seeds of the extra recipes, comma-separated")
+    p.add_argument("--pretrained", default=None, help="a model pre-trained on random edits (thumb_size 64)")
+    p.add_argument("--pretrained-steps", type=int, default=0, help="gradient steps after its refit (0: none)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--csv", default=None, help="write per-photo held-out scores here (two files)")
     args = p.parse_args(argv)
@@ -64,6 +73,11 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     data = items(PairDataset(root, resize=RESIZE))
     cfgs = configs(args.recipe, args.steps, [int(s) for s in args.seeds.split(",")])
+    if args.pretrained:
+        cfgs.append(TrainConfig.pretrained(args.pretrained, recipe="edits-pretrained", progress=False))
+        if args.pretrained_steps:
+            cfgs.append(TrainConfig.pretrained(args.pretrained, recipe=f"+ {args.pretrained_steps} steps",
+                                               steps=args.pretrained_steps, lr=2e-4, progress=False))
     default = cfgs[0]
     print(f"{len(data)} pairs from {root} ({RESIZE}); default recipe: init={default.init}"
           f"{' (' + default.official_path + ')' if default.official_path else ''}, {default.steps} steps; "
@@ -84,6 +98,9 @@ def main(argv=None) -> int:
         checks += [(f"{title}: default - best fixed ({fixed})", gain, f">= +{GOAL_DB} dB", gain >= GOAL_DB),
                    (f"{title}: worst photo vs identity, default - best fixed", worst - fixed_worst, ">= 0 dB",
                     worst >= fixed_worst)]
+        for m in cv.methods[cv.methods.index("default") + 1:]:
+            print(f"{m}: {cv.verdict(m, fixed)}; worst photo {cv.worst(m)[1]:+.2f} dB ({cv.worst(m)[0]}) "
+                  f"against doing nothing")
     print()
     width = max(len(c[0]) for c in checks)
     for what, value, target, ok in checks:

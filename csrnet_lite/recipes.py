@@ -59,11 +59,14 @@ class TrainConfig:
     warmup: int = 50                  # linear lr warm-up steps
     modulation_penalty: float = 1e-3  # loss += penalty * mean(scale^2 + shift^2): prefer the average retouch
     ema: float = 0.99                 # >0: return the running average of the weights (decay per step)
-    init: Literal["default", "identity", "fit", "official", "official-fit"] = "fit"
+    init: Literal["default", "identity", "fit", "official", "official-fit", "pretrained-fit"] = "fit"
     # default: PyTorch's init; identity: base = identity on [0, 1], zero heads; fit: identity, then the
     # base's last layer least-squares fitted to the training pairs; official: the authors' weights;
-    # official-fit: the authors' weights, then their last layer fitted to the training pairs (`fit_base`)
+    # official-fit: the authors' weights, then their last layer fitted to the training pairs (`fit_base`);
+    # pretrained-fit: the model file `pretrained_path`, then its last layer fitted the same way
     official_path: str | None = None  # authors' weights for init="official" (None: settings' default)
+    pretrained_path: str | None = None  # a csrnet-lite model file for init="pretrained-fit" (e.g. trained
+    # on random edits, `edits()`); its condition view must be this config's `thumb_size`
     ridge: float | tuple[float, ...] = 1e-2  # ridge strength of the least-squares fit (relative to the
     # features' scale); several: chosen by leave-one-photo-out cross-validation (`fit.choose_ridge`)
     ridge_rule: Literal["best", "one-se"] = "one-se"  # how `fit.choose_ridge` picks among several
@@ -99,9 +102,12 @@ class TrainConfig:
             raise ValueError(f"seed must be a whole number from 0 to 2**64 - 1, got {self.seed}")
         if self.loss not in ("l1", "l2"):
             raise ValueError(f"loss must be 'l1' or 'l2', got {self.loss!r}")
-        if self.init not in ("default", "identity", "fit", "official", "official-fit"):
-            raise ValueError(f"init must be 'default', 'identity', 'fit', 'official' or 'official-fit', "
-                             f"got {self.init!r}")
+        if self.init not in ("default", "identity", "fit", "official", "official-fit", "pretrained-fit"):
+            raise ValueError(f"init must be 'default', 'identity', 'fit', 'official', 'official-fit' or "
+                             f"'pretrained-fit', got {self.init!r}")
+        if (self.init == "pretrained-fit") != (self.pretrained_path is not None):
+            raise ValueError("init='pretrained-fit' and pretrained_path=PATH (a model file to start from) go together, "
+                             f"got init={self.init!r}, pretrained_path={self.pretrained_path!r}")
         ridges = (self.ridge,) if isinstance(self.ridge, (int, float)) else self.ridge
         if not ridges or any(r < 0 for r in ridges):
             raise ValueError(f"ridge must be >= 0, or a non-empty tuple of such values, got {self.ridge!r}")
@@ -183,6 +189,20 @@ class TrainConfig:
         """
         return TrainConfig(**{**dict(recipe="edits", steps=3000, thumb_size=64, crop=0.25, exposure=0.0),
                               **overrides})
+
+    @staticmethod
+    def pretrained(path, **overrides) -> "TrainConfig":
+        """Transfer learning from the csrnet-lite model file `path`, e.g. one pre-trained on random edits
+        of other photos (`edits()`, `train --edits`): its networks kept, its last layer refitted to your
+        pairs by ridge regression (init="pretrained-fit", the strength chosen as `default` chooses it),
+        no gradient step. thumb_size: the view the edits recipe trains on (64).
+
+        >>> c = TrainConfig.pretrained("edits.pt")
+        >>> c.init, c.steps, c.thumb_size
+        ('pretrained-fit', 0, 64)
+        """
+        return TrainConfig(**{**dict(recipe="pretrained", steps=0, ridge=RIDGE_GRID, init="pretrained-fit",
+                                     pretrained_path=str(path), thumb_size=64), **overrides})
 
     @staticmethod
     def finetune(official_path: str | None = None, **overrides) -> "TrainConfig":

@@ -31,7 +31,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .checkpoint import check_same_training, config_from_checkpoint, load_checkpoint, load_official, save_checkpoint
+from .checkpoint import (check_same_training, config_from_checkpoint, load_checkpoint, load_model, load_official,
+                         save_checkpoint)
 from .data import iter_pairs
 from .fit import fit_base, identity_init
 from .metrics import psnr_of_mse
@@ -177,18 +178,30 @@ def init_model(config: TrainConfig, data=None) -> CSRNet:
         torch.manual_seed(config.seed)
         if config.init in ("official", "official-fit"):
             model = load_official(config.official_path).train()
+        elif config.init == "pretrained-fit":
+            model = _pretrained(config)
         else:
             model = CSRNet()
         if config.init in ("identity", "fit"):
             identity_init(model)
-        if config.init in ("fit", "official-fit"):
+        if config.init in ("fit", "official-fit", "pretrained-fit"):
             if data is None:
                 raise ValueError(f"init={config.init!r} fits the base network to the training pairs: pass data")
             gen = torch.Generator().manual_seed(config.seed)
             fit_base(model, as_pairs(data), ridge=config.ridge, generator=gen,
-                     modulated=config.init == "official-fit", view=CondView.trained_on(config.thumb_size),
+                     modulated=config.init != "fit", view=CondView.trained_on(config.thumb_size),
                      rule=config.ridge_rule)
     return model
+
+
+def _pretrained(config: TrainConfig) -> CSRNet:
+    """The model in `config.pretrained_path` (train mode), if its condition network saw what `config` shows it."""
+    model, view = load_model(config.pretrained_path)
+    if view != CondView.trained_on(config.thumb_size):
+        raise ValueError(f"{config.pretrained_path} was trained on condition views {view}, but thumb_size="
+                         f"{config.thumb_size} shows {CondView.trained_on(config.thumb_size)}: set thumb_size to "
+                         "the one it was trained with")
+    return model.train()
 
 
 def fixed_colour_map(data) -> CSRNet:

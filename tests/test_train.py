@@ -185,6 +185,29 @@ def test_default_and_fixed_recipes(tmp_path, monkeypatch):
         TrainConfig(ridge=())
 
 
+def test_pretrained_fit_keeps_a_model_files_networks_and_refits_its_last_layer(pairs, tmp_path):
+    """init="pretrained-fit": the layers before conv3 and the condition network are the file's, conv3 is
+    the least-squares fit to the new pairs (better on them than the file's own conv3), and a view other
+    than the one it was trained on is refused before any work."""
+    other = [(x, x.pow(0.8)) for x in smooth_images(4, seed=3)]  # another retouch of other photos
+    first = train(None, other, dataclasses.replace(TINY, thumb_size=64, ema=0.0), checkpoint=tmp_path / "pre.pt")
+    config = TrainConfig.pretrained(tmp_path / "pre.pt", ridge=1e-4, progress=False)
+    assert (config.init, config.steps, config.pretrained_path, config.thumb_size) == (
+        "pretrained-fit", 0, str(tmp_path / "pre.pt"), 64)
+    model = train(None, pairs, config).model
+    kept = [k for k in model.state_dict() if not k.startswith(("conv3", "cond_scale3", "cond_shift3"))]
+    assert all(torch.equal(model.state_dict()[k], first.model.state_dict()[k]) for k in kept)
+    view = CondView.trained_on(64)
+    with torch.no_grad():
+        refit = sum(psnr(model(x, view(x)), y) for x, y in pairs)
+        before = sum(psnr(first.model(x, view(x)), y) for x, y in pairs)
+    assert refit > before + 3 * len(pairs)
+    with pytest.raises(ValueError, match="set thumb_size to the one it was trained with"):
+        init_model(TrainConfig.pretrained(tmp_path / "pre.pt", thumb_size=128), pairs)
+    with pytest.raises(ValueError, match="go together"):
+        TrainConfig(init="pretrained-fit")
+
+
 def test_a_closed_form_recipe_returns_its_fitted_start(pairs):
     config = TrainConfig.fixed(thumb_size=16, progress=False)
     result = train(None, pairs, config)
