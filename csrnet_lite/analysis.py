@@ -25,7 +25,7 @@ import torch
 
 from . import ops
 from .image import check_image
-from .metrics import psnr_of_mse
+from .metrics import psnr, psnr_of_mse
 from .model import CSRNet, Modulations
 from .ops import apply_conv, apply_gfm
 from .pictures import as_array, sample_pixels
@@ -137,6 +137,34 @@ def cost_per_layer(model: CSRNet, photo: torch.Tensor, mods: Modulations, target
     full = db(preview_modulations(model, photo, mods))
     return {layer: full - db(preview_switched(model, photo, mods, **{f"scale{layer}": False, f"shift{layer}": False}))
             for layer in LAYERS}
+
+
+# ---- does it adapt? ----
+
+@torch.no_grad()
+def exposure_curves(model: CSRNet, view, photo: torch.Tensor, evs: Sequence[float], n: int = 257) -> np.ndarray:
+    """The grey tone curve (mean of R, G, B out for grey in, on `n` points of [0, 1]) of the colour map
+    `model` gives `photo` shown at each exposure of `evs` (`ops.exposure`, stops) -> (len(evs), n); with
+    odd n, column n // 2 is where grey 0.5 goes. A network that reads exposure lifts a darkened photo's
+    curve; a fixed map draws the same curve at every exposure. `view`: what its condition network sees
+    (`model.CondView`, e.g. `checkpoint.OFFICIAL_VIEW`)."""
+    grey = torch.linspace(0, 1, n).view(1, 1, n, 1).expand(1, 3, n, 1)  # (1, 3, n, 1): a column of greys
+    out = [model.base(grey, model.modulations(view(ops.exposure(photo, ev).clamp(0, 1)))).mean(1)[0, :, 0]
+           for ev in evs]  # each (n,)
+    return torch.stack(out).numpy()
+
+
+@torch.no_grad()
+def own_and_mean(model: CSRNet, view, samples) -> tuple[dict[str, float], dict[str, float]]:
+    """(id -> PSNR with the photo's own modulations, id -> PSNR with the mean modulations of all the
+    photos) of Samples with .id/.input/.target, in dB on 8-bit values of the clamped output. The gain of
+    own over mean is what reading each photo adds to the network's average retouch of these photos."""
+    each = [model.modulations(view(s.input)) for s in samples]  # views may differ in size: one at a time
+    mean = lambda ts: torch.cat(ts).mean(0, keepdim=True)  # noqa: E731  B x (1, C) -> (1, C)
+    average = Modulations(mean([m.cond for m in each]), tuple(mean(t) for t in zip(*[m.scales for m in each])),
+                          tuple(mean(t) for t in zip(*[m.shifts for m in each])))
+    score = lambda s, m: float(psnr(model.base(s.input, m).clamp(0, 1), s.target)[0])  # noqa: E731
+    return ({s.id: score(s, m) for s, m in zip(samples, each)}, {s.id: score(s, average) for s in samples})
 
 
 # ---- which operators did it learn? ----

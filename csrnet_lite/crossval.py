@@ -181,6 +181,7 @@ class CrossValidation:
     train_psnr: dict[str, float] = field(default_factory=dict)  # method -> mean PSNR on its training photos
     seconds: dict[str, float] = field(default_factory=dict)     # method -> fitting time per fold
     train_size: int | None = None                                # pairs each fold trained on, if capped
+    train_folds: dict[str, list[float]] = field(default_factory=dict)  # method -> train_psnr of each fold
 
     @property
     def methods(self) -> list[str]:
@@ -309,7 +310,7 @@ def crossvalidate(data, methods: Mapping[str, Fit], folds: Sequence[Fold] | int 
             if progress:
                 print(f"{fold.name}: {name} fitted in {time.perf_counter() - start:.1f} s", flush=True)
     return CrossValidation(tuple(folds), tuple(scores), {k: sum(v) / len(v) for k, v in train_sum.items()},
-                           {k: v / len(folds) for k, v in seconds.items()}, train_size)
+                           {k: v / len(folds) for k, v in seconds.items()}, train_size, train_sum)
 
 
 def paired_difference(a: Mapping[str, float], b: Mapping[str, float]) -> tuple[float, float]:

@@ -13,6 +13,7 @@ import io
 import time
 from typing import Mapping, Sequence
 
+import matplotlib
 import numpy as np
 import torch
 from IPython import get_ipython
@@ -234,6 +235,24 @@ def tone_curve_figure(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], title
         ax.plot([0, 1], [0, 1], "k--", lw=0.8)
         ax.set(xlim=(0, 1), ylim=(min(0, out.min()), max(1, out.max())), xlabel="input", ylabel="output",
                title=name, aspect="equal")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def exposure_curves_figure(panels: Mapping[str, np.ndarray], evs: Sequence[float], title: str = "") -> Figure:
+    """One panel per entry {name: curves (len(evs), n)} (`analysis.exposure_curves`): one grey tone curve
+    per exposure, dark blue for the darkest to yellow for the brightest, and the identity line."""
+    fig = Figure(figsize=(3.6 * len(panels), 3.4), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    colours = matplotlib.colormaps["viridis"](np.linspace(0, 1, len(evs)))
+    for ax, (name, curves) in zip(axes, panels.items()):
+        t = np.linspace(0, 1, curves.shape[1])
+        for ev, curve, colour in zip(evs, curves, colours):
+            ax.plot(t, curve, color=colour, lw=1.5, label=f"{ev:+.1f} stops")
+        ax.plot([0, 1], [0, 1], "k--", lw=0.8)
+        ax.set(xlim=(0, 1), xlabel="grey in", ylabel="grey out (mean of R, G, B)", title=name)
+    axes[-1].legend(fontsize=7, title="photo shown at", title_fontsize=7)
     if title:
         fig.suptitle(title)
     return fig
