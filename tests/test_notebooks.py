@@ -495,6 +495,31 @@ def test_csrnet_from_scratch_matches_the_authors_weights(shared_weights):
     assert values["authors_loaded"] is True and values["authors_gap"] < 1e-6
 
 
+@pytest.mark.slow
+def test_visualising_modulations_probes_the_authors_network_when_present(shared_weights):
+    """With the authors' weights, notebook 6 states the exposure probe against untrained networks and
+    own-vs-mean modulations through their noise thresholds."""
+    if official_weights_path() != shared_weights / "csrnet_official.pth":
+        pytest.skip(f"CSRNET_LITE_WEIGHTS points elsewhere ({official_weights_path()})")
+    values = builder.recorded(_executed(NOTEBOOK_DIR / "06_visualising_modulations.ipynb")[0])["values"]
+    assert "untrained network" in values["response_verdict"] and values["lift_threshold"] > 0
+    assert "noise ±" in values["own_verdict"] and values["n_better"] + values["n_worse"] <= values["n_photos"]
+
+
+def test_a_cell_of_06_run_before_its_data_names_the_cell_to_run():
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(NOTEBOOK_DIR / "06_visualising_modulations.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if 'book.need("samples", "order"' in c.source)
+    nb.cells = [nbformat.v4.new_code_cell("from csrnet_lite import book\nbook.setup()"), cell]
+    NotebookClient(nb, kernel_name="python3", timeout=120, allow_errors=True,
+                   resources={"metadata": {"path": str(NOTEBOOK_DIR)}}).execute()
+    [error] = [o for o in nb.cells[1].outputs if o.output_type == "error"]
+    assert error.traceback == ["This cell needs `samples`, `order`: run the cell 'A trained model' first (and "
+                               "the cells above it), then this one again."]
+
+
 # ---- book.py's helpers, without a kernel ----
 
 def test_check_says_whether_an_answer_is_right(monkeypatch):
