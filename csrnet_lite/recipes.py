@@ -1,8 +1,10 @@
-"""How to train: `TrainConfig` and its recipes `default`, `fixed`, `paper`, `fast`, `edits` and `finetune`;
-`History`, what a run records. Each recipe is explained here, once; `train.py` runs them.
+"""How to train: `TrainConfig` and its recipes `default`, `fixed`, `paper`, `fast`, `edits`, `pretrained`
+and `finetune`; `History`, what a run records. Each recipe is explained here, once; `train.py` runs them.
 
-`default` (what cross-validation chose) and `fixed` are closed-form fits of the base network's last
-layer (`fit.py`), no gradient step.
+`default` (what cross-validation chose), `pretrained` and `fixed` are closed-form fits of the base
+network's last layer (`fit.py`), no gradient step. `default` and `pretrained` are transfer learning: a
+pretrained network (the authors' weights; a model file, e.g. trained on random edits of other photos)
+kept as it is, with only its last layer refitted to your pairs by ridge regression.
 
 `paper` is the published recipe: L1 loss on whole images, batch 1, Adam (lr 1e-4, betas 0.9/0.99),
 lr halved every 100k iterations, no augmentation, and the condition network looking at the whole
@@ -144,12 +146,14 @@ class TrainConfig:
 
     @staticmethod
     def default(official_path: str | None = None, **overrides) -> "TrainConfig":
-        """What `train` does with no recipe flags, chosen by cross-validation (bench/train_quality.py).
+        """What `train` does with no recipe flags, chosen by cross-validation (bench/train_quality.py):
+        transfer learning, a ridge refit of a pretrained network's last layer.
 
         With the authors' weights (`official_path`, else `settings.official_weights_path()` when that
         file exists): their network, whose condition network learnt from 4,500 FiveK photos how
         retouches differ between photos, with its last layer refitted to your pairs by ridge
-        regression (init="official-fit"). Without them: `fixed`. Both are closed-form fits (steps=0):
+        regression (init="official-fit"). Without them: `fixed` (a network pre-trained on random edits of
+        data_samples, `pretrained`, did not beat it on ../shared/fivek). Both are closed-form fits (steps=0):
         on ~20 pairs every amount of gradient training we measured made unseen photos worse. The
         ridge strength is chosen by leave-one-photo-out cross-validation on the training pairs, by the
         one-standard-error rule (on ../shared/fivek it kept the worst unseen photo 5 dB better than the
