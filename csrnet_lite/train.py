@@ -222,6 +222,19 @@ def lr_at(config: TrainConfig, step: int, progress: float) -> float:
     return lr
 
 
+def ema_at(config: TrainConfig, step: int) -> float:
+    """The running average's decay at the (0-based) step: `config.ema`, warmed up as (1 + step) /
+    (ema_warmup + step), so that a short run's average follows the weights instead of keeping a share
+    of where training started (22% after 150 steps at 0.99) mixed with weights that no longer fit it.
+
+    >>> ema_at(TrainConfig(ema=0.99, ema_warmup=10), 0), ema_at(TrainConfig(ema=0.99, ema_warmup=10), 10_000)
+    (0.1, 0.99)
+    """
+    if not config.ema_warmup:
+        return config.ema
+    return min(config.ema, (1 + step) / (config.ema_warmup + step))
+
+
 # --- the loop --------------------------------------------------------------------------------------
 
 def train(model: CSRNet | None, data, config: TrainConfig = TrainConfig(), *,
@@ -284,9 +297,10 @@ def _loop(run: _Run, pairs, config: TrainConfig, device: torch.device, bar, chec
         run.updating = True
         run.optimizer.step()
         if run.average is not None:
+            decay = ema_at(config, run.step)
             with torch.no_grad():
                 for a, w in zip(run.average.parameters(), run.model.parameters()):
-                    a.lerp_(w, 1 - config.ema)
+                    a.lerp_(w, 1 - decay)
         run.updating = False
         # 5. record the step; checkpoint every config.checkpoint_minutes
         run.record(config.batch, loss.item(), psnr_of_mse(mse.item()), lr)

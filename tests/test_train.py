@@ -257,7 +257,7 @@ def test_learns_a_known_retouch(pairs, init):
 
 
 def test_returned_model_is_the_running_average(pairs):
-    config = dataclasses.replace(TINY, steps=2, ema=0.5)
+    config = dataclasses.replace(TINY, steps=2, ema=0.5, ema_warmup=0)
     model = init_model(config, pairs)
     snapshots = [[p.detach().clone() for p in model.parameters()]]
     record = lambda step, history: snapshots.append([p.detach().clone() for p in model.parameters()])  # noqa: E731
@@ -266,6 +266,27 @@ def test_returned_model_is_the_running_average(pairs):
     for i, p in enumerate(result.model.parameters()):
         w0, w1, w2 = (s[i] for s in snapshots)
         torch.testing.assert_close(p.detach(), 0.25 * w0 + 0.25 * w1 + 0.5 * w2, rtol=0, atol=1e-6)
+
+
+def test_training_does_not_take_a_fitted_start_below_itself_on_its_training_photos():
+    """`fast` from its fitted start, 60 steps on 8 data_samples pairs at 64 px: the running average ends
+    above the start on the photos it trained on. With the average's decay constant from the first step
+    (ema_warmup=0) it ended 1.2 dB below (18.42 against 19.58 dB)."""
+    from csrnet_lite.data import PairDataset
+    from csrnet_lite.image import Resize
+    from csrnet_lite.settings import DATA_SAMPLES
+
+    pairs = [(s.input, s.target) for s in list(PairDataset(DATA_SAMPLES, resize=Resize("long", 64)))[:8]]
+    config = TrainConfig.fast(steps=60, progress=False)
+    view = CondView.trained_on(config.thumb_size)
+
+    def score(model):
+        with torch.no_grad():
+            return sum(psnr(model(x, view(x)), y) for x, y in pairs) / len(pairs)
+    start = score(init_model(config, pairs).eval())
+    assert score(train(None, pairs, config).model) > start
+    assert score(train(None, pairs, dataclasses.replace(config, ema_warmup=0)).model) < start  # the old schedule
+    assert train_module.ema_at(config, 0) == 0.1 and train_module.ema_at(config, 10_000) == config.ema
 
 
 def test_same_seed_same_model_other_seed_other_model(pairs):
