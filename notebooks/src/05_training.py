@@ -300,11 +300,11 @@ else:
 # `train_psnr` is each method's score on the photos it was fitted on (averaged over the folds). The
 # gap between it and the score on unseen photos is what the method learnt about its particular
 # training photos rather than about retouching. Doing nothing has nothing to learn. The gap does not
-# simply grow with the number of parameters: the default recipe refits only about 195 numbers, yet
-# it fits them exactly to the training photos, while the fast recipe's many parameters are held back
-# by its fitted start, its short schedule and its augmentation (it trains on photos shifted by up to
-# 1.5 stops, not on the photos as they are), so it may fit its own training photos *worse* than a
-# simpler method. The sentence below says which gap is the largest here.
+# simply grow with the number of parameters: the default recipe refits only its last layer, but by
+# least squares on the training photos themselves, while the fast recipe's many parameters are held
+# back by its fitted start, its short schedule and its augmentation (it trains on photos shifted by up
+# to `exposure` stops, see the table of settings, not on the photos as they are), so it may fit its
+# own training photos *worse* than a simpler method. The sentence below says which gap is the largest here.
 
 # %%
 names = [m for m in cv.methods if m != "identity"]
