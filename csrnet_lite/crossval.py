@@ -210,6 +210,12 @@ class CrossValidation:
         """Standard deviation of the fold means (dB); 0 with one fold."""
         return _std(self.fold_means(method))
 
+    def standard_error(self, method: str, *, train: bool = False) -> float:
+        """Standard error (dB) of `mean(method)` over the photos, or with train=True of its `train_psnr`
+        over the folds: the error bar of a chart of the scores."""
+        values = self.train_folds[method] if train else list(self.per_photo(method).values())
+        return _std(values) / math.sqrt(len(values))
+
     def gains(self, method: str, baseline: str = "identity") -> dict[str, float]:
         """Photo id -> PSNR of `method` minus PSNR of `baseline` on that photo (dB)."""
         base = self.per_photo(baseline)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import statistics
 
 import pytest
 import torch
@@ -106,6 +107,9 @@ def test_summary_numbers_by_hand():
     assert mean == pytest.approx(5 / 3) and se == pytest.approx(4 / 3)  # std 4/sqrt(3), over sqrt(3)
     assert cv.verdict("good", "identity").startswith("no clear difference")  # 1.67 < 2 x 1.33 dB
     assert cv.verdict("good", "identity", threshold=1.0).startswith("good is 1.67 dB better")
+    assert cv.standard_error("good") == pytest.approx(statistics.stdev([23.0, 25.0, 17.0]) / math.sqrt(3))
+    trained = CrossValidation(folds, scores, train_folds={"good": [26.0, 24.0]})
+    assert trained.standard_error("good", train=True) == pytest.approx(1.0)  # std sqrt(2), over sqrt(2)
     with pytest.raises(KeyError, match="have"):
         cv.per_photo("nope")
 

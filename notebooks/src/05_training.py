@@ -40,19 +40,17 @@ book.about()
 # %%
 import dataclasses
 import json
-import statistics
 import time
 
 from IPython.display import Markdown, display
 from matplotlib.figure import Figure
 
-from csrnet_lite import book, pictures, plots, widgets
+from csrnet_lite import book, metrics, pictures, plots, widgets
 from csrnet_lite.crossval import (by_source, crossvalidate, fitted_start, items, kfold, paired_difference,
                                   recipe, standard_methods, verdict)
 from csrnet_lite.data import PairDataset, default_root, describe_root
 from csrnet_lite.evaluate import comparison, retoucher
 from csrnet_lite.image import Resize
-from csrnet_lite.metrics import psnr
 from csrnet_lite.model import CondView
 from csrnet_lite.pairs import split_by_id
 from csrnet_lite.recipes import TrainConfig
@@ -196,8 +194,8 @@ fit_start = time.perf_counter()
 default_result = train(None, train_data, default)
 default_seconds = time.perf_counter() - fit_start  # the fit happens before the (empty) training loop
 paper_run = retoucher(paper_result.model, paper_result.view)
-paper_train = statistics.mean(float(psnr(paper_run(x.input).clamp(0, 1), x.target)[0]) for x in train_data)
-nothing_train = statistics.mean(float(psnr(x.input, x.target)[0]) for x in train_data)
+paper_train = sum(float(metrics.psnr(paper_run(x.input).clamp(0, 1), x.target)[0]) for x in train_data) / len(train_data)
+nothing_train = sum(float(metrics.psnr(x.input, x.target)[0]) for x in train_data) / len(train_data)
 book.say("The paper recipe did **{paper_steps}** steps, **{share:.3f}%** of its {total:,}-step schedule. It starts "
          "from random weights, so it must first learn to pass colours through: on its own training photos it "
          "scores **{paper_train:.2f} dB**, {paper_vs_nothing} doing nothing ({nothing_train:.2f} dB). Its scores "
@@ -312,11 +310,10 @@ gaps = {m: cv.train_psnr[m] - cv.mean(m) for m in names}
 fig = Figure(figsize=(8, 3.5), layout="constrained")
 ax = fig.add_subplot()
 xs = range(len(names))
-unseen_se = [statistics.stdev(cv.per_photo(m).values()) / len(data) ** 0.5 for m in names]  # over photos
 ax.bar([x - 0.2 for x in xs], [cv.train_psnr[m] for m in names], 0.4, label="training photos",
-       yerr=[2 * statistics.stdev(cv.train_folds[m]) / len(cv.folds) ** 0.5 for m in names], capsize=3)
+       yerr=[2 * cv.standard_error(m, train=True) for m in names], capsize=3)
 ax.bar([x + 0.2 for x in xs], [cv.mean(m) for m in names], 0.4, label="unseen photos",
-       yerr=[2 * e for e in unseen_se], capsize=3)
+       yerr=[2 * cv.standard_error(m) for m in names], capsize=3)
 ax.set_xticks(list(xs), [n.replace(" colour transform", "") for n in names], rotation=20)
 ax.set(ylabel="mean PSNR (dB)", ylim=(min(cv.mean(m) for m in names) - 3, None),
        title="Seen vs unseen (error bars: 2 SE over folds / photos)")
@@ -350,7 +347,7 @@ fig = Figure(figsize=(6, 3.5), layout="constrained")
 ax = fig.add_subplot()
 for name in curve_methods:  # error bars: 2 SE of each mean over the photos
     ax.errorbar(sizes, [by_size[n].mean(name) for n in sizes], fmt="o-", label=name, capsize=3,
-                yerr=[2 * statistics.stdev(by_size[n].per_photo(name).values()) / len(data) ** 0.5 for n in sizes])
+                yerr=[2 * by_size[n].standard_error(name) for n in sizes])
 ax.axhline(cv.mean("identity"), color="k", lw=0.8, ls="--", label="doing nothing")
 ax.set(xscale="log", xlabel="training pairs", ylabel="mean PSNR on unseen photos (dB)", title="More pairs")
 ax.set_xticks(sizes, [str(n) for n in sizes])

@@ -535,6 +535,13 @@ if has_authors:
              own_verdict=verdict("its own modulations", "the mean modulations", *own_gain),
              n_better=int((gains > noise_db).sum()), n_worse=int((gains < -noise_db).sum()), noise_db=noise_db,
              own_gain=own_gain[0])
+    reads = book.compare(response, hi, lift_threshold, more="reads a photo's exposure, as no untrained network does",
+                         less="shows no exposure response beyond an untrained network's", same="shows no exposure "
+                         "response beyond an untrained network's")
+    helps = book.compare(own_gain[0], 0, max(2 * own_gain[1], 0.05), more="reading each photo clearly helps on "
+                         "these photos", less="reading each photo clearly hurts on these photos", same="on these "
+                         "photos reading each photo does not clearly beat its average retouch")
+    book.say("In short: the authors' network {reads}, and {helps}.", reads=reads, helps=helps)
 
 # %% [markdown]
 # The two probes ask different questions. The first: does the condition network read exposure at all
