@@ -8,7 +8,7 @@ the loop (`_loop`) does, in order:
   1. batch: random photos, crops, flips and exposure shifts, drawn by `sample_batch`;
   2. modulations from the condition view (`model.CondView`), then the base network on the pixels;
   3. loss (L2 or L1) and the penalty on large modulations;
-  4. optimiser step at this step's learning rate (`lr_at`), then the running average (EMA);
+  4. optimiser step at this step's learning rate (`lr_at`), then the running average (EMA, `ema_at`);
   5. record the step in the history, and checkpoint every `config.checkpoint_minutes`.
 The starting weights come from `init_model` (the closed-form fit of `fit.py`, or the authors' weights).
 
@@ -172,7 +172,7 @@ def sample_batch(pairs, config: TrainConfig, gen: torch.Generator) -> Batch:
 def init_model(config: TrainConfig, data=None) -> CSRNet:
     """A fresh CSRNet initialised as `config.init` says, deterministically from `config.seed`.
 
-    init="fit" and "official-fit" need the training `data` (same forms as `train` accepts).
+    init="fit", "official-fit" and "pretrained-fit" need the training `data` (same forms as `train` accepts).
     """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
