@@ -643,6 +643,8 @@ assert cv.worst("identity")[1] == 0
 assert all(by_size[n].train_size == n for n in sizes) and sizes[-1] == most
 assert cv_source is None or len(cv_source.folds) == len(sources)
 assert max(gaps, key=gaps.get) in names and set(cv.train_psnr) == set(cv.methods)
+# pre-training on edits: every photo scored once, unseen by its refit; the overlap is counted
+assert sorted(cv_pre.per_photo(pretrained.recipe)) == sorted(x.id for x in data) and 0 < overlap <= len(data)
 # the edit task: the exact inverse is the ceiling; the goals hold in full mode (smoke: a few steps only)
 means = {m: sum(v.values()) / len(v) for m, v in edit_scores.items()}
 assert means["exact inverse"] == max(means.values())
