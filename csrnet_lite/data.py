@@ -28,7 +28,7 @@ from . import settings
 from .files import atomic_path
 from .image import Resize, check_image, load_image, quantize, to_tensor
 from .model import CondView
-from .pairs import Pair, PairingWarning, find_pairs
+from .pairs import PairFiles, PairingWarning, find_pairs
 
 CACHE_VERSION = 1  # part of every disk cache key: bump it when the cached arrays change meaning
 
@@ -45,7 +45,7 @@ class Sample:
 class PairDataset(torch.utils.data.Dataset):
     """Input/target pairs as `Sample`s: decoded once, resized, cached in memory and optionally on disk.
 
-    root_or_pairs: a folder in any layout `find_pairs` reads, or a sequence of `Pair`s.
+    root_or_pairs: a folder in any layout `find_pairs` reads, or a sequence of `PairFiles`.
     resize: a `Resize` policy (None means Resize.NONE).
     cache_dir: optional folder for a disk cache, one .npz per pair, keyed by both files' path, mtime
         and size and by the resize policy; written atomically, a corrupt file is rebuilt.
@@ -60,7 +60,7 @@ class PairDataset(torch.utils.data.Dataset):
     whether it comes from the files, memory or disk, so results never depend on the cache's state.
     """
 
-    def __init__(self, root_or_pairs: str | os.PathLike | Sequence[Pair], resize: Resize | None = None,
+    def __init__(self, root_or_pairs: str | os.PathLike | Sequence[PairFiles], resize: Resize | None = None,
                  *, cache_dir: str | os.PathLike | None = None, thumb_size: int = 128,
                  in_memory: bool = True, strict: bool = False, expert: str = "C",
                  group: str | None = None):
@@ -69,7 +69,7 @@ class PairDataset(torch.utils.data.Dataset):
             self.pairs = find_pairs(self.root, strict=strict, expert=expert, group=group)
         else:
             self.root, self.pairs = None, list(root_or_pairs)
-            bad = [p for p in self.pairs if not isinstance(p, Pair)]
+            bad = [p for p in self.pairs if not isinstance(p, PairFiles)]
             if bad:
                 raise TypeError(f"PairDataset takes a folder or Pairs, got a {type(bad[0]).__name__}")
             if not self.pairs:
@@ -105,7 +105,7 @@ class PairDataset(torch.utils.data.Dataset):
         """Bytes of the pairs held in memory."""
         return sum(a.nbytes for arrays in self._memory.values() for a in arrays)
 
-    def cache_path(self, pair: Pair) -> Path | None:
+    def cache_path(self, pair: PairFiles) -> Path | None:
         """The disk cache file of `pair` (None without cache_dir); the name changes with the key."""
         if self.cache_dir is None:
             return None
@@ -115,7 +115,7 @@ class PairDataset(torch.utils.data.Dataset):
         name = re.sub(r"[^\w.-]+", "_", pair.id)
         return self.cache_dir / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:20]}.npz"
 
-    def _load(self, pair: Pair) -> tuple[np.ndarray, np.ndarray]:
+    def _load(self, pair: PairFiles) -> tuple[np.ndarray, np.ndarray]:
         """Compact (input, target) arrays from the disk cache, else decoded (and written there)."""
         path = self.cache_path(pair)
         arrays = None
@@ -136,7 +136,7 @@ class PairDataset(torch.utils.data.Dataset):
             warnings.warn(message, PairingWarning, stacklevel=3)
         return arrays
 
-    def _decode(self, pair: Pair) -> tuple[np.ndarray, np.ndarray]:
+    def _decode(self, pair: PairFiles) -> tuple[np.ndarray, np.ndarray]:
         """Read, check and resize both files of a pair -> compact (H, W, 3) arrays."""
         input, target = load_image(pair.input), load_image(pair.target)  # (1, 3, H, W) each
         if input.shape != target.shape:

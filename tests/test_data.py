@@ -23,7 +23,7 @@ from PIL import Image
 from csrnet_lite import data as data_module
 from csrnet_lite.data import PairDataset, default_root, describe_root
 from csrnet_lite.image import Resize, load_image, quantize, save_image, thumbnail
-from csrnet_lite.pairs import (Pair, PairingWarning, clean_stem, find_pairs, fivek_id, read_id_list,
+from csrnet_lite.pairs import (PairFiles, PairingWarning, clean_stem, find_pairs, fivek_id, read_id_list,
                                select_ids, select_range, split_by_id)
 from csrnet_lite.settings import DATA_SAMPLES
 from csrnet_lite.tools import fetch as fetch_module
@@ -254,8 +254,8 @@ def test_no_pairs_says_what_is_expected(tmp_path):
 # ---------------------------------------------------------------------------------------------------
 # Subsets
 
-def _fake_pairs(ids) -> list[Pair]:
-    return [Pair(id, Path(f"in/{id}.png"), Path(f"out/{id}.png")) for id in ids]
+def _fake_pairs(ids) -> list[PairFiles]:
+    return [PairFiles(id, Path(f"in/{id}.png"), Path(f"out/{id}.png")) for id in ids]
 
 
 def test_id_lists_and_ranges(tmp_path):
