@@ -40,7 +40,7 @@ LAYERS = (1, 2, 3)  # the base network's modulated layers, as the widgets name t
 @torch.no_grad()
 def modulations_of(model: CSRNet, cond_inputs: torch.Tensor | Sequence[torch.Tensor]) -> Modulations:
     """The condition network's modulations for a batch: cond_inputs (B, 3, s, s), or a list of
-    (1, 3, s, s) thumbnails (e.g. `data.Sample.cond_input`), -> Modulations with cond (B, 32)."""
+    (1, 3, s, s) thumbnails (e.g. `data.Pair.cond_input`), -> Modulations with cond (B, 32)."""
     if not isinstance(cond_inputs, torch.Tensor):
         cond_inputs = torch.cat(list(cond_inputs))  # B x (1, 3, s, s) -> (B, 3, s, s)
     return model.modulations(cond_inputs)

@@ -135,7 +135,7 @@ def read_manifest(root: str | os.PathLike = DATA_SAMPLES) -> dict:
 
 
 def known_degradations(root: str | os.PathLike = DATA_SAMPLES) -> dict[str, Degradation]:
-    """Pair name (the file stem, a `data.Sample.id`) -> its recorded `Degradation`, in manifest order.
+    """Pair name (the file stem, a `data.Pair.id`) -> its recorded `Degradation`, in manifest order.
 
     {} when `root` has no manifest.json, e.g. a real FiveK folder: there the truth is unknown.
     """

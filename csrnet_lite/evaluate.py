@@ -139,7 +139,7 @@ def _write_csv(path, rows) -> Path:
 
 
 def evaluate(method, data, *, name: str | None = None, view: CondView = CondView.THUMB_128) -> Evaluation:
-    """Score `method` on every pair of `data` (a PairDataset, Samples or (input, target) tuples).
+    """Score `method` on every pair of `data` (a PairDataset, `data.Pair`s or (input, target) tuples).
 
     method: a CSRNet (run with `retoucher(model, view)`), a `train.TrainResult` (its model, on
         the view it trained on, `result.view`), or any function input (1, 3, H, W) -> output.
@@ -152,9 +152,9 @@ def evaluate(method, data, *, name: str | None = None, view: CondView = CondView
         method = retoucher(method, view)
     name = name or getattr(method, "__name__", None) or str(method)
     scores = []
-    for id, input, target in iter_pairs(data):
-        output = method(input).clamp(0, 1)
-        scores.append(ImageScore(id, float(psnr(output, target)[0]), float(ssim(output, target)[0]),
+    for pair in iter_pairs(data):
+        output, target = method(pair.input).clamp(0, 1), pair.target
+        scores.append(ImageScore(pair.id, float(psnr(output, target)[0]), float(ssim(output, target)[0]),
                                  float(delta_e(output, target)[0])))
     if not scores:
         raise ValueError("nothing to evaluate: the dataset is empty")

@@ -77,7 +77,7 @@ class CondView:
 
     The one rule for every part: `CondView.trained_on(config.thumb_size)` is what a model sees in
     training (`train.sample_batch`), in the closed-form fit (`fit.photo_moments`), in the dataset
-    (`data.Sample.cond_input`), in evaluation (`evaluate.retoucher`), when baking a LUT
+    (`data.Pair.cond_input`), in evaluation (`evaluate.retoucher`), when baking a LUT
     (`lut.photo_modulations`) and in notebook 8 (`apps.your_photos.Retoucher`); `checkpoint.load_model`
     tells it for any model file.
     """

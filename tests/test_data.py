@@ -381,6 +381,14 @@ def test_samples(tmp_path):
         PairDataset(tmp_path, resize="long512")
 
 
+def test_pairs_carry_their_source(tmp_path):
+    for source, ids in (("dpe", (1, 2)), ("curl", (3,))):
+        _write(tmp_path / source, [f"{side}/a000{i}.png" for side in ("input", "target") for i in ids])
+    pairs = sorted(PairDataset(tmp_path), key=lambda p: p.id)
+    assert [(p.id, p.source, p.photo, p.edit) for p in pairs] == [
+        ("a0001", "dpe", "a0001", None), ("a0002", "dpe", "a0002", None), ("a0003", "curl", "a0003", None)]
+
+
 def test_memory_cache(tmp_path, monkeypatch):
     data = PairDataset(_small_root(tmp_path))
     first = data[0]

@@ -145,8 +145,9 @@ print(data)
 print("ids:", ", ".join(s.id for s in samples[:10]), "..." if len(samples) > 10 else "")
 
 # %% [markdown]
-# Each sample holds the input, the target and the input's 128x128 thumbnail, the condition network's
-# view of it (notebook 3):
+# Each item is a `Pair`, the one type every part of the library passes around: its id, the input, the
+# target, where it came from (`source`, the folder in a root that holds several) and the input's 128x128
+# thumbnail, the condition network's view of it (notebook 3):
 
 # %%
 book.need("samples", cell="Loading pairs")
