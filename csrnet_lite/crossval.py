@@ -36,14 +36,14 @@ import torch
 
 from .baselines import ColourTransform, identity
 from .data import Pair, iter_pairs
-from .evaluate import Retouch, format_table, retoucher
+from .evaluate import PhotoFn, as_function, format_table
 from .files import atomic_path
 from .metrics import psnr
 from .model import CondView
 from .recipes import TrainConfig
 from .train import init_model, train as run
 
-Fit = Callable[[list], Retouch]  # training Pairs -> a retouch input (1, 3, H, W) -> output
+Fit = Callable[[list], PhotoFn]  # training Pairs -> a retouch input (1, 3, H, W) -> output
 
 # names of the baselines that do not adapt to the photo (candidates for `best_fixed`)
 FIXED_PREFIXES = ("affine", "quadratic", "cubic", "fitted start")
@@ -125,7 +125,7 @@ def fitted_start(config=None) -> Fit:
 
     def fit(train):
         model = init_model(config, [(x.input, x.target) for x in train]).eval()
-        return retoucher(model, CondView.trained_on(config.thumb_size))
+        return as_function(model, CondView.trained_on(config.thumb_size))
     return fit
 
 
@@ -133,7 +133,7 @@ def recipe(config) -> Fit:
     """Train CSRNet with `config` (a recipes.TrainConfig) on the training pairs."""
     def fit(train):
         result = run(None, [(x.input, x.target) for x in train], config)
-        return retoucher(result.model, result.view)
+        return as_function(result.model, result.view)
     return fit
 
 

@@ -27,7 +27,7 @@ import torch
 from . import degradation, ops
 from .crossval import Fold, _rank
 from .data import Pair, iter_pairs
-from .evaluate import evaluate, format_table, retoucher
+from .evaluate import as_function, evaluate, format_table
 from .image import Resize
 from .metrics import psnr
 from .model import CondView
@@ -235,7 +235,7 @@ def recipe(config, family: EditFamily = EditFamily()):
     def fit(train_pairs):
         photos = {x.photo: x.target for x in train_pairs}
         model = train(None, EditSource(list(photos.items()), family), config).model
-        return retoucher(model, CondView.trained_on(config.thumb_size))
+        return as_function(model, CondView.trained_on(config.thumb_size))
     return fit
 
 
