@@ -28,7 +28,8 @@ from .image import check_image
 from .metrics import psnr_of_mse
 from .model import CSRNet, Modulations
 from .ops import apply_conv, apply_gfm
-from .pictures import as_array, sample_pixels
+from .histogram import sample_pixels
+from .pictures import as_array
 from .degradation import Degradation
 from .widgets import preview_modulations
 
@@ -71,7 +72,7 @@ def modulation_spread(mods: Modulations) -> tuple[float, float, float]:
 
 def colour_map(model: CSRNet, mods: Modulations) -> Callable[[torch.Tensor], torch.Tensor]:
     """The base network with fixed modulations (batch 1) as a function of pixels: (1, 3, H, W) or a
-    column of sampled pixels (1, 3, N, 1) -> the same shape. What `pictures.tone_curves` and the LUTs take."""
+    column of sampled pixels (1, 3, N, 1) -> the same shape. What `curves.tone_curves` and the LUTs take."""
     return functools.partial(model.base, mods=mods)
 
 

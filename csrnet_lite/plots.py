@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import time
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -19,7 +19,7 @@ from IPython import get_ipython
 from IPython.display import display
 from matplotlib.figure import Figure
 
-from .pictures import as_array, histograms, sample_pixels
+from .pictures import as_array
 
 
 def figure_png(fig: Figure, dpi: int = 80) -> bytes:
@@ -69,44 +69,6 @@ def show_images(images: Sequence, titles: Sequence[str] | None = None, *, column
                 ax.set_title(titles[i], fontsize=10)
     if suptitle:
         fig.suptitle(suptitle)
-    return fig
-
-
-def plot_histograms(ax, image, bins: int = 64, title: str | None = "RGB histogram") -> None:
-    """Draw the three channel histograms of `image` on `ax`."""
-    edges, counts = histograms(image, bins)
-    centres = (edges[:-1] + edges[1:]) / 2
-    for c, colour in enumerate(("tab:red", "tab:green", "tab:blue")):
-        ax.fill_between(centres, counts[c], color=colour, alpha=0.25, step="mid")
-        ax.plot(centres, counts[c], color=colour, lw=1, drawstyle="steps-mid")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, None)
-    ax.set_xlabel("value")
-    ax.set_ylabel("fraction of pixels")
-    if title:
-        ax.set_title(title, fontsize=10)
-
-
-def plot_colour_scatter(ax, image, n: int = 2000, seed: int = 0, title: str | None = "pixels in RGB space"):
-    """Draw sampled pixels as points in the RGB cube, each in its own colour (ax must be 3D)."""
-    p = sample_pixels(image, n, seed)
-    ax.scatter(p[:, 0], p[:, 1], p[:, 2], c=p, s=4, depthshade=False, linewidths=0)
-    ax.set_xlim(0, 1), ax.set_ylim(0, 1), ax.set_zlim(0, 1)
-    ax.set_xlabel("R"), ax.set_ylabel("G"), ax.set_zlabel("B")
-    ax.view_init(elev=20, azim=-60)
-    if title:
-        ax.set_title(title, fontsize=10)
-
-
-def photo_report(image, title: str = "photo", *, bins: int = 64, n: int = 2000) -> Figure:
-    """A photo beside its RGB histogram and its pixels in the RGB cube."""
-    fig = Figure(figsize=(12, 3.6), layout="constrained")
-    ax_img = fig.add_subplot(1, 3, 1)
-    ax_img.imshow(as_array(image))
-    ax_img.set_axis_off()
-    ax_img.set_title(title, fontsize=10)
-    plot_histograms(fig.add_subplot(1, 3, 2), image, bins)
-    plot_colour_scatter(fig.add_subplot(1, 3, 3, projection="3d"), image, n)
     return fig
 
 
@@ -222,21 +184,6 @@ def _label_points(ax, xy: np.ndarray, labels: Sequence[str], min_gap: float = 0.
         if all(np.abs(here - w).max() >= min_gap for w in written):
             ax.annotate(labels[i], xy[i], fontsize=7, xytext=(3, 3), textcoords="offset points")
             written.append(here)
-
-
-def tone_curve_figure(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str = "") -> Figure:
-    """One panel per entry {name: (t, out (n, 3))}: the R, G, B output curves and the identity line."""
-    fig = Figure(figsize=(3.3 * len(curves), 3.3), layout="constrained")
-    axes = fig.subplots(1, len(curves), squeeze=False)[0]
-    for ax, (name, (t, out)) in zip(axes, curves.items()):
-        for c, colour in enumerate(("tab:red", "tab:green", "tab:blue")):
-            ax.plot(t, out[:, c], color=colour, lw=1.5)
-        ax.plot([0, 1], [0, 1], "k--", lw=0.8)
-        ax.set(xlim=(0, 1), ylim=(min(0, out.min()), max(1, out.max())), xlabel="input", ylabel="output",
-               title=name, aspect="equal")
-    if title:
-        fig.suptitle(title)
-    return fig
 
 
 def bar_chart(names: Sequence[str], values: Sequence[float], *, highlight: str | None = None,

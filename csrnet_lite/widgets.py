@@ -24,7 +24,8 @@ from PIL import Image
 from . import ops
 from .image import to_numpy
 from .lut import apply_lut, bake_lut
-from .pictures import to_uint8, with_histogram
+from .histogram import with_histogram
+from .pictures import to_uint8
 from .plots import figure_png, show_images
 from .settings import one_thread
 

@@ -9,7 +9,7 @@ import torch
 from matplotlib.figure import Figure
 from PIL import Image
 
-from csrnet_lite import pictures, plots, widgets
+from csrnet_lite import curves, histogram, pictures, plots, widgets
 from csrnet_lite.image import to_numpy
 from csrnet_lite.lut import identity_lut
 from csrnet_lite.model import CSRNet, Modulations
@@ -75,7 +75,7 @@ def test_histograms_are_fractions_of_pixels():
     image = np.zeros((10, 10, 3), np.float32)
     image[..., 0] = 0.3
     image[:5, :, 1] = 1.0
-    edges, counts = pictures.histograms(image, bins=10)
+    edges, counts = histogram.histograms(image, bins=10)
     np.testing.assert_allclose(counts.sum(axis=1), 1.0)
     assert counts[0, 3] == 1.0  # red: every pixel in bin [0.3, 0.4)
     assert counts[1, 0] == 0.5 and counts[1, 9] == 0.5  # green: half black, half white
@@ -85,7 +85,7 @@ def test_histograms_are_fractions_of_pixels():
 def test_histogram_picture_draws_each_channel_in_its_colour():
     image = np.full((4, 4, 3), 0.5, np.float32)
     image[..., 2] = 0.0  # blue at the left end, red and green in the middle
-    pic = pictures.histogram_picture(image, width=64, height=20, bins=64)
+    pic = histogram.histogram_picture(image, width=64, height=20, bins=64)
     assert pic.shape == (20, 64, 3)
     np.testing.assert_allclose(pic[-1, 32], [0.9, 0.9, 0.0])  # red + green bars at 0.5
     np.testing.assert_allclose(pic[-1, 0], [0.0, 0.0, 0.9])  # blue bar at 0
@@ -109,18 +109,18 @@ def test_pca_finds_the_principal_axes():
 
 
 def test_tone_curves_of_known_maps():
-    t, out = pictures.tone_curves(lambda rgb: rgb * np.array([2.0, 1.0, 0.5], np.float32))
+    t, out = curves.tone_curves(lambda rgb: rgb * np.array([2.0, 1.0, 0.5], np.float32))
     np.testing.assert_allclose(out, t[:, None] * [2.0, 1.0, 0.5], atol=1e-6)
 
     def swap(x):  # a tensor colour map (B, 3, H, W): R <- G, G <- R
         if not isinstance(x, torch.Tensor):
             raise TypeError("tensors only")
         return x[:, [1, 0, 2]]
-    t, out = pictures.tone_curves(swap, n=5, mode="channel")
+    t, out = curves.tone_curves(swap, n=5, mode="channel")
     np.testing.assert_allclose(out[:, 0], 0.5)  # red output follows the green input, held at 0.5
     np.testing.assert_allclose(out[:, 2], t)
     with pytest.raises(ValueError, match="mode"):
-        pictures.tone_curves(swap, mode="diagonal")
+        curves.tone_curves(swap, mode="diagonal")
 
 
 def test_lut_picture_of_the_identity_shows_the_lattice():
@@ -201,7 +201,7 @@ def test_figures_are_figures_with_the_values_drawn(photo):
     fig = plots.modulation_heatmaps([torch.randn(4, 8), torch.randn(4, 3)], [torch.randn(4, 8), torch.randn(4, 3)],
                                   row_labels=list("abcd"))
     assert len([ax for ax in fig.axes if ax.images]) == 4
-    assert isinstance(plots.photo_report(photo), Figure)
+    assert isinstance(histogram.photo_report(photo), Figure)
     assert isinstance(plots.colour_map_scatter(photo, photo), Figure)
     assert isinstance(plots.show_images([photo, photo], ["a", "b"]), Figure)
     fig = plots.bar_chart(["a", "b"], [10, 1000], highlight="a")

@@ -19,7 +19,6 @@ name comes again.
 from __future__ import annotations
 
 import html
-import io
 import json
 import os
 import re
@@ -31,18 +30,16 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
-from PIL import Image
 
 from .. import ops
 from ..by_hand import hand_made_csrnet, hand_modulations
 from ..checkpoint import OFFICIAL_VIEW, load_model, load_official
+from ..curves import curve_panels_picture
 from ..files import atomic_path
 from ..image import Resize, load_image, save_image
 from ..lut import DEFAULT_SIZE, apply_lut, bake_lut, check_size, check_strength, identity_lut, photo_modulations
 from ..model import CondView, CSRNet, Modulations
 from ..pictures import split_view
-from ..pictures import tone_curves
-from ..plots import figure_png, tone_curve_figure
 from ..settings import official_weights_path
 from ..tools import errors
 from ..tools.cube import write_cube
@@ -323,19 +320,11 @@ def render(result: Result, split: float = 0.5, strength: float = 1.0) -> np.ndar
     return split_view(result.before, after, split, line=0 < split < 1)
 
 
-def curve_panels(retoucher: PhotoRetoucher, result: Result) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """The photo's tone curves, {panel title: (t (256,), out (256, 3))}: a grey ramp through the base
-    network with the photo's modulations, and each channel on its own (the others at 0.5)."""
-    colour_map = lambda x: retoucher.model.base(x, result.mods)  # noqa: E731  (1, 3, N, 1) -> (1, 3, N, 1)
-    return {"grey ramp in": tone_curves(colour_map, mode="grey"),
-            "one channel at a time": tone_curves(colour_map, mode="channel")}
-
-
 def curves_picture(retoucher: PhotoRetoucher, result: Result) -> np.ndarray:
-    """`curve_panels` drawn as a picture (H, W, 3) in [0, 1], for an image widget."""
-    fig = tone_curve_figure(curve_panels(retoucher, result), title=f"Tone curves for {result.source.name}")
-    with Image.open(io.BytesIO(figure_png(fig, dpi=72))) as im:
-        return np.asarray(im.convert("RGB"), dtype=np.float32) / 255
+    """The photo's tone curves (`curves.curve_panels` of the base network with its modulations) as a
+    picture (H, W, 3) in [0, 1], for the panel's image widget."""
+    colour_map = lambda x: retoucher.model.base(x, result.mods)  # noqa: E731  (1, 3, N, 1) -> (1, 3, N, 1)
+    return curve_panels_picture(colour_map, title=f"Tone curves for {result.source.name}")
 
 
 def status_line(retoucher: PhotoRetoucher, result: Result) -> str:

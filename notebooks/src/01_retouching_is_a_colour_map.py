@@ -34,14 +34,14 @@ import torch
 from IPython.display import Markdown, display
 from PIL import ImageEnhance
 
-from csrnet_lite import book, ops, pictures, plots, widgets
+from csrnet_lite import book, histogram, ops, pictures, plots, widgets
 from csrnet_lite.image import to_pil, to_tensor
 
 book.setup()
 size = book.pick(full=512, smoke=128)  # long edge in pixels
 photo, _, photo_name = book.sample_pair(0, size)
 B, C, H, W = photo.shape
-plots.photo_report(photo, f"{photo_name} ({W}x{H})")
+histogram.photo_report(photo, f"{photo_name} ({W}x{H})")
 
 # %% [markdown]
 # Left: the photo. Middle: for each channel, the fraction of pixels at each value (its histogram).
@@ -75,7 +75,7 @@ brighter = ops.brightness(photo, factor).clamp(0, 1)  # operators do not clip; a
 clipped = (photo * factor > 1).float().mean().item()
 book.say("With factor {factor:.2f}, **{clipped:.1%}** of the values pass 1 and are clipped to white.",
          factor=factor, clipped=clipped)
-plots.photo_report(brighter, f"brightness x{factor:.2f}")
+histogram.photo_report(brighter, f"brightness x{factor:.2f}")
 
 # %%
 book.need("clipped", cell="Brightness: multiply")
@@ -147,7 +147,7 @@ book.show_source(ops.saturation)
 
 # %%
 saturated = ops.saturation(photo, 1.8).clamp(0, 1)
-plots.photo_report(saturated, "saturation x1.8")
+histogram.photo_report(saturated, "saturation x1.8")
 
 # %% [markdown]
 # The cloud in the RGB cube spreads away from the grey diagonal. Unlike brightness, the output red now

@@ -35,7 +35,7 @@ book.about()
 import torch
 from IPython.display import Markdown, display
 
-from csrnet_lite import book, by_hand, ops, pictures, plots, widgets
+from csrnet_lite import book, by_hand, curves, ops, pictures, plots, widgets
 from csrnet_lite.checkpoint import load_official
 from csrnet_lite.model import CSRNet, Modulations, count_parameters, gfm
 
@@ -298,10 +298,10 @@ plots.modulation_bars(mods, title=f"Modulations the {net_name} chose for {photo_
 
 # %%
 book.need("mods", "net", "net_name", cell="The authors' weights")
-curve = pictures.tone_curves(lambda x: net.base(x, mods), mode="grey")
+curve = curves.tone_curves(lambda x: net.base(x, mods), mode="grey")
 book.say("For this photo the base network maps grey {t:.2f} to ({r:.3f}, {g:.3f}, {b:.3f}).",
          t=curve[0][128], r=curve[1][128, 0], g=curve[1][128, 1], b=curve[1][128, 2])
-plots.tone_curve_figure({f"{net_name}, {photo_name}": curve})
+curves.tone_curve_figure({f"{net_name}, {photo_name}": curve})
 
 # %% [markdown]
 # ## Summary

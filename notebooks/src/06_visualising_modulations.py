@@ -42,7 +42,7 @@ import torch
 from IPython.display import Markdown, display
 from matplotlib.figure import Figure
 
-from csrnet_lite import analysis, book, ops, pictures, plots, widgets
+from csrnet_lite import analysis, book, curves, ops, pictures, plots, widgets
 from csrnet_lite.crossval import paired_difference, verdict
 from csrnet_lite.checkpoint import load_model
 from csrnet_lite.data import PairDataset, default_root, describe_root
@@ -217,9 +217,10 @@ else:
 # %%
 order = np.argsort(brightness)
 chosen = [int(order[0]), int(order[len(order) // 2]), int(order[-1])]
-curves = {f"{ids[i]} (input mean {brightness[i]:.2f})":
-          pictures.tone_curves(analysis.colour_map(model, analysis.one_photo(mods, i)), mode="grey") for i in chosen}
-lift = {ids[i]: float(curves[k][1][128].mean()) for i, k in zip(chosen, curves)}
+photo_curves = {f"{ids[i]} (input mean {brightness[i]:.2f})":
+                curves.tone_curves(analysis.colour_map(model, analysis.one_photo(mods, i)), mode="grey")
+                for i in chosen}
+lift = {ids[i]: float(photo_curves[k][1][128].mean()) for i, k in zip(chosen, photo_curves)}
 lift_threshold = 0.01  # 2.5 levels of 255: below it the curves look the same
 lift_verdict = book.compare(lift[ids[chosen[0]]], lift[ids[chosen[-1]]], lift_threshold,
                             more="the darkest input gets a stronger lift than the brightest",
@@ -228,7 +229,7 @@ lift_verdict = book.compare(lift[ids[chosen[0]]], lift[ids[chosen[-1]]], lift_th
                                  f"(less than {lift_threshold})")
 book.say("Grey 0.5 is mapped to " + ", ".join(f"**{v:.3f}** for {k}" for k, v in lift.items()) +
          ": {verdict}.", lift=lift, verdict=lift_verdict)
-plots.tone_curve_figure(curves, title="Tone curves (grey ramp in, R/G/B out)")
+curves.tone_curve_figure(photo_curves, title="Tone curves (grey ramp in, R/G/B out)")
 
 # %% [markdown]
 # The whole colour map, as a 17x17x17 lookup table (`csrnet_lite.lut`): each tile is one level of
