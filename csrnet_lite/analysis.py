@@ -13,6 +13,8 @@ With its modulations fixed, CSRNet's base network is a colour map RGB -> RGB for
 
 Images in the widget functions are numpy float32 arrays (H, W, 3) in [0, 1] (`pictures`' convention);
 everything else is the package's tensors (B, 3, H, W).
+
+Introduced in notebook 06 (`06_visualising_modulations`).
 """
 from __future__ import annotations
 

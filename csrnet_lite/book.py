@@ -13,6 +13,8 @@ In a notebook:
 suite reads the numbers the prose states from the executed notebook instead of parsing text.
 
 `csrnet_lite.tools.html_book` executes the notebooks and builds the HTML book from them.
+
+Introduced in notebook 01 (`01_retouching_is_a_colour_map`).
 """
 from __future__ import annotations
 

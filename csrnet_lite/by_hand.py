@@ -20,6 +20,8 @@ The only global statistic is m: `hand_modulations` is a one-line "condition netw
 
     net = hand_made_csrnet()
     out = net.base(photo, hand_modulations(photo, brightness=1.2, contrast=1.3))  # == target_retouch(...)
+
+Introduced in notebook 02 (`02_operators_as_1x1_convs_and_gfm`).
 """
 from __future__ import annotations
 

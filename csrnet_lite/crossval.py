@@ -20,6 +20,8 @@ and the recipe's own fitted starting point (`train.init_model` with no training 
 fixed colour map in CSRNet's base network). "The best fixed colour transform" is the best of these
 by mean PSNR (`CrossValidation.best_fixed`); a trained recipe has to beat it to earn its
 condition network. PSNR is on 8-bit values of the clamped output, as in `evaluate`.
+
+Introduced in notebook 05 (`05_training`).
 """
 from __future__ import annotations
 

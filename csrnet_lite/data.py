@@ -8,6 +8,8 @@ Finding the pairs in a folder (`find_pairs`) and choosing subsets (`select_ids`,
 
     python -m csrnet_lite data list [ROOT]     the pairs found below ROOT, and the problems
     python -m csrnet_lite data fetch ...       download a FiveK subset (csrnet_lite.tools.fetch)
+
+Introduced in notebook 04 (`04_fivek_subset`).
 """
 from __future__ import annotations
 

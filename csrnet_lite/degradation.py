@@ -12,6 +12,8 @@ truth: notebook 6 compares what a trained CSRNet learned with them.
 
 `scripts/make_data_samples.py` (the maintainer tool that rebuilds the folder from public package
 archives) uses this module, so what the manifest describes and what the library computes cannot drift.
+
+Introduced in notebook 04 (`04_fivek_subset`).
 """
 from __future__ import annotations
 

@@ -14,6 +14,8 @@ fixed colour map can only undo the average edit.
 
 Each edit's `data.Pair` keeps its drawn parameters (`edit`), so `undo(pair.input, pair.edit)` is the exact
 inverse, the ceiling no retouch can beat (short of where the edit clipped).
+
+Introduced in notebook 05 (`05_training`).
 """
 from __future__ import annotations
 

@@ -14,6 +14,8 @@ before scoring, as a saved 8-bit file would be; PSNR is on 8-bit quantised value
 The non-neural baseline `baselines.ColourTransform` is the best single global colour map RGB -> RGB
 (a polynomial of the colour of degree 1, 2 or 3) fitted by least squares on the training pairs: a
 learned retouch that adapts to each photo has to beat it to earn its condition network.
+
+Introduced in notebook 05 (`05_training`).
 """
 from __future__ import annotations
 

@@ -6,6 +6,8 @@
 
 Introduced in notebook 01. Images are numpy float32 arrays (H, W, 3) in [0, 1] or the package's
 tensors (`pictures.as_array` converts them).
+
+Introduced in notebook 01 (`01_retouching_is_a_colour_map`).
 """
 from __future__ import annotations
 

@@ -7,6 +7,8 @@ The base network sees one pixel at a time (1x1 convolutions), so for fixed modul
 map RGB -> RGB; the condition network looks at the whole image once and decides how to modulate it.
 State-dict keys match the authors' release, so their `csrnet.pth` loads with `strict=True`
 (`checkpoint.load_official`).
+
+Introduced in notebook 03 (`03_building_csrnet`).
 """
 from __future__ import annotations
 

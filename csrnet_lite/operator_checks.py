@@ -5,7 +5,9 @@
         return x * factor      # x: float32 (B, 3, H, W), finite, within +-CHAIN_LIMIT; factor: a float >= 0
 
 Every failure is a ValueError (TypeError for a wrong dtype) that names the argument and says what it
-must be, raised before any work. Introduced with the operators in notebook 02.
+must be, raised before any work.
+
+Introduced in notebook 01 (`01_retouching_is_a_colour_map`), with the operators.
 """
 from __future__ import annotations
 

@@ -11,6 +11,8 @@ one conv followed by one GFM. Operators do not clip, so they chain exactly like 
 or `image.quantize` at the end. With `pillow_mean` / `pillow_luma` they reproduce Pillow's ImageEnhance.
 Each operator's inputs are checked before its body runs (`operator_checks.checked`), so the body is
 only the formula.
+
+Introduced in notebook 01 (`01_retouching_is_a_colour_map`).
 """
 from __future__ import annotations
 

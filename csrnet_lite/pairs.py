@@ -14,6 +14,8 @@ target folder with the same parent, the same other words and the same subfolders
 id (`a0001` ... `a5000`, the start of the name) or else by file stem with the usual suffixes removed
 (`clean_stem`). Problems (sizes that differ, an input identical to its target, unpaired files) are
 reported, never hidden: one warning that lists them all, or a ValueError with `strict=True`.
+
+Introduced in notebook 04 (`04_fivek_subset`).
 """
 from __future__ import annotations
 

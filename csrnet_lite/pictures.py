@@ -4,6 +4,8 @@
 draws and `widgets.py` updates live; tone curves are in `curves.py`, histograms in `histogram.py`.
 
 Images here are numpy float32 arrays (H, W, 3) in [0, 1]; `as_array` converts the package's tensors.
+
+Introduced in notebook 01 (`01_retouching_is_a_colour_map`).
 """
 from __future__ import annotations
 

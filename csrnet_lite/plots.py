@@ -6,6 +6,8 @@ by the plain functions of `pictures.py`, which the unit tests call directly.
 
 Images here are numpy float32 arrays (H, W, 3) in [0, 1]; `pictures.as_array` converts the
 package's tensors.
+
+Introduced in notebook 01 (`01_retouching_is_a_colour_map`).
 """
 from __future__ import annotations
 

@@ -17,6 +17,8 @@ Deterministic for a seed on CPU when stopped by `steps` (a time budget stops whe
 Checkpoints hold the model, optimiser, step, config, history and random state and are written
 atomically; `resume=` continues exactly where the checkpoint left off (bitwise on CPU).
 Ctrl-C (KeyboardInterrupt) returns what was trained so far, with a checkpoint of it.
+
+Introduced in notebook 05 (`05_training`).
 """
 from __future__ import annotations
 

@@ -8,6 +8,8 @@ a static picture of its default state instead. Every callback (`preview_*`) is a
 the slider values that a unit test can call.
 
 Images here are numpy float32 arrays (H, W, 3) in [0, 1].
+
+Introduced in notebook 01 (`01_retouching_is_a_colour_map`).
 """
 from __future__ import annotations
 

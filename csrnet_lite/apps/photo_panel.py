@@ -3,6 +3,8 @@ the tone curves and the download links, each wired to a plain function of `csrne
 
     panel = PhotoPanel(retoucher, folder, photo=sample)   # shows the sample until a photo is uploaded
     display(panel.inputs); panel.preview; panel.curves; display(panel.write_button, panel.downloads)
+
+Introduced in notebook 08 (`08_your_own_photos`).
 """
 from __future__ import annotations
 

@@ -15,6 +15,8 @@ in the LUT (`csrnet_lite.lut`).
 The files go to a folder beside the notebook, so that JupyterLab serves the download links
 (`/files/...`). Files in that folder are the notebook's own and are replaced when a photo of the same
 name comes again.
+
+Introduced in notebook 08 (`08_your_own_photos`).
 """
 from __future__ import annotations
 
