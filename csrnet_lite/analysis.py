@@ -33,7 +33,7 @@ from .ops import apply_conv, apply_gfm
 from .histogram import sample_pixels
 from .pictures import as_array
 from .degradation import Degradation
-from .widgets import preview_modulations
+from .modulation_plots import preview_modulations
 
 LAYERS = (1, 2, 3)  # the base network's modulated layers, as the widgets name them (scale1, shift3, ...)
 

@@ -41,7 +41,7 @@ from ..files import atomic_path
 from ..image import Resize, load_image, save_image
 from ..lut import DEFAULT_SIZE, apply_lut, bake_lut, check_size, check_strength, identity_lut, photo_modulations
 from ..model import CondView, CSRNet, Modulations
-from ..pictures import split_view
+from ..before_after import split_view
 from ..settings import official_weights_path
 from ..tools import errors
 from ..tools.cube import write_cube

@@ -35,7 +35,7 @@ book.about()
 import torch
 from IPython.display import Markdown, display
 
-from csrnet_lite import book, by_hand, curves, ops, pictures, plots, widgets
+from csrnet_lite import before_after, book, by_hand, curves, modulation_plots, ops, pictures, plots, widgets
 from csrnet_lite.checkpoint import load_official
 from csrnet_lite.model import CSRNet, Modulations, count_parameters, gfm
 
@@ -277,7 +277,7 @@ plots.show_images([photo, retouched], ["input", net_name], size=4)
 # %%
 book.need("retouched", "net_name", cell="The authors' weights")
 before, after = pictures.as_array(photo), pictures.as_array(retouched)  # computed once; the slider only cuts
-widgets.Preview(lambda position: pictures.split_view(before, after, position, line=True),
+widgets.Preview(lambda position: before_after.split_view(before, after, position, line=True),
             {"position": widgets.slider(0.5, 0, 1, 0.01, "split")}, title="input | " + net_name)
 
 # %% [markdown]
@@ -290,7 +290,7 @@ book.need("mods", "net_name", cell="The authors' weights")
 n_modulations = sum(s.shape[1] for s in mods.scales) + sum(s.shape[1] for s in mods.shifts)
 book.say("{n} numbers: a scale and a shift for each of the {c1} + {c2} + {c3} channels.", n=n_modulations,
          c1=mods.scales[0].shape[1], c2=mods.scales[1].shape[1], c3=mods.scales[2].shape[1])
-plots.modulation_bars(mods, title=f"Modulations the {net_name} chose for {photo_name}")
+modulation_plots.modulation_bars(mods, title=f"Modulations the {net_name} chose for {photo_name}")
 
 # %% [markdown]
 # With those modulations fixed, the base network is a colour map. Feeding it a ramp of greys,

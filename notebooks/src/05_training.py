@@ -45,7 +45,7 @@ import time
 from IPython.display import Markdown, display
 from matplotlib.figure import Figure
 
-from csrnet_lite import book, pictures, plots, widgets
+from csrnet_lite import before_after, book, pictures, plots, widgets
 from csrnet_lite.crossval import (by_source, crossvalidate, fitted_start, items, kfold, paired_difference,
                                   recipe, standard_methods, verdict)
 from csrnet_lite.data import PairDataset, default_root, describe_root
@@ -379,7 +379,7 @@ plots.show_images(images, titles, columns=4, size=2.8)
 # %%
 ours = [pictures.as_array(run_default(s.input)) for s in shown]
 experts = [pictures.as_array(s.target) for s in shown]
-widgets.Preview(lambda photo, position: pictures.split_view(ours[photo], experts[photo], position, line=True),
+widgets.Preview(lambda photo, position: before_after.split_view(ours[photo], experts[photo], position, line=True),
             {"photo": widgets.int_slider(0, 0, len(shown) - 1, "photo"),
              "position": widgets.slider(0.5, 0.0, 1.0, 0.01, "ours | target")},
             title="default recipe | target")
