@@ -20,8 +20,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from csrnet_lite import before_after, book, modulation_plots, pictures, widgets
+from csrnet_lite import before_after, modulation_plots, pictures, widgets
 from csrnet_lite.checkpoint import load_official
+from csrnet_lite.data import sample_pair
 from csrnet_lite.model import CSRNet
 
 TARGET_MS = 100.0
@@ -43,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=15, help="calls per measurement")
     args = parser.parse_args(argv)
 
-    photo, target, name = book.sample_pair(0, args.size)
+    pair = sample_pair(0, args.size)
+    photo, target, name = pair.input, pair.target, pair.id
     before, after = pictures.as_array(photo), pictures.as_array(target)
     try:
         model, model_name = load_official(), "authors' weights"

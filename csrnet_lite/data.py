@@ -209,6 +209,24 @@ def describe_root(root: str | os.PathLike | None = None) -> str:
     return f"data: real FiveK pairs in {root}{origin}"
 
 
+def sample_pair(index: int = 0, size: int = 512) -> Pair:
+    """Pair `index` of `default_root()` at long edge `size`: the photo notebooks 01-03 follow.
+
+    That is data_samples/ (or CSRNET_LITE_FIVEK when set). Raises FileNotFoundError, saying what to do,
+    when it holds no pairs: the notebooks never stand in a drawn picture for a missing photo.
+    """
+    root = default_root()
+    try:
+        data = PairDataset(root, resize=Resize("long", size))
+    except FileNotFoundError as e:
+        fix = ("set CSRNET_LITE_FIVEK to a folder of pairs, or unset it to use the samples"
+               if root != settings.DATA_SAMPLES else
+               "the samples ship with csrnet-lite: reinstall it (pip install --force-reinstall csrnet-lite), "
+               "or in a clone restore them with `git checkout data_samples`")
+        raise FileNotFoundError(f"no photo pairs in {root} ({e}); {fix}") from None
+    return data[index % len(data)]
+
+
 def iter_pairs(data) -> Iterator[Pair]:
     """Each item of `data` as a checked `Pair`: Pairs (e.g. from a PairDataset) as they are, or
     (input, target) tuples of (B, 3, H, W) tensors in [0, 1] (their id is their position).

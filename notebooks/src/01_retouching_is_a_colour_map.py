@@ -35,11 +35,13 @@ from IPython.display import Markdown, display
 from PIL import ImageEnhance
 
 from csrnet_lite import before_after, book, histogram, ops, pictures, plots, widgets
+from csrnet_lite.data import sample_pair
 from csrnet_lite.image import to_pil, to_tensor
 
 book.setup()
 size = book.pick(full=512, smoke=128)  # long edge in pixels
-photo, _, photo_name = book.sample_pair(0, size)
+pair = sample_pair(0, size)  # a data.Pair: id, input, target and where it came from
+photo, photo_name = pair.input, pair.id
 B, C, H, W = photo.shape
 histogram.photo_report(photo, f"{photo_name} ({W}x{H})")
 

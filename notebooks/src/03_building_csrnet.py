@@ -36,12 +36,14 @@ import torch
 from IPython.display import Markdown, display
 
 from csrnet_lite import before_after, book, by_hand, curves, modulation_plots, ops, pictures, plots, widgets
+from csrnet_lite.data import sample_pair
 from csrnet_lite.checkpoint import load_official
 from csrnet_lite.model import CSRNet, Modulations, count_parameters, gfm
 
 book.setup()
 size = book.pick(full=512, smoke=128)  # long edge of the photo we follow through the network
-photo, _, photo_name = book.sample_pair(0, size)
+pair = sample_pair(0, size)  # a data.Pair: id, input, target and where it came from
+photo, photo_name = pair.input, pair.id
 plots.show_images([photo], [f"{photo_name}: tensor of shape {tuple(photo.shape)}"], size=4)
 
 # %% [markdown]
