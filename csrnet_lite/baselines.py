@@ -2,7 +2,7 @@
 
 `ColourTransform` is the best single global colour map RGB -> RGB (a polynomial of the colour of
 degree 1, 2 or 3) fitted by least squares on the training pairs: a retouch that adapts to each photo
-has to beat it to earn its condition network. `evaluate.compare` puts both in every table.
+has to beat it to earn its condition network. `evaluate.comparison` puts both in every table.
 
 Introduced in notebook 05 (`05_training`), where every trained recipe is compared with them.
 """
