@@ -35,6 +35,8 @@ generalisation, not speed, so `fast` also:
   22.69, the rest of the gap being the exposure augmentation: without it, 24.87).
 Measured on 16 real FiveK pairs: bench/train_quality.py. `finetune` is `fast` starting from the
 authors' weights.
+
+Introduced in notebook 05 (`05_training`).
 """
 from __future__ import annotations
 

@@ -45,11 +45,11 @@ import time
 from IPython.display import Markdown, display
 from matplotlib.figure import Figure
 
-from csrnet_lite import book, metrics, pictures, plots, widgets
+from csrnet_lite import before_after, book, metrics, pictures, plots, widgets
 from csrnet_lite.crossval import (by_source, crossvalidate, fitted_start, items, kfold, paired_difference,
                                   recipe, standard_methods, verdict)
 from csrnet_lite.data import PairDataset, default_root, describe_root
-from csrnet_lite.evaluate import comparison, retoucher
+from csrnet_lite.evaluate import as_function, comparison
 from csrnet_lite.image import Resize
 from csrnet_lite.model import CondView
 from csrnet_lite.pairs import split_by_id
@@ -193,7 +193,7 @@ paper_curve.close()
 fit_start = time.perf_counter()
 default_result = train(None, train_data, default)
 default_seconds = time.perf_counter() - fit_start  # the fit happens before the (empty) training loop
-paper_run = retoucher(paper_result.model, paper_result.view)
+paper_run = as_function(paper_result.model, paper_result.view)
 paper_train = sum(float(metrics.psnr(paper_run(x.input).clamp(0, 1), x.target)[0]) for x in train_data) / len(train_data)
 nothing_train = sum(float(metrics.psnr(x.input, x.target)[0]) for x in train_data) / len(train_data)
 book.say("The paper recipe did **{paper_steps}** steps, **{share:.3f}%** of its {total:,}-step schedule. It starts "
@@ -380,8 +380,8 @@ book.say("From {small} to {large} training pairs: {start_verdict}; {default_verd
 # retouch on FiveK, and the original photo on `data_samples/` (whose inputs are degraded copies).
 
 # %%
-run_default = retoucher(default_result.model, CondView.trained_on(default.thumb_size))
-run_fast = retoucher(fast_result.model)
+run_default = as_function(default_result.model, CondView.trained_on(default.thumb_size))
+run_fast = as_function(fast_result.model)
 shown = val_data[:3]
 target_name = "original photo" if root.resolve() == DATA_SAMPLES.resolve() else "expert C"
 images, titles = [], []
@@ -396,7 +396,7 @@ plots.show_images(images, titles, columns=4, size=2.8)
 # %%
 ours = [pictures.as_array(run_default(s.input)) for s in shown]
 experts = [pictures.as_array(s.target) for s in shown]
-widgets.Preview(lambda photo, position: pictures.split_view(ours[photo], experts[photo], position, line=True),
+widgets.Preview(lambda photo, position: before_after.split_view(ours[photo], experts[photo], position, line=True),
             {"photo": widgets.int_slider(0, 0, len(shown) - 1, "photo"),
              "position": widgets.slider(0.5, 0.0, 1.0, 0.01, "ours | target")},
             title="default recipe | target")
