@@ -201,8 +201,7 @@ def _pretrained(config: TrainConfig) -> CSRNet:
     model, view = load_model(config.pretrained_path)
     if view != CondView.trained_on(config.thumb_size):
         raise ValueError(f"{config.pretrained_path} was trained on condition views {view}, but thumb_size="
-                         f"{config.thumb_size} shows {CondView.trained_on(config.thumb_size)}: set thumb_size to "
-                         "the one it was trained with")
+                         f"{config.thumb_size} shows another: set thumb_size to the one it was trained with")
     return model.train()
 
 
@@ -226,8 +225,7 @@ def lr_at(config: TrainConfig, step: int, progress: float) -> float:
 
 def ema_at(config: TrainConfig, step: int) -> float:
     """The running average's decay at the (0-based) step: `config.ema`, warmed up as (1 + step) /
-    (ema_warmup + step), so that a short run's average follows the weights instead of keeping a share
-    of where training started (22% after 150 steps at 0.99) mixed with weights that no longer fit it.
+    (ema_warmup + step): a short run's average follows the weights instead of keeping its start (recipes.py).
 
     >>> ema_at(TrainConfig(ema=0.99, ema_warmup=10), 0), ema_at(TrainConfig(ema=0.99, ema_warmup=10), 10_000)
     (0.1, 0.99)
