@@ -71,6 +71,8 @@ class TrainConfig:
     crop: float = 0.5                 # random crops keeping [crop, 1] of the area; 1: no crops
     exposure: float = 1.5             # random exposure shift of the input, up to +-this many stops
     white_balance: float = 0.0        # random per-channel gain of the input, log-normal with this sigma
+    mild: float = 0.0                 # random edits only (`edits.EditSource`): share of weakened edits
+    look: float = 0.0                 # random edits only: strength of a random restyle of each target
     seed: int = 0                     # seeds the initialisation and every random choice of the loop
     device: str = "cpu"               # "cpu", "cuda", "mps" or "auto" (first available of those)
     checkpoint_minutes: float = 1.0   # write the checkpoint (if asked for) this often, and at the end
@@ -107,6 +109,10 @@ class TrainConfig:
             raise ValueError(f"ridge must be >= 0, or a non-empty tuple of such values, got {self.ridge!r}")
         if not 0 < self.crop <= 1:
             raise ValueError(f"crop must be in (0, 1], got {self.crop}")
+        if not 0 <= self.mild <= 1:
+            raise ValueError(f"mild must be in [0, 1] (a share of the edits), got {self.mild}")
+        if not 0 <= self.look <= 1:
+            raise ValueError(f"look must be in [0, 1] (0: no restyle), got {self.look}")
         if not 0 <= self.ema < 1:
             raise ValueError(f"ema must be in [0, 1), got {self.ema}")
         if self.device not in ("cpu", "cuda", "mps", "auto") and not self.device.startswith("cuda:"):

@@ -57,7 +57,9 @@ EXPECTED = {
                    "default_seconds": lambda v: v > 0,  # timed around the fit, not after it
                    "n_test_photos": lambda v: v >= 2, "ceiling": lambda v: v > 30,
                    # smoke mode trains 4 steps: the verdict is worded through the noise, whatever it is
-                   "fixed_verdict": lambda v: "noise ±" in v, "off_verdict": lambda v: "noise ±" in v},
+                   "fixed_verdict": lambda v: "noise ±" in v, "off_verdict": lambda v: "noise ±" in v,
+                   "harm": lambda v: "doing nothing" in v, "n_below": lambda v: v >= 0,
+                   "worst_pair_gain": lambda v: v < 5},
         "images": 5,
         "previews": 1,
     },

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import sys
 from pathlib import Path
 
@@ -113,6 +114,11 @@ def _train(args: argparse.Namespace) -> int:
     with exclusive(new_files([Path(args.out)])):
         result = train(None, data, config, resume=args.resume, checkpoint=args.out)
     state = "interrupted" if result.interrupted else "done"
+    if not result.interrupted and config.steps and config.minutes and result.steps < config.steps:
+        print(f"stopped by the time budget: {config.minutes:g} min ran out after {result.steps} of the "
+              f"recipe's {config.steps} steps, so this model is weaker than the recipe's (the learning "
+              f"rate was cut short with it); for the full run give --minutes "
+              f"{math.ceil(config.minutes * config.steps / max(result.steps, 1)) + 1}, or --threads 2 on an idle machine")
     if len(result.history):
         print(f"{state}: {result.steps} steps, {result.images_per_second:.1f} photos/s, "
               f"last training-batch PSNR {result.history.psnr[-1]:.2f} dB; checkpoint {args.out}")
