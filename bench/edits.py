@@ -103,7 +103,7 @@ def main(argv=None) -> int:
     jobs = [(seed, off, args) for seed in seeds for off in ([False] if args.no_off else [True, False])]
     seconds = {}
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
-        for seed, name, scores, took in pool.map(run, jobs):
+        for _seed, name, scores, took in pool.map(run, jobs):
             seconds.setdefault(name, []).append(took)
             for s, values in scores.items():
                 rows.setdefault((s, name), []).append(values)
