@@ -20,8 +20,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from csrnet_lite import book, pictures, widgets
+from csrnet_lite import before_after, modulation_plots, pictures, widgets
 from csrnet_lite.checkpoint import load_official
+from csrnet_lite.data import sample_pair
 from csrnet_lite.model import CSRNet
 
 TARGET_MS = 100.0
@@ -43,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=15, help="calls per measurement")
     args = parser.parse_args(argv)
 
-    photo, target, name = book.sample_pair(0, args.size)
+    pair = sample_pair(0, args.size)
+    photo, target, name = pair.input, pair.target, pair.id
     before, after = pictures.as_array(photo), pictures.as_array(target)
     try:
         model, model_name = load_official(), "authors' weights"
@@ -57,13 +59,13 @@ def main(argv: list[str] | None = None) -> int:
         Image.fromarray(pictures.to_uint8(before)).save(io.BytesIO(), format="PNG")
 
     callbacks = {  # name -> (render(**values), values): what each notebook's sliders call
-        "split_view (notebooks 3, 4, 5)": (lambda position: pictures.split_view(before, after, position, line=True),
+        "split_view (notebooks 3, 4, 5)": (lambda position: before_after.split_view(before, after, position, line=True),
                                     {"position": 0.3}),
-        "preview_brightness": (lambda factor: widgets.preview_brightness(photo, factor), {"factor": 1.3}),
+        "preview_brightness": (lambda factor: before_after.preview_brightness(photo, factor), {"factor": 1.3}),
         "preview_operators + histogram (notebook 1)": (
-            lambda b, c, s: widgets.preview_operators(photo, b, c, s, histogram=True), {"b": 1.2, "c": 1.1, "s": 0.8}),
+            lambda b, c, s: before_after.preview_operators(photo, b, c, s, histogram=True), {"b": 1.2, "c": 1.1, "s": 0.8}),
         f"preview_modulations, {model_name} (notebooks 2, 6)": (
-            lambda t: widgets.preview_modulations(model, photo, mods.lerp(mods, t)), {"t": 1.0}),
+            lambda t: modulation_plots.preview_modulations(model, photo, mods.lerp(mods, t)), {"t": 1.0}),
     }
 
     rows = [("baseline: PNG encode (Pillow)", median_ms(png, args.repeat), None)]

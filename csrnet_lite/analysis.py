@@ -13,6 +13,8 @@ With its modulations fixed, CSRNet's base network is a colour map RGB -> RGB for
 
 Images in the widget functions are numpy float32 arrays (H, W, 3) in [0, 1] (`pictures`' convention);
 everything else is the package's tensors (B, 3, H, W).
+
+Introduced in notebook 06 (`06_visualising_modulations`).
 """
 from __future__ import annotations
 
@@ -28,9 +30,10 @@ from .image import check_image
 from .metrics import psnr_of_mse
 from .model import CSRNet, Modulations
 from .ops import apply_conv, apply_gfm
-from .pictures import as_array, sample_pixels
+from .histogram import sample_pixels
+from .pictures import as_array
 from .degradation import Degradation
-from .widgets import preview_modulations
+from .modulation_plots import preview_modulations
 
 LAYERS = (1, 2, 3)  # the base network's modulated layers, as the widgets name them (scale1, shift3, ...)
 
@@ -40,7 +43,7 @@ LAYERS = (1, 2, 3)  # the base network's modulated layers, as the widgets name t
 @torch.no_grad()
 def modulations_of(model: CSRNet, cond_inputs: torch.Tensor | Sequence[torch.Tensor]) -> Modulations:
     """The condition network's modulations for a batch: cond_inputs (B, 3, s, s), or a list of
-    (1, 3, s, s) thumbnails (e.g. `data.Sample.cond_input`), -> Modulations with cond (B, 32)."""
+    (1, 3, s, s) thumbnails (e.g. `data.Pair.cond_input`), -> Modulations with cond (B, 32)."""
     if not isinstance(cond_inputs, torch.Tensor):
         cond_inputs = torch.cat(list(cond_inputs))  # B x (1, 3, s, s) -> (B, 3, s, s)
     return model.modulations(cond_inputs)
@@ -71,7 +74,7 @@ def modulation_spread(mods: Modulations) -> tuple[float, float, float]:
 
 def colour_map(model: CSRNet, mods: Modulations) -> Callable[[torch.Tensor], torch.Tensor]:
     """The base network with fixed modulations (batch 1) as a function of pixels: (1, 3, H, W) or a
-    column of sampled pixels (1, 3, N, 1) -> the same shape. What `pictures.tone_curves` and the LUTs take."""
+    column of sampled pixels (1, 3, N, 1) -> the same shape. What `curves.tone_curves` and the LUTs take."""
     return functools.partial(model.base, mods=mods)
 
 

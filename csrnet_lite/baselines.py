@@ -2,7 +2,9 @@
 
 `ColourTransform` is the best single global colour map RGB -> RGB (a polynomial of the colour of
 degree 1, 2 or 3) fitted by least squares on the training pairs: a retouch that adapts to each photo
-has to beat it to earn its condition network. `evaluate.compare` puts both in every table.
+has to beat it to earn its condition network. `evaluate.comparison` puts both in every table.
+
+Introduced in notebook 05 (`05_training`), where every trained recipe is compared with them.
 """
 from __future__ import annotations
 
@@ -43,14 +45,15 @@ class ColourTransform:
     @classmethod
     def fit(cls, data, degree: int = 2, *, max_pixels: int = 200_000, ridge: float = 1e-9,
             seed: int = 0) -> "ColourTransform":
-        """Least squares over the pixels of all pairs in `data` (Samples or (input, target) tuples),
+        """Least squares over the pixels of all pairs in `data` (`data.Pair`s or (input, target) tuples),
         every photo weighted equally; at most `max_pixels` random pixels per photo."""
         if degree not in (1, 2, 3):
             raise ValueError(f"degree must be 1, 2 or 3, got {degree}")
         gen = torch.Generator().manual_seed(seed)
         gram = cross = None
         count = 0
-        for _, input, target in iter_pairs(data):
+        for pair in iter_pairs(data):
+            input, target = pair.input, pair.target
             f = cls.features(input, degree).flatten(2).transpose(1, 2).reshape(-1, len(_exponents(degree)))
             y = target.double().flatten(2).transpose(1, 2).reshape(-1, 3)  # (B, 3, H, W) -> (B*H*W, 3)
             if len(f) > max_pixels:

@@ -13,6 +13,8 @@ In a notebook:
 suite reads the numbers the prose states from the executed notebook instead of parsing text.
 
 `csrnet_lite.tools.html_book` executes the notebooks and builds the HTML book from them.
+
+Introduced in notebook 01 (`01_retouching_is_a_colour_map`).
 """
 from __future__ import annotations
 
@@ -30,8 +32,7 @@ from IPython import get_ipython
 from IPython.display import Markdown, display
 
 from . import __version__, settings
-from .data import PairDataset, default_root, describe_root
-from .image import Resize
+from .data import describe_root
 from .plots import show_figures_in_notebooks
 from .settings import smoke_mode
 
@@ -360,22 +361,3 @@ def code_lines(obj: Any) -> int:
 def show_source(obj: Any) -> None:
     """Display the source code of a library function or class (never paste it into a notebook)."""
     display(Markdown(f"```python\n{inspect.getsource(obj).rstrip()}\n```"))
-
-
-def sample_pair(index: int = 0, size: int = 512) -> tuple[torch.Tensor, torch.Tensor, str]:
-    """(input, target, id) of pair `index` of `data.default_root()` at long edge `size`.
-
-    That is data_samples/ (or CSRNET_LITE_FIVEK when set). Raises FileNotFoundError, saying what to do,
-    when it holds no pairs: the notebooks never stand in a drawn picture for a missing photo.
-    """
-    root = default_root()
-    try:
-        data = PairDataset(root, resize=Resize("long", size))
-    except FileNotFoundError as e:
-        fix = ("set CSRNET_LITE_FIVEK to a folder of pairs, or unset it to use the samples"
-               if root != settings.DATA_SAMPLES else
-               "the samples ship with csrnet-lite: reinstall it (pip install --force-reinstall csrnet-lite), "
-               "or in a clone restore them with `git checkout data_samples`")
-        raise FileNotFoundError(f"no photo pairs in {root} ({e}); {fix}") from None
-    sample = data[index % len(data)]
-    return sample.input, sample.target, sample.id

@@ -20,6 +20,8 @@ The only global statistic is m: `hand_modulations` is a one-line "condition netw
 
     net = hand_made_csrnet()
     out = net.base(photo, hand_modulations(photo, brightness=1.2, contrast=1.3))  # == target_retouch(...)
+
+Introduced in notebook 02 (`02_operators_as_1x1_convs_and_gfm`).
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ from . import ops
 from .image import check_image
 from .model import CSRNet, Modulations
 from .pictures import as_array
-from .widgets import preview_modulations
+from .modulation_plots import preview_modulations
 
 S_CURVE_IN = (0.0, 0.25, 0.5, 0.75, 1.0)    # knots of the house style's tone curve: inputs ...
 S_CURVE_OUT = (0.0, 0.18, 0.5, 0.82, 1.0)   # ... and outputs, an S-curve (more mid-tone contrast)
@@ -115,8 +117,8 @@ def preview(net: CSRNet, photo: torch.Tensor, brightness: float = 1.0, contrast:
             saturation: float = 1.0, warmth: float = 0.0) -> np.ndarray:
     """The hand-made network's retouch of `photo` (1, 3, H, W) at these knobs -> (H, W, 3) in [0, 1].
 
-    Through a 17^3 lookup table (`widgets.preview_modulations`), fast enough for a slider; it differs from
-    `net.base` only by the table's interpolation.
+    Through a 17^3 lookup table (`modulation_plots.preview_modulations`), fast enough for a slider; it
+    differs from `net.base` only by the table's interpolation.
     """
     return preview_modulations(net, photo, hand_modulations(photo, brightness, contrast, saturation, warmth))
 

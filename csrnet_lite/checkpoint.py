@@ -12,6 +12,8 @@ convention: their condition network looked at whole photos of long edge ~500 px,
 `CondView.LONG_512` (`OFFICIAL_VIEW`), the same in `evaluate` and in `retouch`. A checkpoint records
 its TrainConfig, and its model is shown the view it trained on (`CondView.trained_on`).
 Every file is read by `_read`, the one `torch.load` of the package (weights only, no pickled code).
+
+Introduced in notebook 03 (`03_building_csrnet`).
 """
 from __future__ import annotations
 

@@ -5,7 +5,7 @@
     cv.difference("default", cv.best_fixed())   # (mean dB, standard error) over the same photos
 
 A *method* here is not a model but a way of making one from training pairs: a function
-`fit(train) -> retouch`, where `train` is a list of Samples and `retouch` maps an input
+`fit(train) -> retouch`, where `train` is a list of `data.Pair`s and `retouch` maps an input
 (1, 3, H, W) in [0, 1] to an output. Every method is fitted afresh on the training pairs of each fold
 and scored on the held-out pairs of that fold, so every photo is scored exactly once, by a model that
 never saw it. Two kinds of folds:
@@ -20,6 +20,8 @@ and the recipe's own fitted starting point (`train.init_model` with no training 
 fixed colour map in CSRNet's base network). "The best fixed colour transform" is the best of these
 by mean PSNR (`CrossValidation.best_fixed`); a trained recipe has to beat it to earn its
 condition network. PSNR is on 8-bit values of the clamped output, as in `evaluate`.
+
+Introduced in notebook 05 (`05_training`).
 """
 from __future__ import annotations
 
@@ -35,15 +37,15 @@ from typing import Callable, Mapping, Sequence
 import torch
 
 from .baselines import ColourTransform, identity
-from .data import iter_pairs
-from .evaluate import Retouch, format_table, retoucher
+from .data import Pair, iter_pairs
+from .evaluate import PhotoFn, as_function, format_table
 from .files import atomic_path
 from .metrics import psnr
 from .model import CondView
 from .recipes import TrainConfig
 from .train import init_model, train as run
 
-Fit = Callable[[list], Retouch]  # training Samples -> a retouch input (1, 3, H, W) -> output
+Fit = Callable[[list], PhotoFn]  # training Pairs -> a retouch input (1, 3, H, W) -> output
 
 # names of the baselines that do not adapt to the photo (candidates for `best_fixed`)
 FIXED_PREFIXES = ("affine", "quadratic", "cubic", "fitted start")
@@ -69,25 +71,10 @@ class PhotoScore:
 # ---------------------------------------------------------------------------------------------------
 # data and folds
 
-@dataclass(frozen=True, eq=False)
-class Item:
-    """A pair as cross-validation needs it: a Sample plus the source it comes from."""
-
-    id: str
-    input: torch.Tensor       # (1, 3, H, W) float32 in [0, 1]
-    target: torch.Tensor      # (1, 3, H, W) float32 in [0, 1]
-    source: str = ""          # the folder it comes from ("" when the root has one layout)
-
-
-def items(data) -> list[Item]:
-    """The pairs of `data` as Items, read once: a PairDataset (sources from its pairs' groups), a
-    list of Items, Samples or (input, target) tuples (sources "" then). Ids must be unique."""
-    groups = [p.group for p in data.pairs] if hasattr(data, "pairs") else None
-    raw = list(data)  # a PairDataset decodes each pair once here
-    out = []
-    for i, (id, input, target) in enumerate(iter_pairs(raw)):
-        source = groups[i] if groups is not None else getattr(raw[i], "source", "")
-        out.append(Item(id, input, target, source or ""))
+def items(data) -> list[Pair]:
+    """The pairs of `data` as a list of `Pair`s, read once (a PairDataset decodes each pair once
+    here), each with its source; (input, target) tuples have source "". Ids must be unique."""
+    out = list(iter_pairs(data))
     ids = [x.id for x in out]
     if len(set(ids)) != len(ids):
         raise ValueError(f"cross-validation needs unique ids; repeated: {sorted({i for i in ids if ids.count(i) > 1})}")
@@ -103,7 +90,7 @@ def _rank(id: str, seed: int) -> str:
 def kfold(data, k: int = 5, seed: int = 0) -> list[Fold]:
     """k folds of (almost) equal size. Pairs are ordered by source, then by a hash of (seed, id), and
     dealt round-robin, so each fold holds out a mix of sources and a pair's fold does not depend on
-    the order of the files. `data`: anything `items` reads, or a list of Items."""
+    the order of the files. `data`: anything `items` reads, or a list of Pairs."""
     pairs = data if _all_items(data) else items(data)
     if not 2 <= k <= len(pairs):
         raise ValueError(f"k must be between 2 and the number of pairs ({len(pairs)}), got {k}")
@@ -122,7 +109,7 @@ def by_source(data) -> list[Fold]:
 
 
 def _all_items(data) -> bool:
-    return isinstance(data, (list, tuple)) and all(isinstance(x, Item) for x in data)
+    return isinstance(data, (list, tuple)) and all(isinstance(x, Pair) for x in data)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -140,7 +127,7 @@ def fitted_start(config=None) -> Fit:
 
     def fit(train):
         model = init_model(config, [(x.input, x.target) for x in train]).eval()
-        return retoucher(model, CondView.trained_on(config.thumb_size))
+        return as_function(model, CondView.trained_on(config.thumb_size))
     return fit
 
 
@@ -148,7 +135,7 @@ def recipe(config) -> Fit:
     """Train CSRNet with `config` (a recipes.TrainConfig) on the training pairs."""
     def fit(train):
         result = run(None, [(x.input, x.target) for x in train], config)
-        return retoucher(result.model, result.view)
+        return as_function(result.model, result.view)
     return fit
 
 
@@ -272,8 +259,8 @@ def crossvalidate(data, methods: Mapping[str, Fit], folds: Sequence[Fold] | int 
                   progress: bool = False) -> CrossValidation:
     """Fit every method on the training pairs of every fold and score it on the held-out pairs.
 
-    data: a PairDataset, a list of Items/Samples or (input, target) tuples (read once into memory).
-    methods: name -> fit(train Samples) -> retouch; e.g. `standard_methods(config)`.
+    data: a PairDataset, a list of Pairs or (input, target) tuples (read once into memory).
+    methods: name -> fit(train Pairs) -> retouch; e.g. `standard_methods(config)`.
     folds: a list of Folds (`kfold`, `by_source`), or k for `kfold(data, k)`.
     train_size: train on only this many of each fold's training pairs (chosen by a hash of (seed, id)):
         the effect of the number of training pairs on unseen photos.

@@ -1,13 +1,15 @@
-"""Paired FiveK data for training: a cached dataset of samples, and which root to use.
+"""Paired FiveK data: the loaded pair (`Pair`), a cached dataset of them, and which root to use.
 
     data = PairDataset(default_root(), resize=Resize.LONG_512)
-    sample = data[0]  # Sample(id, input, target, cond_input): float32 (1, 3, H, W) in [0, 1]
+    pair = data[0]  # Pair(id, input, target, source, cond_input=...): float32 (1, 3, H, W) in [0, 1]
 
 Finding the pairs in a folder (`find_pairs`) and choosing subsets (`select_ids`, `select_range`,
 `split_by_id`) live in `pairs.py`; resize policies (`Resize`) in `image.py`. Command line:
 
     python -m csrnet_lite data list [ROOT]     the pairs found below ROOT, and the problems
     python -m csrnet_lite data fetch ...       download a FiveK subset (csrnet_lite.tools.fetch)
+
+Introduced in notebook 04 (`04_fivek_subset`).
 """
 from __future__ import annotations
 
@@ -27,40 +29,52 @@ import torch
 from . import settings
 from .files import atomic_path
 from .image import Resize, check_image, load_image, quantize, to_tensor
+from .degradation import Degradation
 from .model import CondView
-from .pairs import Pair, PairingWarning, find_pairs
+from .pairs import PairFiles, PairingWarning, find_pairs
 
 CACHE_VERSION = 1  # part of every disk cache key: bump it when the cached arrays change meaning
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: tensors have no single truth value to compare
-class Sample:
-    """One training example; every tensor is float32 in [0, 1]."""
-    id: str                   # the pair's id, e.g. "a0001"
+class Pair:
+    """One loaded pair and where it came from: what a `PairDataset` and an `edits.EditSource` yield,
+    and what training, evaluation, cross-validation and the edit task pass around.
+
+    Every tensor is float32 in [0, 1]. `pairs.PairFiles` is a pair's files on disk, before loading.
+    """
+    id: str                   # the pair's id: "a0001", or "<photo>~<k>" for the k-th edit of a photo
     input: torch.Tensor       # (1, 3, H, W) the photo to retouch
-    target: torch.Tensor      # (1, 3, H, W) the expert's version
-    cond_input: torch.Tensor  # (1, 3, s, s) CondView(s)(input): what the condition network sees
+    target: torch.Tensor      # (1, 3, H, W) the expert's version (for an edit: the photo before it)
+    source: str = ""          # the collection: the folder of a root that holds several ("dpe"), else ""
+    photo: str = ""           # the photo it shows, "" meaning `id` (an edit: the photo it was made from)
+    edit: Degradation | None = None  # an edit's drawn parameters (`edits.undo(input, edit)` inverts it)
+    cond_input: torch.Tensor | None = None  # (1, 3, s, s) CondView(s)(input), when the dataset made it
+
+    def __post_init__(self):
+        if not self.photo:
+            object.__setattr__(self, "photo", self.id)  # frozen: set once, here
 
 
 class PairDataset(torch.utils.data.Dataset):
-    """Input/target pairs as `Sample`s: decoded once, resized, cached in memory and optionally on disk.
+    """Input/target pairs as `Pair`s: decoded once, resized, cached in memory and optionally on disk.
 
-    root_or_pairs: a folder in any layout `find_pairs` reads, or a sequence of `Pair`s.
+    root_or_pairs: a folder in any layout `find_pairs` reads, or a sequence of `PairFiles`.
     resize: a `Resize` policy (None means Resize.NONE).
     cache_dir: optional folder for a disk cache, one .npz per pair, keyed by both files' path, mtime
         and size and by the resize policy; written atomically, a corrupt file is rebuilt.
-    thumb_size: side of `Sample.cond_input`, the view `CondView.trained_on(thumb_size)`.
+    thumb_size: side of `Pair.cond_input`, the view `CondView.trained_on(thumb_size)`.
     in_memory: keep every decoded pair in memory (turn off for thousands of pairs; the disk cache
         then does the work).
     strict, expert, group: passed to `find_pairs`; strict also makes a pixel-identical pair an error.
 
-    Iterate it directly (`for sample in data`) or use DataLoader(data, batch_size=None): photos differ
-    in size, so samples are not stacked into batches here. Pairs are cached as compact arrays: uint8 when the pixels are exact 8-bit values (any 8-bit file
-    that was not resized), else uint16 (within 1e-5 of the resized values). A sample is the same
+    Iterate it directly (`for pair in data`) or use DataLoader(data, batch_size=None): photos differ
+    in size, so pairs are not stacked into batches here. Pairs are cached as compact arrays: uint8 when the pixels are exact 8-bit values (any 8-bit file
+    that was not resized), else uint16 (within 1e-5 of the resized values). A pair is the same
     whether it comes from the files, memory or disk, so results never depend on the cache's state.
     """
 
-    def __init__(self, root_or_pairs: str | os.PathLike | Sequence[Pair], resize: Resize | None = None,
+    def __init__(self, root_or_pairs: str | os.PathLike | Sequence[PairFiles], resize: Resize | None = None,
                  *, cache_dir: str | os.PathLike | None = None, thumb_size: int = 128,
                  in_memory: bool = True, strict: bool = False, expert: str = "C",
                  group: str | None = None):
@@ -69,7 +83,7 @@ class PairDataset(torch.utils.data.Dataset):
             self.pairs = find_pairs(self.root, strict=strict, expert=expert, group=group)
         else:
             self.root, self.pairs = None, list(root_or_pairs)
-            bad = [p for p in self.pairs if not isinstance(p, Pair)]
+            bad = [p for p in self.pairs if not isinstance(p, PairFiles)]
             if bad:
                 raise TypeError(f"PairDataset takes a folder or Pairs, got a {type(bad[0]).__name__}")
             if not self.pairs:
@@ -84,8 +98,8 @@ class PairDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.pairs)
 
-    def __getitem__(self, index: int) -> Sample:
-        pair = self.pairs[index]  # IndexError past the end, which also ends `for sample in data`
+    def __getitem__(self, index: int) -> Pair:
+        pair = self.pairs[index]  # IndexError past the end, which also ends `for pair in data`
         index = index % len(self.pairs)
         arrays = self._memory.get(index)
         if arrays is None:
@@ -93,7 +107,7 @@ class PairDataset(torch.utils.data.Dataset):
             if self.in_memory:
                 self._memory[index] = arrays
         input, target = to_tensor(arrays[0]), to_tensor(arrays[1])  # (H, W, 3) -> (1, 3, H, W)
-        return Sample(pair.id, input, target, CondView.trained_on(self.thumb_size)(input))
+        return Pair(pair.id, input, target, pair.group, cond_input=CondView.trained_on(self.thumb_size)(input))
 
     def __repr__(self) -> str:
         where = self.root if self.root is not None else f"{len(self.pairs)} given pairs"
@@ -105,7 +119,7 @@ class PairDataset(torch.utils.data.Dataset):
         """Bytes of the pairs held in memory."""
         return sum(a.nbytes for arrays in self._memory.values() for a in arrays)
 
-    def cache_path(self, pair: Pair) -> Path | None:
+    def cache_path(self, pair: PairFiles) -> Path | None:
         """The disk cache file of `pair` (None without cache_dir); the name changes with the key."""
         if self.cache_dir is None:
             return None
@@ -115,7 +129,7 @@ class PairDataset(torch.utils.data.Dataset):
         name = re.sub(r"[^\w.-]+", "_", pair.id)
         return self.cache_dir / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:20]}.npz"
 
-    def _load(self, pair: Pair) -> tuple[np.ndarray, np.ndarray]:
+    def _load(self, pair: PairFiles) -> tuple[np.ndarray, np.ndarray]:
         """Compact (input, target) arrays from the disk cache, else decoded (and written there)."""
         path = self.cache_path(pair)
         arrays = None
@@ -136,7 +150,7 @@ class PairDataset(torch.utils.data.Dataset):
             warnings.warn(message, PairingWarning, stacklevel=3)
         return arrays
 
-    def _decode(self, pair: Pair) -> tuple[np.ndarray, np.ndarray]:
+    def _decode(self, pair: PairFiles) -> tuple[np.ndarray, np.ndarray]:
         """Read, check and resize both files of a pair -> compact (H, W, 3) arrays."""
         input, target = load_image(pair.input), load_image(pair.target)  # (1, 3, H, W) each
         if input.shape != target.shape:
@@ -195,27 +209,45 @@ def describe_root(root: str | os.PathLike | None = None) -> str:
     return f"data: real FiveK pairs in {root}{origin}"
 
 
-def iter_pairs(data) -> Iterator[tuple[str, torch.Tensor, torch.Tensor]]:
-    """Yield (id, input, target) from Samples (with .id/.input/.target, e.g. a PairDataset) or from
+def sample_pair(index: int = 0, size: int = 512) -> Pair:
+    """Pair `index` of `default_root()` at long edge `size`: the photo notebooks 01-03 follow.
+
+    That is data_samples/ (or CSRNET_LITE_FIVEK when set). Raises FileNotFoundError, saying what to do,
+    when it holds no pairs: the notebooks never stand in a drawn picture for a missing photo.
+    """
+    root = default_root()
+    try:
+        data = PairDataset(root, resize=Resize("long", size))
+    except FileNotFoundError as e:
+        fix = ("set CSRNET_LITE_FIVEK to a folder of pairs, or unset it to use the samples"
+               if root != settings.DATA_SAMPLES else
+               "the samples ship with csrnet-lite: reinstall it (pip install --force-reinstall csrnet-lite), "
+               "or in a clone restore them with `git checkout data_samples`")
+        raise FileNotFoundError(f"no photo pairs in {root} ({e}); {fix}") from None
+    return data[index % len(data)]
+
+
+def iter_pairs(data) -> Iterator[Pair]:
+    """Each item of `data` as a checked `Pair`: Pairs (e.g. from a PairDataset) as they are, or
     (input, target) tuples of (B, 3, H, W) tensors in [0, 1] (their id is their position).
 
     Raises TypeError for any other item and ValueError when an input and its target differ in shape.
 
     >>> pairs = [(torch.zeros(1, 3, 2, 2), torch.ones(1, 3, 2, 2))]
-    >>> [(id, tuple(input.shape)) for id, input, target in iter_pairs(pairs)]
+    >>> [(pair.id, tuple(pair.input.shape)) for pair in iter_pairs(pairs)]
     [('0', (1, 3, 2, 2))]
     """
     for i, item in enumerate(data):
-        if hasattr(item, "input") and hasattr(item, "target"):
-            id, input, target = str(getattr(item, "id", i)), item.input, item.target
-        elif isinstance(item, (tuple, list)) and len(item) >= 2:
-            id, input, target = str(i), item[0], item[1]
+        if isinstance(item, Pair):
+            pair = item
+        elif isinstance(item, (tuple, list)) and len(item) == 2:
+            pair = Pair(str(i), item[0], item[1])
         else:
-            raise TypeError(f"item {i} is a {type(item).__name__}; expected a Sample (from "
+            raise TypeError(f"item {i} is a {type(item).__name__}; expected a Pair (from "
                             "csrnet_lite.data.PairDataset) or an (input, target) pair of tensors")
-        check_image(input, f"input of {id}")
-        check_image(target, f"target of {id}")
-        if input.shape != target.shape:
-            raise ValueError(f"{id}: input {tuple(input.shape)} and target {tuple(target.shape)} "
-                             "differ in shape; resize them to the same size")
-        yield id, input, target
+        check_image(pair.input, f"input of {pair.id}")
+        check_image(pair.target, f"target of {pair.id}")
+        if pair.input.shape != pair.target.shape:
+            raise ValueError(f"{pair.id}: input {tuple(pair.input.shape)} and target "
+                             f"{tuple(pair.target.shape)} differ in shape; resize them to the same size")
+        yield pair

@@ -12,6 +12,8 @@ truth: notebook 6 compares what a trained CSRNet learned with them.
 
 `scripts/make_data_samples.py` (the maintainer tool that rebuilds the folder from public package
 archives) uses this module, so what the manifest describes and what the library computes cannot drift.
+
+Introduced in notebook 04 (`04_fivek_subset`).
 """
 from __future__ import annotations
 
@@ -135,7 +137,7 @@ def read_manifest(root: str | os.PathLike = DATA_SAMPLES) -> dict:
 
 
 def known_degradations(root: str | os.PathLike = DATA_SAMPLES) -> dict[str, Degradation]:
-    """Pair name (the file stem, a `data.Sample.id`) -> its recorded `Degradation`, in manifest order.
+    """Pair name (the file stem, a `data.Pair.id`) -> its recorded `Degradation`, in manifest order.
 
     {} when `root` has no manifest.json, e.g. a real FiveK folder: there the truth is unknown.
     """

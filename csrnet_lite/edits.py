@@ -9,11 +9,13 @@ fixed colour map can only undo the average edit.
     source = EditSource.from_photos(PairDataset("data_samples"))  # the targets; the inputs are not used
     train_photos, test_photos = source.split(["astronaut", "coffee"])  # by photo, never by edit
     result = train(None, train_photos, TrainConfig.edits())           # a fresh edit at every draw
-    pairs = test_photos.pairs(per_photo=10, seed=1)                    # fixed EditPairs to score on
+    pairs = test_photos.pairs(per_photo=10, seed=1)                    # fixed edit Pairs to score on
     pairs[0].edit                                                       # the drawn degradation.Degradation
 
-Each `EditPair` keeps its drawn parameters (`edit`), so `undo(pair.input, pair.edit)` is the exact
+Each edit's `data.Pair` keeps its drawn parameters (`edit`), so `undo(pair.input, pair.edit)` is the exact
 inverse, the ceiling no retouch can beat (short of where the edit clipped).
+
+Introduced in notebook 05 (`05_training`).
 """
 from __future__ import annotations
 
@@ -26,8 +28,8 @@ import torch
 
 from . import degradation, ops
 from .crossval import Fold, _rank
-from .data import iter_pairs
-from .evaluate import evaluate, format_table, retoucher
+from .data import Pair, iter_pairs
+from .evaluate import as_function, evaluate, format_table
 from .image import Resize
 from .metrics import psnr
 from .model import CondView
@@ -99,12 +101,12 @@ def with_pivot(target: torch.Tensor, edit: degradation.Degradation) -> degradati
 
 
 def exposure_sweep(name: str, target: torch.Tensor, evs: Sequence[float],
-                   family: EditFamily = EditFamily()) -> list["EditPair"]:
+                   family: EditFamily = EditFamily()) -> list[Pair]:
     """`target` edited at each exposure of `evs` (stops), all else at the middle of `family`'s ranges."""
     out = []
     for k, ev in enumerate(evs):
         edit = with_pivot(target, family.middle(float(ev)))
-        out.append(EditPair(f"{name}~{k}", apply(target, edit), target, edit, name))
+        out.append(Pair(f"{name}~{k}", apply(target, edit), target, photo=name, edit=edit))
     return out
 
 
@@ -137,20 +139,8 @@ def undo(input: torch.Tensor, edit: degradation.Degradation) -> torch.Tensor:
     return torch.einsum("ij,bjhw->bihw", inverse, x).clamp(0, 1)
 
 
-@dataclass(frozen=True, eq=False)
-class EditPair:
-    """One edited photo: a pair as `train`, `evaluate` and `crossval` read it, plus what was drawn."""
-
-    id: str                     # "<photo>~<k>": the k-th edit of the photo
-    input: torch.Tensor         # (1, 3, H, W) the edited photo, 8-bit levels in [0, 1]
-    target: torch.Tensor        # (1, 3, H, W) the photo
-    edit: degradation.Degradation   # the drawn parameters (`undo(input, edit)` is the exact inverse)
-    photo: str                  # the photo's name: splits go by it
-    source: str = ""            # the collection it comes from (crossval's leave-one-source-out)
-
-
 class EditSource:
-    """Photos and a family of edits: fixed `EditPair`s on demand, and a fresh edit at every draw in training.
+    """Photos and a family of edits: fixed `Pair`s on demand, and a fresh edit at every draw in training.
 
     photos: (name, target (1, 3, H, W)) pairs; `from_photos` reads them from a dataset's targets.
     per_photo, seed: the fixed pairs that iterating the source gives (what the fitted start is fitted to).
@@ -172,11 +162,11 @@ class EditSource:
     @staticmethod
     def from_photos(data, family: EditFamily = EditFamily(), *, size: Resize | None = EDIT_SIZE,
                     per_photo: int = 8, seed: int = 0, source: str = "") -> "EditSource":
-        """The targets of `data` (a PairDataset, Samples or (input, target) tuples; inputs unused),
+        """The targets of `data` (a PairDataset, Pairs or (input, target) tuples; inputs unused),
         resized by `size` (None: as they are); a repeated id (the same photo in two folders) counts once."""
         photos = {}
-        for id, _, target in iter_pairs(data):  # a photo in several folders of a root counts once
-            photos.setdefault(id, target if size is None else size(target))
+        for pair in iter_pairs(data):  # a photo in several folders of a root counts once
+            photos.setdefault(pair.id, pair.target if size is None else size(pair.target))
         return EditSource(list(photos.items()), family, per_photo=per_photo, seed=seed, source=source)
 
     @property
@@ -198,7 +188,7 @@ class EditSource:
         same = dict(per_photo=self.per_photo, seed=self.seed, source=self.source)
         return EditSource(keep(False), self.family, **same), EditSource(keep(True), self.family, **same)
 
-    def edit(self, index: int, gen: torch.Generator, mild: float = 0.0, look: float = 0.0) -> EditPair:
+    def edit(self, index: int, gen: torch.Generator, mild: float = 0.0, look: float = 0.0) -> Pair:
         """A random edit of photo `index`, drawn with `gen`. mild: the share of weakened edits
         (`EditFamily.draw_mild`); look > 0: the photo is first restyled by a random edit of `LOOK` at
         this strength, and the restyled photo is the target (the target's look varies too)."""
@@ -206,9 +196,9 @@ class EditSource:
         if look > 0:
             target = apply(target, with_pivot(target, weaker(LOOK.draw(target, gen), look)))
         edit = self.family.draw_mild(target, gen, mild)
-        return EditPair(name, apply(target, edit), target, edit, name, self.source)
+        return Pair(name, apply(target, edit), target, self.source, photo=name, edit=edit)
 
-    def pairs(self, per_photo: int | None = None, seed: int | None = None) -> list[EditPair]:
+    def pairs(self, per_photo: int | None = None, seed: int | None = None) -> list[Pair]:
         """`per_photo` edits of every photo, the same for a seed whatever the other photos are."""
         out = []
         for name, target in self.photos:
@@ -216,10 +206,10 @@ class EditSource:
                 key = f"{self.seed if seed is None else seed}:{name}:{k}".encode()
                 gen = torch.Generator().manual_seed(zlib.crc32(key))
                 edit = self.family.draw(target, gen)
-                out.append(EditPair(f"{name}~{k}", apply(target, edit), target, edit, name, self.source))
+                out.append(Pair(f"{name}~{k}", apply(target, edit), target, self.source, photo=name, edit=edit))
         return out
 
-    def __iter__(self) -> Iterator[EditPair]:
+    def __iter__(self) -> Iterator[Pair]:
         return iter(self.pairs())
 
     def __len__(self) -> int:
@@ -258,7 +248,7 @@ def modulations_off(model):
     return model
 
 
-def photo_folds(pairs: Sequence[EditPair], k: int = 5, seed: int = 0) -> list:
+def photo_folds(pairs: Sequence[Pair], k: int = 5, seed: int = 0) -> list:
     """k `crossval.Fold`s that hold out whole photos (every edit of a photo in the same fold), dealt
     round-robin in the order of a hash of (seed, photo name)."""
     photos = sorted({p.photo for p in pairs}, key=lambda name: _rank(name, seed))
@@ -271,13 +261,13 @@ def recipe(config, family: EditFamily = EditFamily()):
     """A `crossval` method: train `config` on fresh edits of the training pairs' photos (each photo
     once, whatever its number of edits), conditioned on the view it trained with."""
     def fit(train_pairs):
-        photos = {x.id.split("~")[0]: x.target for x in train_pairs}
+        photos = {x.photo: x.target for x in train_pairs}
         model = train(None, EditSource(list(photos.items()), family), config).model
-        return retoucher(model, CondView.trained_on(config.thumb_size))
+        return as_function(model, CondView.trained_on(config.thumb_size))
     return fit
 
 
-def score(methods: Mapping[str, object], pairs: Sequence[EditPair],
+def score(methods: Mapping[str, object], pairs: Sequence[Pair],
           view: CondView = CondView.THUMB_128) -> dict[str, dict[str, float]]:
     """Method name -> {pair id: PSNR (dB, 8-bit)} on `pairs`. A method is a CSRNet (conditioned on
     `view`), any function input -> output, or the string "exact inverse" (`undo` with each pair's edit)."""

@@ -4,7 +4,7 @@
     comparison({"fast": model}, val, train=train)   -> Comparison: identity, fixed colour transform,
                                                     authors' weights (if present), your models
 
-How the condition network sees a photo at inference: `retoucher(model, view)` gives it `view(input)`,
+How the condition network sees a photo at inference: `as_function(model, view)` gives it `view(input)`,
 an `model.CondView`: by default the 128x128 antialiased thumbnail the `fast` recipe trains on, for
 the authors' weights `checkpoint.OFFICIAL_VIEW` (the whole photo up to long edge 512, as in their
 code); `checkpoint.load_model` tells the view of any model file.
@@ -14,6 +14,8 @@ before scoring, as a saved 8-bit file would be; PSNR is on 8-bit quantised value
 The non-neural baseline `baselines.ColourTransform` is the best single global colour map RGB -> RGB
 (a polynomial of the colour of degree 1, 2 or 3) fitted by least squares on the training pairs: a
 learned retouch that adapts to each photo has to beat it to earn its condition network.
+
+Introduced in notebook 05 (`05_training`).
 """
 from __future__ import annotations
 
@@ -34,11 +36,11 @@ from .model import CondView, CSRNet
 from .settings import official_weights_path
 from .train import TrainResult, fixed_colour_map
 
-Retouch = Callable[[torch.Tensor], torch.Tensor]  # input (1, 3, H, W) -> output (1, 3, H, W)
+PhotoFn = Callable[[torch.Tensor], torch.Tensor]  # a retouch as a function: input (1, 3, H, W) -> output
 
 
-def retoucher(model: CSRNet, view: CondView = CondView.THUMB_128) -> Retouch:
-    """A function input (B, 3, H, W) -> output (B, 3, H, W) running `model` without gradients.
+def as_function(model: CSRNet, view: CondView = CondView.THUMB_128) -> PhotoFn:
+    """`model` as a function input (B, 3, H, W) -> output (B, 3, H, W), run without gradients.
 
     The condition network sees `view(input)` (`CondView.FULL`: the whole input).
     """
@@ -139,9 +141,9 @@ def _write_csv(path, rows) -> Path:
 
 
 def evaluate(method, data, *, name: str | None = None, view: CondView = CondView.THUMB_128) -> Evaluation:
-    """Score `method` on every pair of `data` (a PairDataset, Samples or (input, target) tuples).
+    """Score `method` on every pair of `data` (a PairDataset, `data.Pair`s or (input, target) tuples).
 
-    method: a CSRNet (run with `retoucher(model, view)`), a `train.TrainResult` (its model, on
+    method: a CSRNet (run with `as_function(model, view)`), a `train.TrainResult` (its model, on
         the view it trained on, `result.view`), or any function input (1, 3, H, W) -> output.
     """
     if isinstance(method, TrainResult):
@@ -149,19 +151,19 @@ def evaluate(method, data, *, name: str | None = None, view: CondView = CondView
         method, view = method.model, method.view
     if isinstance(method, CSRNet):
         name = name or "CSRNet"
-        method = retoucher(method, view)
+        method = as_function(method, view)
     name = name or getattr(method, "__name__", None) or str(method)
     scores = []
-    for id, input, target in iter_pairs(data):
-        output = method(input).clamp(0, 1)
-        scores.append(ImageScore(id, float(psnr(output, target)[0]), float(ssim(output, target)[0]),
+    for pair in iter_pairs(data):
+        output, target = method(pair.input).clamp(0, 1), pair.target
+        scores.append(ImageScore(pair.id, float(psnr(output, target)[0]), float(ssim(output, target)[0]),
                                  float(delta_e(output, target)[0])))
     if not scores:
         raise ValueError("nothing to evaluate: the dataset is empty")
     return Evaluation(name, tuple(scores))
 
 
-def comparison(methods: Mapping[str, CSRNet | Retouch | tuple[CSRNet, CondView]], data, *, train=None,
+def comparison(methods: Mapping[str, CSRNet | PhotoFn | tuple[CSRNet, CondView]], data, *, train=None,
                degrees: Sequence[int] = (2,), start: bool = True, official="auto",
                view: CondView = CondView.THUMB_128,
                notes: Mapping[str, str] | None = None) -> Comparison:

@@ -9,6 +9,8 @@ file behind; the next write into the same folder removes the ones whose process 
 `check_output_file` / `check_output_dir` let a command refuse a destination before any work, and
 inside `exclusive(paths)` those paths are created, never replaced: a file that another process wrote
 there meanwhile is left as it is (FileExistsError). A full disk is an OSError naming the destination.
+
+Introduced in notebook 05 (`05_training`), where training writes its checkpoints.
 """
 from __future__ import annotations
 

@@ -6,6 +6,8 @@ form (`ridge_scores`, `choose_ridge`); with `modulated=True` (init="official-fit
 layer of the authors' network on the features as their condition network modulates them for each
 photo. The recipes that start from these fits are explained in `recipes.py`; `train.init_model`
 applies them.
+
+Introduced in notebook 05 (`05_training`), with the `default` recipe's closed-form start.
 """
 from __future__ import annotations
 

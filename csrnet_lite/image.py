@@ -5,6 +5,8 @@ network sees is `model.CondView`).
 Convention everywhere else in the package: a torch.float32 tensor of RGB values in [0, 1] with shape
 (B, 3, H, W). `check_image` enforces it with messages that say what was expected. 16-bit PNG and
 TIFF files are read and written by `image_files.py`, which also checks headers before decoding.
+
+Introduced in notebook 01 (`01_retouching_is_a_colour_map`).
 """
 from __future__ import annotations
 

@@ -5,6 +5,8 @@ Pillow cannot identify, images over the pixel budget (`settings.max_pixels`) and
 Pillow reads 16-bit RGB files as 8-bit and cannot write them; `image.load_image` and
 `image.save_image(bits=16)` use the readers and writers here. `stored_bits` tells which depth a
 file has, so that `tools.retouch` writes an output as deep as its input.
+
+Introduced in notebook 04 (`04_fivek_subset`), where photo files of any bit depth are read.
 """
 from __future__ import annotations
 

@@ -48,6 +48,8 @@ the network saw in training (~500 px photos), which is why the gap grows at 12 M
 
 `csrnet_lite.tools.retouch` uses this module on photo files (`python -m csrnet_lite retouch`);
 `csrnet_lite.tools.cube` reads and writes LUTs as Adobe .cube files.
+
+Introduced in notebook 06 (`06_visualising_modulations`).
 """
 from __future__ import annotations
 

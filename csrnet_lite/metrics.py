@@ -9,6 +9,8 @@ The metrics run on one thread (see `settings.one_thread`). SSIM and Delta E, doz
 each, go through the images a strip of rows at a time: each step then works on arrays that stay in
 the CPU cache, and a large photo needs no full-size float64 copies (strips change no result beyond
 rounding). bench/metrics.py times them against whole images on torch's threads.
+
+Introduced in notebook 04 (`04_fivek_subset`).
 """
 from __future__ import annotations
 

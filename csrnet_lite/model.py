@@ -7,6 +7,8 @@ The base network sees one pixel at a time (1x1 convolutions), so for fixed modul
 map RGB -> RGB; the condition network looks at the whole image once and decides how to modulate it.
 State-dict keys match the authors' release, so their `csrnet.pth` loads with `strict=True`
 (`checkpoint.load_official`).
+
+Introduced in notebook 03 (`03_building_csrnet`).
 """
 from __future__ import annotations
 
@@ -77,8 +79,8 @@ class CondView:
 
     The one rule for every part: `CondView.trained_on(config.thumb_size)` is what a model sees in
     training (`train.sample_batch`), in the closed-form fit (`fit.photo_moments`), in the dataset
-    (`data.Sample.cond_input`), in evaluation (`evaluate.retoucher`), when baking a LUT
-    (`lut.photo_modulations`) and in notebook 8 (`apps.your_photos.Retoucher`); `checkpoint.load_model`
+    (`data.Pair.cond_input`), in evaluation (`evaluate.as_function`), when baking a LUT
+    (`lut.photo_modulations`) and in notebook 8 (`apps.your_photos.PhotoRetoucher`); `checkpoint.load_model`
     tells it for any model file.
     """
     thumb_size: int | None = 128  # side of the square thumbnail; None: show `resize(photo)` instead

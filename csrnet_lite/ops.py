@@ -9,11 +9,13 @@ modulation (`GFMForm`, per-image scale and shift): the split CSRNet makes betwee
 `op_as_conv` / `op_as_gfm` equal to it to float precision; `compose` collapses a chain of them into
 one conv followed by one GFM. Operators do not clip, so they chain exactly like convolutions: clamp
 or `image.quantize` at the end. With `pillow_mean` / `pillow_luma` they reproduce Pillow's ImageEnhance.
+Each operator's inputs are checked before its body runs (`operator_checks.checked`), so the body is
+only the formula.
+
+Introduced in notebook 01 (`01_retouching_is_a_colour_map`).
 """
 from __future__ import annotations
 
-import math
-import numbers
 from dataclasses import dataclass
 
 import torch
@@ -21,6 +23,7 @@ import torch.nn.functional as F
 
 from .image import check_image, quantize
 from .model import gfm
+from .operator_checks import checked, grey_image, number, one_per_image, per_channel, shape_of, tone_curve_knots
 
 LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601 luma weights, as Pillow's convert("L") and torchvision
 _PILLOW_LUMA = (19595, 38470, 7471)  # Pillow's 16-bit fixed-point BT.601 weights (they sum to 65536)
@@ -40,7 +43,7 @@ class ConvForm:
         w, b = self.weight, self.bias
         if not (isinstance(w, torch.Tensor) and isinstance(b, torch.Tensor)) or w.ndim != 2 or b.shape != w.shape[:1]:
             raise ValueError(f"ConvForm needs tensors weight (C_out, C_in) and bias (C_out,), got weight "
-                             f"{_shape(w)} and bias {_shape(b)}")
+                             f"{shape_of(w)} and bias {shape_of(b)}")
 
     @staticmethod
     def identity(channels: int = 3) -> "ConvForm":
@@ -61,7 +64,7 @@ class GFMForm:
         s, t = self.scale, self.shift
         if not (isinstance(s, torch.Tensor) and isinstance(t, torch.Tensor)) or s.ndim != 2 or s.shape != t.shape:
             raise ValueError(f"GFMForm needs tensors scale and shift of the same shape (B, C), got scale "
-                             f"{_shape(s)} and shift {_shape(t)}")
+                             f"{shape_of(s)} and shift {shape_of(t)}")
 
     @staticmethod
     def identity(batch: int = 1, channels: int = 3) -> "GFMForm":
@@ -165,53 +168,9 @@ def pillow_mean(x: torch.Tensor) -> torch.Tensor:
     return (torch.floor(mean + 0.5) / 255).float()
 
 
-# ---- the operators and their forms ----
+# ---- the operators and their forms (their input checks: `operator_checks.checked`) ----
 
-CHAIN_LIMIT = 4.0  # operators chain, so inputs may leave [0, 1]; beyond +-4 they are 0..255 data or a bug
-
-
-def _check(x: torch.Tensor) -> torch.Tensor:
-    """x must be a float32 (B, 3, H, W) tensor of finite values within +-CHAIN_LIMIT (operators chain
-    like convolutions, so values a little outside [0, 1] are fine)."""
-    check_image(x, "x", check_range=False)
-    if x.numel() and not bool(torch.isfinite(x).all()):
-        raise ValueError("x holds NaN or infinite values; the operators take colours in [0, 1]")
-    if x.numel() and float(x.abs().max()) > CHAIN_LIMIT:
-        lo, hi = float(x.min()), float(x.max())
-        raise ValueError(f"x values span [{lo:.4g}, {hi:.4g}]; the operators take colours in [0, 1] "
-                         f"(chained results up to +-{CHAIN_LIMIT:g}): divide 8-bit data by 255")
-    return x
-
-
-def _number(value: float | torch.Tensor, name: str, *, minimum: float | None = 0.0) -> float | torch.Tensor:
-    """A finite real number >= minimum (None: any) as a float, else a ValueError naming it.
-
-    A 0-dim tensor (e.g. a factor being fitted, with requires_grad) is returned as it is, so that the
-    forms of the operators compose into differentiable chains (`analysis.operator_chain`).
-    """
-    if isinstance(value, torch.Tensor) and value.ndim == 0 and value.is_floating_point():
-        return value
-    if not isinstance(value, numbers.Real) or not math.isfinite(value) or (minimum is not None and value < minimum):
-        expected = "a finite number" + ("" if minimum is None else f" >= {minimum:g}")
-        raise ValueError(f"{name} must be {expected}, got {value!r}")
-    return float(value)
-
-
-def _shape(value) -> str:
-    return str(tuple(value.shape)) if isinstance(value, torch.Tensor) else f"a {type(value).__name__}"
-
-
-def _per_channel(value, name: str, *, minimum: float | None) -> torch.Tensor:
-    """A number or 3 numbers -> float32 tensor (3,), each checked like `_number`; a floating tensor
-    (3,) is returned as it is (see `_number`)."""
-    if isinstance(value, torch.Tensor) and value.shape == (3,) and value.is_floating_point():
-        return value
-    values = [value] * 3 if isinstance(value, numbers.Real) else list(torch.as_tensor(value).flatten().tolist())
-    if len(values) != 3:
-        raise ValueError(f"{name} must be one number or 3 (R, G, B), got {len(values)}: {value!r}")
-    return torch.tensor([_number(v, f"{name} entry", minimum=minimum) for v in values])
-
-
+@checked(factor=number("brightness factor"))
 def brightness(x: torch.Tensor, factor: float) -> torch.Tensor:
     """Brightness as Pillow and torchvision define it: x * factor, factor >= 0. (B, 3, H, W).
 
@@ -221,58 +180,66 @@ def brightness(x: torch.Tensor, factor: float) -> torch.Tensor:
     >>> brightness(torch.full((1, 3, 1, 1), 0.5), 1.5).flatten().tolist()
     [0.75, 0.75, 0.75]
     """
-    return _check(x) * _number(factor, "brightness factor")
+    return x * factor
 
 
+@checked(factor=number("brightness factor"))
 def brightness_as_conv(factor: float) -> ConvForm:
-    return ConvForm(torch.eye(3) * _number(factor, "brightness factor"), torch.zeros(3))
+    return ConvForm(torch.eye(3) * factor, torch.zeros(3))
 
 
+@checked(factor=number("brightness factor"))
 def brightness_as_gfm(factor: float, batch: int = 1) -> GFMForm:
     """Brightness as a GFM: scale = factor - 1, shift = 0, for `batch` images (B, 3).
 
     >>> brightness_as_gfm(1.5).scale
     tensor([[0.5000, 0.5000, 0.5000]])
     """
-    scale = torch.full((batch, 3), _number(factor, "brightness factor") - 1)
-    return GFMForm(scale, torch.zeros(batch, 3))
+    return GFMForm(torch.full((batch, 3), factor - 1), torch.zeros(batch, 3))
 
 
+@checked(amount=per_channel("offset", minimum=None))
 def offset(x: torch.Tensor, amount: float | tuple[float, float, float]) -> torch.Tensor:
     """Add `amount` (one number, or one per channel R, G, B; may be negative): (B, 3, H, W)."""
-    return _check(x) + _per_channel(amount, "offset", minimum=None)[:, None, None]  # (3,) -> (3, 1, 1)
+    return x + amount[:, None, None]  # (3,) -> (3, 1, 1)
 
 
+@checked(amount=per_channel("offset", minimum=None))
 def offset_as_conv(amount: float | tuple[float, float, float]) -> ConvForm:
-    return ConvForm(torch.eye(3), _per_channel(amount, "offset", minimum=None))
+    return ConvForm(torch.eye(3), amount)
 
 
+@checked(ev=number("exposure ev", minimum=None))
 def exposure(x: torch.Tensor, ev: float) -> torch.Tensor:
     """Exposure change in stops, on the (gamma-encoded) values as stored: x * 2**ev. (B, 3, H, W).
 
     >>> exposure(torch.full((1, 3, 1, 1), 0.25), 1).flatten().tolist()  # one stop brighter
     [0.5, 0.5, 0.5]
     """
-    return _check(x) * 2.0 ** _number(ev, "exposure ev", minimum=None)
+    return x * 2.0 ** ev
 
 
+@checked(ev=number("exposure ev", minimum=None))
 def exposure_as_conv(ev: float) -> ConvForm:
-    return ConvForm(torch.eye(3) * 2.0 ** _number(ev, "exposure ev", minimum=None), torch.zeros(3))
+    return ConvForm(torch.eye(3) * 2.0 ** ev, torch.zeros(3))
 
 
+@checked(gains=per_channel("white balance gains", minimum=0.0))
 def white_balance(x: torch.Tensor, gains: tuple[float, float, float]) -> torch.Tensor:
     """Multiply R, G, B by their gains (each >= 0): (B, 3, H, W).
 
     >>> white_balance(torch.full((1, 3, 1, 1), 0.5), (2.0, 1.0, 0.5)).flatten().tolist()
     [1.0, 0.5, 0.25]
     """
-    return _check(x) * _per_channel(gains, "white balance gains", minimum=0.0)[:, None, None]  # (3,) -> (3, 1, 1)
+    return x * gains[:, None, None]  # (3,) -> (3, 1, 1)
 
 
+@checked(gains=per_channel("white balance gains", minimum=0.0))
 def white_balance_as_conv(gains: tuple[float, float, float]) -> ConvForm:
-    return ConvForm(torch.diag(_per_channel(gains, "white balance gains", minimum=0.0)), torch.zeros(3))
+    return ConvForm(torch.diag(gains), torch.zeros(3))
 
 
+@checked(factor=number("contrast factor"), mean=one_per_image)
 def contrast(x: torch.Tensor, factor: float, mean: torch.Tensor | None = None) -> torch.Tensor:
     """Contrast as Pillow defines it: blend with a constant grey, mean + factor * (x - mean).
 
@@ -283,30 +250,22 @@ def contrast(x: torch.Tensor, factor: float, mean: torch.Tensor | None = None) -
     (after clipping to 0..255 when factor > 1), so its output is floor(255 * ours) clipped, and
     `image.quantize(ours)` is within one level of it.
     """
-    factor = _number(factor, "contrast factor")
-    mean = _mean(mean_luminance(x) if mean is None else mean, _check(x).shape[0])
-    grey = mean[:, None, None, None]  # (B,) -> (B, 1, 1, 1)
+    grey = (mean_luminance(x) if mean is None else mean)[:, None, None, None]  # (B,) -> (B, 1, 1, 1)
     return grey + factor * (x - grey)
 
 
+@checked(factor=number("contrast factor"), mean=one_per_image)
 def contrast_as_gfm(factor: float, mean: torch.Tensor) -> GFMForm:
     """Contrast for images with luma means `mean` (B,): scale = factor - 1, shift = (1 - factor) * mean.
 
     >>> contrast_as_gfm(0.5, torch.tensor([0.4]))  # halfway towards the mean 0.4
     GFMForm(scale=tensor([[-0.5000, -0.5000, -0.5000]]), shift=tensor([[0.2000, 0.2000, 0.2000]]))
     """
-    factor = _number(factor, "contrast factor")
-    mean = _mean(mean, None)[:, None].expand(-1, 3)  # (B,) -> (B, 3)
+    mean = mean[:, None].expand(-1, 3)  # (B,) -> (B, 3)
     return GFMForm((factor - 1) * torch.ones_like(mean), (1 - factor) * mean)
 
 
-def _mean(mean: torch.Tensor, batch: int | None) -> torch.Tensor:
-    if not isinstance(mean, torch.Tensor) or mean.ndim != 1 or (batch is not None and len(mean) != batch):
-        raise ValueError(f"mean must be a tensor of shape ({batch or 'B'},), one value per image, "
-                         f"got {_shape(mean)}")
-    return mean.float()
-
-
+@checked(factor=number("saturation factor"), grey=grey_image)
 def saturation(x: torch.Tensor, factor: float, grey: torch.Tensor | None = None) -> torch.Tensor:
     """Saturation as Pillow's `ImageEnhance.Color`: blend with the grey image, grey + factor * (x - grey).
 
@@ -314,35 +273,17 @@ def saturation(x: torch.Tensor, factor: float, grey: torch.Tensor | None = None)
     (B, 1, H, W) defaults to `luma(x)`. Pillow: pass `grey=pillow_luma(x)`, its luma rounded to 8-bit
     levels; its output is then floor(255 * ours) clipped, as for `contrast`.
     """
-    factor = _number(factor, "saturation factor")
     grey = luma(x) if grey is None else grey
-    expected = (_check(x).shape[0], 1, *x.shape[2:])
-    if not isinstance(grey, torch.Tensor) or grey.shape != expected:
-        raise ValueError(f"grey must be a tensor of shape {expected}, got {_shape(grey)}")
     return grey + factor * (x - grey)
 
 
+@checked(factor=number("saturation factor"))
 def saturation_as_conv(factor: float) -> ConvForm:
     """Saturation as a 3x3 colour matrix: factor * I + (1 - factor) * (each row = LUMA), no bias."""
-    factor = _number(factor, "saturation factor")
     return ConvForm(factor * torch.eye(3) + (1 - factor) * torch.tensor([LUMA] * 3), torch.zeros(3))
 
 
-def _knots(knots_in, knots_out) -> tuple[torch.Tensor, torch.Tensor]:
-    """Validate tone-curve knots -> float64 tensors (3, K), one row per channel R, G, B."""
-    xs, ys = (torch.as_tensor(k, dtype=torch.float64) for k in (knots_in, knots_out))
-    if xs.shape != ys.shape or xs.ndim not in (1, 2) or (xs.ndim == 2 and xs.shape[0] != 3) or xs.shape[-1] < 2:
-        raise ValueError(f"knots_in and knots_out must both have shape (K,) or (3, K) with K >= 2, "
-                         f"got {tuple(xs.shape)} and {tuple(ys.shape)}")
-    if not (torch.isfinite(xs).all() and torch.isfinite(ys).all()):
-        raise ValueError("tone-curve knots must be finite numbers")
-    xs, ys = xs.expand(3, -1), ys.expand(3, -1)  # (K,) -> (3, K): the same curve for R, G, B
-    if (xs.diff(dim=1) <= 0).any():
-        bad = xs[(xs.diff(dim=1) <= 0).any(dim=1)][0]
-        raise ValueError(f"knots_in must be strictly increasing, got {[round(v, 6) for v in bad.tolist()]}")
-    return xs, ys
-
-
+@checked()
 def tone_curve(x: torch.Tensor, knots_in, knots_out) -> torch.Tensor:
     """Piecewise-linear curve through (knots_in[k], knots_out[k]), per channel: (B, 3, H, W).
 
@@ -352,8 +293,8 @@ def tone_curve(x: torch.Tensor, knots_in, knots_out) -> torch.Tensor:
     >>> tone_curve(torch.full((1, 3, 1, 1), 0.25), [0, 0.5, 1], [0, 0.25, 1]).flatten().tolist()
     [0.125, 0.125, 0.125]
     """
-    xs, ys = (k.float() for k in _knots(knots_in, knots_out))
-    b, _, h, w = _check(x).shape
+    xs, ys = (k.float() for k in tone_curve_knots(knots_in, knots_out))  # (3, K) each
+    b, _, h, w = x.shape
     v = x.transpose(0, 1).reshape(3, -1)  # (B, 3, H, W) -> (3, B*H*W)
     v = v.clamp(xs[:, :1], xs[:, -1:])
     k = torch.searchsorted(xs[:, 1:-1].contiguous(), v.contiguous(), right=True)  # segment 0..K-2
@@ -371,7 +312,7 @@ def tone_curve_as_mlp(knots_in, knots_out) -> list[ConvForm]:
     arithmetic; in float32 it agrees with `tone_curve` to about 1.2e-7 * (1 + sum |slope changes|),
     under 1e-6 for everyday curves.
     """
-    xs, ys = _knots(knots_in, knots_out)
+    xs, ys = tone_curve_knots(knots_in, knots_out)
     slopes = ys.diff(dim=1) / xs.diff(dim=1)  # (3, K - 1)
     zero = torch.zeros(3, 1, dtype=slopes.dtype)
     changes = torch.cat([slopes, zero], dim=1) - torch.cat([zero, slopes], dim=1)  # (3, K)

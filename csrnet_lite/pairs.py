@@ -14,6 +14,8 @@ target folder with the same parent, the same other words and the same subfolders
 id (`a0001` ... `a5000`, the start of the name) or else by file stem with the usual suffixes removed
 (`clean_stem`). Problems (sizes that differ, an input identical to its target, unpaired files) are
 reported, never hidden: one warning that lists them all, or a ValueError with `strict=True`.
+
+Introduced in notebook 04 (`04_fivek_subset`).
 """
 from __future__ import annotations
 
@@ -55,8 +57,9 @@ class PairingWarning(UserWarning):
 
 
 @dataclass(frozen=True)
-class Pair:
-    """One input photo and the same photo retouched by the expert."""
+class PairFiles:
+    """The files of one pair found on disk, before loading (`data.Pair` is the loaded pair): an input
+    photo and the same photo retouched by the expert."""
     id: str          # FiveK id ("a0001") when the file names start with one, else the shared file stem
     input: Path      # the input rendering
     target: Path     # the expert's rendering, same size as the input
@@ -94,11 +97,11 @@ def clean_stem(stem: str, *, copies: bool = True) -> str:
 
 
 def find_pairs(root: str | os.PathLike, *, strict: bool = False, expert: str = "C",
-               group: str | None = None) -> list[Pair]:
+               group: str | None = None) -> list[PairFiles]:
     """All input/target pairs below `root`, sorted by id (see the module docstring for the layouts).
 
     expert: the letter of the expert whose folders are targets (expertC, expert_C_train...).
-    group: keep only the pairs whose `Pair.group` matches this glob, e.g. "JPG/480p" when a root has
+    group: keep only the pairs whose `PairFiles.group` matches this glob, e.g. "JPG/480p" when a root has
         several resolutions of the same photos.
     Pairs with a problem are left out and listed in one PairingWarning; `strict=True` raises a
     ValueError instead. A root without any pair raises FileNotFoundError naming the expected layouts.
@@ -113,7 +116,7 @@ def find_pairs(root: str | os.PathLike, *, strict: bool = False, expert: str = "
 
 
 def scan_pairs(root: str | os.PathLike, *, expert: str = "C",
-               group: str | None = None) -> tuple[list[Pair], list[str]]:
+               group: str | None = None) -> tuple[list[PairFiles], list[str]]:
     """`find_pairs` without warnings: (the pairs, one line per problem)."""
     root = Path(root).expanduser()
     if not root.is_dir():
@@ -135,7 +138,7 @@ def scan_pairs(root: str | os.PathLike, *, expert: str = "C",
         matched, unpaired = _match(files["input"], files["target"])
         problems += [f"no partner for {relative(path, root)}" for path in unpaired]
         for id, input, target in matched:
-            pair = Pair(id, input, target, _label(key), words or split_lists[prefix].get(id, ""))
+            pair = PairFiles(id, input, target, _label(key), words or split_lists[prefix].get(id, ""))
             problem = _check(pair, root)
             if problem:
                 problems.append(problem)
@@ -239,7 +242,7 @@ def _is_copy(a: Path, b: Path) -> bool:
     return a_stem != b_stem and (clean_stem(a_stem) == b_stem or clean_stem(b_stem) == a_stem)
 
 
-def _check(pair: Pair, root: Path) -> str | None:
+def _check(pair: PairFiles, root: Path) -> str | None:
     """A line describing what is wrong with a pair, or None when it can be used."""
     names = f"({relative(pair.input, root)}, {relative(pair.target, root)})"
     try:
@@ -270,7 +273,7 @@ def upright_size(path: Path) -> tuple[int, int]:
         return (height, width) if exif.get(0x0112, 1) in (5, 6, 7, 8) else (width, height)
 
 
-def _duplicates(pairs: list[Pair]) -> list[str]:
+def _duplicates(pairs: list[PairFiles]) -> list[str]:
     """One line per id that appears in more than one group or split."""
     places: dict[str, list[str]] = {}
     for p in pairs:
@@ -339,7 +342,7 @@ def _list_key(entry: str) -> str:
     return fivek_id(name) or re.sub(r"\.(?:tiff?|png|jpe?g|dng)$", "", name, flags=re.IGNORECASE)
 
 
-def select_ids(pairs: Sequence[Pair], ids: Iterable[str] | str | os.PathLike) -> list[Pair]:
+def select_ids(pairs: Sequence[PairFiles], ids: Iterable[str] | str | os.PathLike) -> list[PairFiles]:
     """The pairs whose id is in `ids`: an iterable of ids/base names, or a list file (`read_id_list`)."""
     if isinstance(ids, (str, os.PathLike)):
         ids = read_id_list(ids)
@@ -347,7 +350,7 @@ def select_ids(pairs: Sequence[Pair], ids: Iterable[str] | str | os.PathLike) ->
     return [p for p in pairs if p.id.casefold() in wanted]
 
 
-def select_range(pairs: Sequence[Pair], first: str, last: str) -> list[Pair]:
+def select_range(pairs: Sequence[PairFiles], first: str, last: str) -> list[PairFiles]:
     """The pairs with FiveK ids from `first` to `last` inclusive, e.g. ("a0001", "a4500")."""
     bounds = [fivek_id(x) for x in (first, last)]
     if None in bounds:
@@ -355,8 +358,8 @@ def select_range(pairs: Sequence[Pair], first: str, last: str) -> list[Pair]:
     return [p for p in pairs if fivek_id(p.id) and bounds[0] <= p.id <= bounds[1]]
 
 
-def split_by_id(pairs: Sequence[Pair], val_fraction: float = 0.1,
-                seed: int = 0) -> tuple[list[Pair], list[Pair]]:
+def split_by_id(pairs: Sequence[PairFiles], val_fraction: float = 0.1,
+                seed: int = 0) -> tuple[list[PairFiles], list[PairFiles]]:
     """(train, val): each pair goes to val when a hash of (seed, id) falls below `val_fraction`.
 
     The side of an id never depends on which other pairs exist, so growing a subset never moves a

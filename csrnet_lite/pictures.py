@@ -1,19 +1,16 @@
-"""What the notebooks' pictures show, as plain functions of arrays that the unit tests call directly.
+"""The notebooks' pictures as arrays: `as_array` turns the package's tensors (and uint8 arrays) into
+numpy float32 (H, W, 3) in [0, 1], the convention of every picture function; `to_uint8` goes back
+for encoding. What the pictures show lives by subject: `before_after.py`, `histogram.py`,
+`curves.py`, `modulation_plots.py`.
 
-`split_view`, `histograms`, `pca_2d`, `tone_curves`, `lut_picture`, ... compute the pictures that
-`plots.py` draws and `widgets.py` updates live.
-
-Images here are numpy float32 arrays (H, W, 3) in [0, 1]; `as_array` converts the package's tensors.
+Introduced in notebook 01 (`01_retouching_is_a_colour_map`).
 """
 from __future__ import annotations
-
-from typing import Callable
 
 import numpy as np
 import torch
 
 from .image import to_numpy
-from .lut import lut_image
 
 
 def as_array(image) -> np.ndarray:
@@ -34,153 +31,3 @@ def to_uint8(image) -> np.ndarray:
     return np.round(as_array(image) * 255).astype(np.uint8)
 
 
-def split_view(before, after, position: float = 0.5, line: bool = False) -> np.ndarray:
-    """Columns left of `position` (0..1 of the width) from `before`, the rest from `after`.
-
-    `line=True` paints the first column of the `after` part white, as a divider.
-
-    >>> split_view(np.zeros((2, 4, 3)), np.ones((2, 4, 3)))[0, :, 0].tolist()  # left half before
-    [0.0, 0.0, 1.0, 1.0]
-    """
-    a, b = as_array(before), as_array(after)
-    if a.shape != b.shape:
-        raise ValueError(f"before and after must have the same shape, got {a.shape} and {b.shape}")
-    if not 0 <= position <= 1:
-        raise ValueError(f"position must lie in [0, 1], got {position}")
-    k = int(round(position * a.shape[1]))
-    out = b.copy()
-    out[:, :k] = a[:, :k]
-    if line and k < out.shape[1]:
-        out[:, k] = 1.0
-    return out
-
-
-def difference_image(a, b, gain: float = 10.0) -> np.ndarray:
-    """|a - b| * gain, clipped to [0, 1]: small differences made visible."""
-    return np.clip(np.abs(as_array(a) - as_array(b)) * gain, 0, 1)
-
-
-def histograms(image, bins: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel histograms -> (edges (bins + 1,), counts (3, bins)) as fractions of the pixels.
-
-    Bin k holds values in [k / bins, (k + 1) / bins); the last bin also holds 1.0.
-    """
-    a = as_array(image).reshape(-1, 3)
-    edges = np.linspace(0, 1, bins + 1)
-    index = np.minimum((a * bins).astype(np.int64), bins - 1)  # (N, 3) bin of every value
-    index += np.arange(3) * bins  # one block of bins per channel
-    counts = np.bincount(index.ravel(), minlength=3 * bins).reshape(3, bins) / len(a)
-    return edges, counts
-
-
-def sample_pixels(image, n: int = 2000, seed: int = 0) -> np.ndarray:
-    """`n` pixels drawn without replacement (all of them if fewer) -> (n, 3)."""
-    a = as_array(image).reshape(-1, 3)
-    if len(a) <= n:
-        return a.copy()
-    return a[np.random.default_rng(seed).choice(len(a), n, replace=False)]
-
-
-def pca_2d(vectors) -> tuple[np.ndarray, np.ndarray]:
-    """Project vectors (N, D) on their two principal axes -> (coords (N, 2), explained ratio (2,)).
-
-    Plain numpy SVD of the centred data; the axes' signs are fixed so that each axis's largest
-    loading is positive (the same data always gives the same picture).
-
-    >>> coords, explained = pca_2d([[0, 0], [1, 1], [2, 2]])  # points on a line
-    >>> explained.round(3).tolist()
-    [1.0, 0.0]
-    """
-    x = np.asarray(vectors, dtype=np.float64)
-    if x.ndim != 2 or len(x) < 2:
-        raise ValueError(f"expected at least 2 vectors as an (N, D) array, got shape {x.shape}")
-    x = x - x.mean(axis=0)
-    u, s, vt = np.linalg.svd(x, full_matrices=False)
-    k = min(2, len(s))
-    axes = vt[:k]
-    axes *= np.sign(axes[np.arange(k), np.abs(axes).argmax(axis=1)])[:, None]
-    coords = x @ axes.T  # (N, D) -> (N, k)
-    if k < 2:
-        coords = np.pad(coords, ((0, 0), (0, 2 - k)))
-    total = (s ** 2).sum()
-    explained = (s[:2] ** 2) / total if total > 0 else np.zeros(2)
-    return coords.astype(np.float32), np.pad(explained, (0, 2 - len(explained)))
-
-
-def _as_colour_map(colour_map: Callable) -> Callable[[np.ndarray], np.ndarray]:
-    """Wrap a function on (N, 3) numpy arrays or on (B, 3, H, W) tensors as (N, 3) -> (N, 3) numpy."""
-    def apply(rgb: np.ndarray) -> np.ndarray:
-        try:
-            out = colour_map(rgb)
-        except (TypeError, AttributeError, RuntimeError):
-            out = None
-        if out is None or (isinstance(out, np.ndarray) and out.shape != rgb.shape):
-            x = torch.from_numpy(rgb.astype(np.float32)).T[None, :, :, None]  # (N, 3) -> (1, 3, N, 1)
-            with torch.no_grad():
-                out = colour_map(x)
-            out = out[0, :, :, 0].T  # (1, 3, N, 1) -> (N, 3)
-        if isinstance(out, torch.Tensor):
-            out = out.detach().cpu().numpy()
-        return np.asarray(out, dtype=np.float32)
-    return apply
-
-
-def tone_curves(colour_map: Callable, n: int = 256, mode: str = "grey") -> tuple[np.ndarray, np.ndarray]:
-    """Sample a colour map along a ramp -> (t (n,), out (n, 3)).
-
-    `colour_map` takes pixels as an (N, 3) numpy array or as a (1, 3, N, 1) tensor (e.g. a model's
-    base network with fixed modulations) and returns them mapped.
-    mode "grey": inputs (t, t, t), out[:, c] is the output channel c;
-    mode "channel": channel c runs through t while the other two stay at 0.5, out[:, c] is channel c.
-    """
-    t = np.linspace(0, 1, n, dtype=np.float32)
-    apply = _as_colour_map(colour_map)
-    if mode == "grey":
-        return t, apply(np.repeat(t[:, None], 3, axis=1))
-    if mode == "channel":
-        out = np.empty((n, 3), np.float32)
-        for c in range(3):
-            rgb = np.full((n, 3), 0.5, np.float32)
-            rgb[:, c] = t
-            out[:, c] = apply(rgb)[:, c]
-        return t, out
-    raise ValueError(f"mode must be 'grey' or 'channel', got {mode!r}")
-
-
-def lut_picture(lut, columns: int | None = None) -> np.ndarray:
-    """A 3D LUT (N, N, N, 3) in `csrnet_lite.lut`'s convention (indexed [b, g, r]) as one picture.
-
-    The tiles of `lut.lut_image` (one per blue level, red to the right, green downwards) laid out in a
-    grid of `columns` (default about sqrt(N)) instead of one long strip, with a 1-pixel white gap.
-    """
-    strip = as_array(lut_image(torch.as_tensor(lut)))  # (N, N * N, 3)
-    n = strip.shape[0]
-    columns = columns or int(np.ceil(np.sqrt(n)))
-    rows = int(np.ceil(n / columns))
-    out = np.ones((rows * (n + 1) - 1, columns * (n + 1) - 1, 3), np.float32)
-    for b in range(n):
-        r0, c0 = (b // columns) * (n + 1), (b % columns) * (n + 1)
-        out[r0:r0 + n, c0:c0 + n] = strip[:, b * n:(b + 1) * n]
-    return out
-
-
-def histogram_picture(image, width: int = 256, height: int = 96, bins: int = 64) -> np.ndarray:
-    """The RGB histogram drawn with numpy (fast enough for a live preview) -> (height, width, 3).
-
-    Each channel fills its own colour where its (peak-normalised) histogram reaches, on black; where
-    the channels overlap the colours add up (all three: white).
-    """
-    _, counts = histograms(image, bins)
-    counts = counts / max(counts.max(), 1e-12)
-    column_bin = np.minimum((np.arange(width) * bins) // width, bins - 1)  # pixel column -> bin
-    levels = counts[:, column_bin] * height  # (3, width): bar height in pixels per channel and column
-    rows = (height - 1 - np.arange(height))[:, None]  # row index -> pixels above the bottom row
-    return (rows[None] < levels[:, None, :]).astype(np.float32).transpose(1, 2, 0) * 0.9  # (3, h, w) -> (h, w, 3)
-
-
-def with_histogram(image, height: int = 96) -> np.ndarray:
-    """The image with its RGB histogram below it, as one picture (for live previews)."""
-    a = as_array(image)
-    hist = histogram_picture(a, width=a.shape[1], height=height)
-    gap = np.ones((4, a.shape[1], 3), np.float32)
-    return np.concatenate([a, gap, hist], axis=0)  # (H, W, 3) + (4, W, 3) + (h, W, 3) -> rows stacked

@@ -1,25 +1,28 @@
-"""Figures for the notebooks: builders that return a `matplotlib.figure.Figure`.
+"""Figures for the notebooks, the mechanics and the general ones: images in a row (`show_images`),
+charts of results (`bar_chart`) and the live training curve (`LiveCurve`); each returns a
+`matplotlib.figure.Figure`. The figures of one subject live with it (`before_after.py`,
+`histogram.py`, `curves.py`, `modulation_plots.py`).
 
 No pyplot: a notebook shows the figure when it is the cell's last expression (after `book.setup()`,
-which calls `show_figures_in_notebooks`), and nothing is left open. What the figures show is computed
-by the plain functions of `pictures.py`, which the unit tests call directly.
+which calls `show_figures_in_notebooks`), and nothing is left open.
 
 Images here are numpy float32 arrays (H, W, 3) in [0, 1]; `pictures.as_array` converts the
 package's tensors.
+
+Introduced in notebook 01 (`01_retouching_is_a_colour_map`).
 """
 from __future__ import annotations
 
 import io
 import time
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
-import torch
 from IPython import get_ipython
 from IPython.display import display
 from matplotlib.figure import Figure
 
-from .pictures import as_array, histograms, sample_pixels
+from .pictures import as_array
 
 
 def figure_png(fig: Figure, dpi: int = 80) -> bytes:
@@ -69,173 +72,6 @@ def show_images(images: Sequence, titles: Sequence[str] | None = None, *, column
                 ax.set_title(titles[i], fontsize=10)
     if suptitle:
         fig.suptitle(suptitle)
-    return fig
-
-
-def plot_histograms(ax, image, bins: int = 64, title: str | None = "RGB histogram") -> None:
-    """Draw the three channel histograms of `image` on `ax`."""
-    edges, counts = histograms(image, bins)
-    centres = (edges[:-1] + edges[1:]) / 2
-    for c, colour in enumerate(("tab:red", "tab:green", "tab:blue")):
-        ax.fill_between(centres, counts[c], color=colour, alpha=0.25, step="mid")
-        ax.plot(centres, counts[c], color=colour, lw=1, drawstyle="steps-mid")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, None)
-    ax.set_xlabel("value")
-    ax.set_ylabel("fraction of pixels")
-    if title:
-        ax.set_title(title, fontsize=10)
-
-
-def plot_colour_scatter(ax, image, n: int = 2000, seed: int = 0, title: str | None = "pixels in RGB space"):
-    """Draw sampled pixels as points in the RGB cube, each in its own colour (ax must be 3D)."""
-    p = sample_pixels(image, n, seed)
-    ax.scatter(p[:, 0], p[:, 1], p[:, 2], c=p, s=4, depthshade=False, linewidths=0)
-    ax.set_xlim(0, 1), ax.set_ylim(0, 1), ax.set_zlim(0, 1)
-    ax.set_xlabel("R"), ax.set_ylabel("G"), ax.set_zlabel("B")
-    ax.view_init(elev=20, azim=-60)
-    if title:
-        ax.set_title(title, fontsize=10)
-
-
-def photo_report(image, title: str = "photo", *, bins: int = 64, n: int = 2000) -> Figure:
-    """A photo beside its RGB histogram and its pixels in the RGB cube."""
-    fig = Figure(figsize=(12, 3.6), layout="constrained")
-    ax_img = fig.add_subplot(1, 3, 1)
-    ax_img.imshow(as_array(image))
-    ax_img.set_axis_off()
-    ax_img.set_title(title, fontsize=10)
-    plot_histograms(fig.add_subplot(1, 3, 2), image, bins)
-    plot_colour_scatter(fig.add_subplot(1, 3, 3, projection="3d"), image, n)
-    return fig
-
-
-def colour_map_scatter(before, after, n: int = 3000, seed: int = 0, title: str | None = None) -> Figure:
-    """Output against input value per channel, for sampled pixels: the colour map an edit applied."""
-    idx = np.random.default_rng(seed).permutation(as_array(before).shape[0] * as_array(before).shape[1])[:n]
-    a = as_array(before).reshape(-1, 3)[idx]
-    b = as_array(after).reshape(-1, 3)[idx]
-    fig = Figure(figsize=(10, 3.4), layout="constrained")
-    axes = fig.subplots(1, 3)
-    for c, (ax, name, colour) in enumerate(zip(axes, "RGB", ("tab:red", "tab:green", "tab:blue"))):
-        ax.scatter(a[:, c], b[:, c], s=2, color=colour, alpha=0.4, linewidths=0)
-        ax.plot([0, 1], [0, 1], "k--", lw=0.8)
-        ax.set(xlim=(0, 1), ylim=(0, 1), xlabel=f"{name} before", ylabel=f"{name} after", aspect="equal")
-    if title:
-        fig.suptitle(title)
-    return fig
-
-
-def plot_heatmap(ax, matrix, *, title: str = "", row_labels: Sequence[str] | None = None,
-                 xlabel: str = "channel", limit: float | None = None):
-    """A diverging heatmap centred on 0 (blue < 0 < red); returns the image for a colour bar."""
-    m = np.asarray(matrix.detach().cpu() if isinstance(matrix, torch.Tensor) else matrix, dtype=np.float32)
-    m = m[None] if m.ndim == 1 else m
-    limit = limit or float(np.abs(m).max()) or 1.0
-    im = ax.imshow(m, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest")
-    ax.set_title(title, fontsize=10)
-    ax.set_xlabel(xlabel)
-    if m.shape[1] == 3:  # a layer with three channels is the colour: tick them R, G, B
-        ax.set_xticks(range(3), ["R", "G", "B"])
-    if row_labels is not None:
-        ax.set_yticks(range(len(row_labels)), row_labels, fontsize=8)
-    else:
-        ax.set_yticks([])
-    return im
-
-
-def modulation_heatmaps(scales: Sequence, shifts: Sequence, row_labels: Sequence[str] | None = None,
-                        title: str | None = None) -> Figure:
-    """scale_i and shift_i of every layer as heatmaps: rows are images, columns are channels.
-
-    `scales[i]`, `shifts[i]`: (B, C_i) arrays or tensors, e.g. `Modulations.scales` of a batch.
-    """
-    fig = Figure(figsize=(12, 1.6 + 0.25 * len(np.asarray(scales[0]))), layout="constrained")
-    axes = fig.subplots(2, len(scales), squeeze=False, width_ratios=[np.asarray(s).shape[1] + 8 for s in scales])
-    for i, (scale, shift) in enumerate(zip(scales, shifts)):
-        for row, (name, values) in enumerate((("scale", scale), ("shift", shift))):
-            im = plot_heatmap(axes[row, i], values, title=f"{name}{i + 1}",
-                              row_labels=row_labels if i == 0 else None)
-            fig.colorbar(im, ax=axes[row, i], shrink=0.8)
-    if title:
-        fig.suptitle(title)
-    return fig
-
-
-def modulation_bars(mods, title: str | None = None) -> Figure:
-    """The modulations of one photo as bar charts: scale_i (top) and shift_i (bottom) per layer.
-
-    `mods`: a `Modulations` with batch 1 (or any object with .scales and .shifts of shape (1, C_i)).
-    """
-    layers = len(mods.scales)
-    widths = [s.shape[1] for s in mods.scales]
-    fig = Figure(figsize=(12, 4), layout="constrained")
-    axes = fig.subplots(2, layers, squeeze=False, width_ratios=[w + 6 for w in widths])
-    for i in range(layers):
-        for row, (name, values) in enumerate((("scale", mods.scales[i]), ("shift", mods.shifts[i]))):
-            v = np.asarray(values.detach().cpu() if isinstance(values, torch.Tensor) else values)[0]
-            ax = axes[row, i]
-            ax.bar(np.arange(len(v)), v, color=np.where(v >= 0, "tab:red", "tab:blue"), width=0.8)
-            ax.axhline(0, color="k", lw=0.6)
-            ax.set_title(f"{name}{i + 1} ({len(v)} channels)", fontsize=10)
-            ax.set_xlim(-0.7, len(v) - 0.3)
-            if len(v) <= 3:
-                ax.set_xticks(range(len(v)), ["R", "G", "B"][:len(v)])
-            if row == 1:
-                ax.set_xlabel("channel")
-    if title:
-        fig.suptitle(title)
-    return fig
-
-
-def scatter_2d(coords, colour=None, *, labels: Sequence[str] | None = None, title: str = "",
-               colour_label: str = "", axis_labels: tuple[str, str] = ("PC 1", "PC 2")) -> Figure:
-    """Points in 2-D (e.g. `pca_2d` of condition vectors), coloured by a value or by category labels."""
-    xy = np.asarray(coords)
-    fig = Figure(figsize=(5.5, 4.5), layout="constrained")
-    ax = fig.add_subplot()
-    if colour is not None and len(colour) and isinstance(np.asarray(colour)[0], (str, np.str_)):
-        for name in dict.fromkeys(colour):  # one legend entry per category
-            sel = np.asarray(colour) == name
-            ax.scatter(xy[sel, 0], xy[sel, 1], s=30, label=name)
-        ax.legend(fontsize=8)
-    else:
-        sc = ax.scatter(xy[:, 0], xy[:, 1], c=colour, s=30, cmap="viridis" if colour is not None else None)
-        if colour is not None:
-            fig.colorbar(sc, ax=ax, label=colour_label)
-    _label_points(ax, xy, labels or [])
-    ax.set_xlabel(axis_labels[0])
-    ax.set_ylabel(axis_labels[1])
-    ax.set_aspect("equal", adjustable="datalim")  # one unit is one unit on both axes (PCA: no stretching)
-    ax.set_title(title, fontsize=10)
-    return fig
-
-
-def _label_points(ax, xy: np.ndarray, labels: Sequence[str], min_gap: float = 0.06) -> None:
-    """Write each point's label beside it, leaving out a label that would land on one already written
-    (closer than `min_gap` of the plot's extent), so that labels never pile up into a blob."""
-    extent = np.ptp(xy, axis=0) if len(xy) else np.ones(2)
-    extent = np.where(extent > 0, extent, 1.0)
-    written: list[np.ndarray] = []
-    for i in np.argsort(-np.abs(xy - xy.mean(axis=0)).sum(axis=1)) if len(labels) else []:
-        here = xy[i] / extent  # outlying points first: their labels say the most
-        if all(np.abs(here - w).max() >= min_gap for w in written):
-            ax.annotate(labels[i], xy[i], fontsize=7, xytext=(3, 3), textcoords="offset points")
-            written.append(here)
-
-
-def tone_curve_figure(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str = "") -> Figure:
-    """One panel per entry {name: (t, out (n, 3))}: the R, G, B output curves and the identity line."""
-    fig = Figure(figsize=(3.3 * len(curves), 3.3), layout="constrained")
-    axes = fig.subplots(1, len(curves), squeeze=False)[0]
-    for ax, (name, (t, out)) in zip(axes, curves.items()):
-        for c, colour in enumerate(("tab:red", "tab:green", "tab:blue")):
-            ax.plot(t, out[:, c], color=colour, lw=1.5)
-        ax.plot([0, 1], [0, 1], "k--", lw=0.8)
-        ax.set(xlim=(0, 1), ylim=(min(0, out.min()), max(1, out.max())), xlabel="input", ylabel="output",
-               title=name, aspect="equal")
-    if title:
-        fig.suptitle(title)
     return fig
 
 

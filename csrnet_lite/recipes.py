@@ -28,6 +28,8 @@ generalisation, not speed, so `fast` also:
   learning rate to zero at the end of the budget (cosine, over steps or minutes).
 Measured on 16 real FiveK pairs: bench/train_quality.py. `finetune` is `fast` starting from the
 authors' weights.
+
+Introduced in notebook 05 (`05_training`).
 """
 from __future__ import annotations
 

@@ -17,6 +17,8 @@ The package runs from a clone (`pip install -e .`: CHECKOUT is the repository) o
 wheel (CHECKOUT is None). The samples and notebooks ship inside the wheel (csrnet_lite/data_samples,
 csrnet_lite/notebooks) and stay at the top of the repository in a clone; nothing is ever written
 into the installed package: downloads go to `cache_dir()`, run outputs to `runs_dir()`.
+
+Introduced in notebook 05 (`05_training`), for its data root, smoke mode and run folders.
 """
 from __future__ import annotations
 

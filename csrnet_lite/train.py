@@ -17,6 +17,8 @@ Deterministic for a seed on CPU when stopped by `steps` (a time budget stops whe
 Checkpoints hold the model, optimiser, step, config, history and random state and are written
 atomically; `resume=` continues exactly where the checkpoint left off (bitwise on CPU).
 Ctrl-C (KeyboardInterrupt) returns what was trained so far, with a checkpoint of it.
+
+Introduced in notebook 05 (`05_training`).
 """
 from __future__ import annotations
 
@@ -96,13 +98,13 @@ def pick_device(name: str = "auto") -> torch.device:
 # --- the training pairs and their batches ----------------------------------------------------------
 
 def as_pairs(data) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Samples (with .input/.target, e.g. a PairDataset), or (input, target) tuples -> list of pairs.
+    """`data.Pair`s (e.g. a PairDataset), or (input, target) tuples -> list of (input, target) tensors.
 
     Every image must be a (1, 3, H, W) float32 tensor in [0, 1]; a (B, 3, H, W) batch is split.
     """
     pairs = []
-    for _, input, target in iter_pairs(data):
-        pairs.extend(zip(input.split(1), target.split(1)))  # (B, 3, H, W) -> B pairs of (1, 3, H, W)
+    for pair in iter_pairs(data):
+        pairs.extend(zip(pair.input.split(1), pair.target.split(1)))  # (B, 3, H, W) -> B pairs of (1, 3, H, W)
     if not pairs:
         raise ValueError("no training pairs: the dataset is empty")
     return pairs
@@ -216,7 +218,7 @@ def train(model: CSRNet | None, data, config: TrainConfig = TrainConfig(), *,
     """Train `model` on `data` as `config` says and return the trained model and its history.
 
     model: a CSRNet to train in place, or None for a fresh one from `init_model(config, data)`.
-    data: a `csrnet_lite.data.PairDataset`, or any sequence of Samples or (input, target) pairs of
+    data: a `csrnet_lite.data.PairDataset`, or any sequence of `data.Pair`s or (input, target) pairs of
         (1, 3, H, W) float32 tensors in [0, 1]. Read once into memory (~2 MB per 512 px pair).
         An `edits.EditSource` (random edits of photos) draws a fresh edit for every photo of every batch.
     callback(step, history): called after every step (e.g. to draw a live curve in a notebook);

@@ -1,4 +1,5 @@
-"""Widgets for the notebooks: sliders wired to plain functions, and those functions.
+"""Widgets for the notebooks: sliders wired to plain functions (the functions live by subject, e.g.
+`before_after.preview_operators`, `modulation_plots.preview_modulations`, `analysis.preview_mix`).
 
 `Preview(render, sliders)` wires ipywidgets sliders to a plain function `render(**values) -> image`.
 Each change re-runs `render` and sends JPEG bytes to an `ipywidgets.Image` (no matplotlib in the
@@ -8,6 +9,8 @@ a static picture of its default state instead. Every callback (`preview_*`) is a
 the slider values that a unit test can call.
 
 Images here are numpy float32 arrays (H, W, 3) in [0, 1].
+
+Introduced in notebook 01 (`01_retouching_is_a_colour_map`).
 """
 from __future__ import annotations
 
@@ -18,15 +21,10 @@ from typing import Callable, Mapping
 
 import ipywidgets as w
 import numpy as np
-import torch
 from PIL import Image
 
-from . import ops
-from .image import to_numpy
-from .lut import apply_lut, bake_lut
-from .pictures import to_uint8, with_histogram
+from .pictures import to_uint8
 from .plots import figure_png, show_images
-from .settings import one_thread
 
 
 def encode(image, fmt: str = "jpeg", quality: int = 90) -> bytes:
@@ -39,42 +37,6 @@ def encode(image, fmt: str = "jpeg", quality: int = 90) -> bytes:
     else:
         raise ValueError(f"fmt must be 'jpeg' or 'png', got {fmt!r}")
     return buffer.getvalue()
-
-
-def preview_brightness(photo: torch.Tensor, factor: float) -> np.ndarray:
-    """`ops.brightness(photo, factor)` clamped to [0, 1] -> (H, W, 3). Factor 1 returns the photo."""
-    return to_numpy(ops.brightness(photo, factor))
-
-
-def preview_operators(photo: torch.Tensor, brightness: float = 1.0, contrast: float = 1.0,
-                      saturation: float = 1.0, histogram: bool = False) -> np.ndarray:
-    """`ops.saturation(ops.contrast(ops.brightness(photo, b), c), s)`, clamped -> (H, W, 3).
-
-    All factors 1 return the photo unchanged. `histogram=True` draws the RGB histogram below.
-    Fast: the chain is collapsed into one affine colour map with `ops.compose` (notebook 2), so each
-    call is one matrix product over the pixels; contrast's mean after brightness b is b times the
-    photo's mean luminance.
-    """
-    mean = ops.mean_luminance(photo)  # (B,) of the photo; brightness scales it
-    conv, mod = ops.compose(ops.brightness_as_gfm(brightness), ops.contrast_as_gfm(contrast, brightness * mean),
-                            ops.saturation_as_conv(saturation))
-    gain = 1 + mod.scale[0]  # (3,): out = gain * (W x + bias) + shift
-    matrix = (gain[:, None] * conv.weight).numpy()  # (3, 3)
-    offset = (gain * conv.bias + mod.shift[0]).numpy()  # (3,)
-    pixels = photo[0].permute(1, 2, 0).numpy()  # (1, 3, H, W) -> (H, W, 3), a view
-    out = np.clip(pixels @ matrix.T + offset, 0, 1).astype(np.float32)
-    return with_histogram(out) if histogram else out
-
-
-def preview_modulations(model, photo: torch.Tensor, mods, lut_size: int = 17) -> np.ndarray:
-    """The base network of `model` with modulations `mods` applied to `photo`, via a baked LUT.
-
-    Baking the colour map at lut_size**3 colours and interpolating is ~10x faster than running the
-    base network on every pixel of a 512 px photo (see `csrnet_lite.lut`); the result differs from
-    `model.base(photo, mods)` only by interpolation. -> (H, W, 3), clamped.
-    """
-    with one_thread():
-        return to_numpy(apply_lut(photo, bake_lut(model, mods, lut_size)))
 
 
 def slider(value: float, min: float, max: float, step: float = 0.01, description: str = "",

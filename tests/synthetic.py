@@ -9,7 +9,7 @@ def synthetic_photo(size: int = 256) -> torch.Tensor:
     """A test scene drawn with numpy: sky, sun, hills and a 24-patch colour chart -> (1, 3, size, size).
 
     A scene whose every pixel is known, for tests (the notebooks never stand it in for a missing photo:
-    `book.sample_pair` raises instead). The chart patches are the sRGB values of the classic
+    `data.sample_pair` raises instead). The chart patches are the sRGB values of the classic
     ColorChecker, so the scene has skin tones, greys and saturated colours.
     """
     chart = np.array([

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from synthetic import synthetic_photo
-from csrnet_lite import analysis, by_hand, degradation, ops, pictures, widgets
+from csrnet_lite import analysis, by_hand, degradation, modulation_plots, ops, pictures
 from csrnet_lite.analysis import ChainParams
 from csrnet_lite.image import thumbnail
 from csrnet_lite.metrics import psnr_of_mse
@@ -128,7 +128,7 @@ def test_mixing_at_0_and_1_gives_each_photos_retouch(model, photos, mods):
     for t, own in ((0.0, a), (1.0, b)):
         assert torch.equal(base(model, photo, analysis.mixed(a, b, t)), base(model, photo, own))
         assert np.array_equal(analysis.preview_mix(model, photo, mods, 0, 2, t),
-                              widgets.preview_modulations(model, photo, own))
+                              modulation_plots.preview_modulations(model, photo, own))
     # The heads are linear: mixing the modulations is running the heads on the mixed condition.
     half = analysis.mixed(a, b, 0.5)
     with torch.no_grad():
@@ -147,7 +147,7 @@ def test_switching_all_modulations_off_is_the_identity(model, photos, mods):
     assert torch.equal(none.cond, own.cond)  # the condition vector is kept
     assert torch.equal(base(model, photos[1], none), base(model, photos[1], identity))
     assert np.array_equal(analysis.preview_switched(model, photos[1], own, **off),
-                          widgets.preview_modulations(model, photos[1], identity))
+                          modulation_plots.preview_modulations(model, photos[1], identity))
     assert same(analysis.switched(own), own)
     one_off = analysis.switched(own, scale2=False)
     assert not one_off.scales[1].any() and one_off.scales[1].shape == (1, 64)
@@ -165,7 +165,7 @@ def test_readout_and_cost_per_layer(model, photos, mods):
     own, target = analysis.one_photo(mods, 0), pictures.as_array(photos[2])
     cost = analysis.cost_per_layer(model, photos[0], own, target)
     assert list(cost) == [1, 2, 3]
-    full = psnr_of_mse(analysis.mean_squared_error(widgets.preview_modulations(model, photos[0], own), target))
+    full = psnr_of_mse(analysis.mean_squared_error(modulation_plots.preview_modulations(model, photos[0], own), target))
     without_3 = psnr_of_mse(analysis.mean_squared_error(
         analysis.preview_switched(model, photos[0], own, scale3=False, shift3=False), target))
     assert cost[3] == pytest.approx(full - without_3) and cost[3] != 0

@@ -8,8 +8,9 @@ import math
 import pytest
 import torch
 
-from csrnet_lite.crossval import (CrossValidation, Fold, Item, PhotoScore, by_source, crossvalidate, items,
+from csrnet_lite.crossval import (CrossValidation, Fold, PhotoScore, by_source, crossvalidate, items,
                                   kfold, standard_methods)
+from csrnet_lite.data import Pair
 from csrnet_lite.evaluate import identity
 from csrnet_lite.metrics import psnr
 from csrnet_lite.settings import one_thread
@@ -31,8 +32,8 @@ def warm(x: torch.Tensor) -> torch.Tensor:
     return (x * torch.tensor([1.1, 1.0, 0.85]).view(1, 3, 1, 1) + 0.03).clamp(0, 1)
 
 
-def dataset(n=10, sources=("a", "b", "c")) -> list[Item]:
-    return [Item(f"p{i:02d}", photo(i), warm(photo(i)), sources[i % len(sources)]) for i in range(n)]
+def dataset(n=10, sources=("a", "b", "c")) -> list[Pair]:
+    return [Pair(f"p{i:02d}", photo(i), warm(photo(i)), sources[i % len(sources)]) for i in range(n)]
 
 
 def test_kfold_holds_out_every_photo_once_and_mixes_sources():
@@ -59,13 +60,12 @@ def test_by_source_holds_out_one_source_per_fold():
         by_source(dataset(4, sources=("only",)))
 
 
-def test_items_reads_sources_from_a_dataset_and_refuses_repeated_ids():
-    class Folder(list):  # like a PairDataset: samples plus .pairs with groups
-        pairs = [type("P", (), {"group": g})() for g in ("dpe", "curl")]
-    data = Folder([(photo(0), photo(0)), (photo(1), photo(1))])
-    assert [x.source for x in items(data)] == ["dpe", "curl"]
+def test_items_keeps_each_pairs_source_and_refuses_repeated_ids():
+    data = [Pair("x", photo(0), photo(0), "dpe"), Pair("y", photo(1), photo(1), "curl")]
+    assert [(x.id, x.source) for x in items(data)] == [("x", "dpe"), ("y", "curl")]
+    assert [(x.id, x.source) for x in items([(photo(0), photo(0)), (photo(1), photo(1))])] == [("0", ""), ("1", "")]
     with pytest.raises(ValueError, match="unique ids"):
-        items([Item("x", photo(0), photo(0)), Item("x", photo(1), photo(1))])
+        items([Pair("x", photo(0), photo(0)), Pair("x", photo(1), photo(1))])
 
 
 def test_methods_never_see_the_photos_they_are_scored_on():

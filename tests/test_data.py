@@ -23,7 +23,7 @@ from PIL import Image
 from csrnet_lite import data as data_module
 from csrnet_lite.data import PairDataset, default_root, describe_root
 from csrnet_lite.image import Resize, load_image, quantize, save_image, thumbnail
-from csrnet_lite.pairs import (Pair, PairingWarning, clean_stem, find_pairs, fivek_id, read_id_list,
+from csrnet_lite.pairs import (PairFiles, PairingWarning, clean_stem, find_pairs, fivek_id, read_id_list,
                                select_ids, select_range, split_by_id)
 from csrnet_lite.settings import DATA_SAMPLES
 from csrnet_lite.tools import fetch as fetch_module
@@ -254,8 +254,8 @@ def test_no_pairs_says_what_is_expected(tmp_path):
 # ---------------------------------------------------------------------------------------------------
 # Subsets
 
-def _fake_pairs(ids) -> list[Pair]:
-    return [Pair(id, Path(f"in/{id}.png"), Path(f"out/{id}.png")) for id in ids]
+def _fake_pairs(ids) -> list[PairFiles]:
+    return [PairFiles(id, Path(f"in/{id}.png"), Path(f"out/{id}.png")) for id in ids]
 
 
 def test_id_lists_and_ranges(tmp_path):
@@ -379,6 +379,14 @@ def test_samples(tmp_path):
         data[3]
     with pytest.raises(TypeError, match="Resize policy"):
         PairDataset(tmp_path, resize="long512")
+
+
+def test_pairs_carry_their_source(tmp_path):
+    for source, ids in (("dpe", (1, 2)), ("curl", (3,))):
+        _write(tmp_path / source, [f"{side}/a000{i}.png" for side in ("input", "target") for i in ids])
+    pairs = sorted(PairDataset(tmp_path), key=lambda p: p.id)
+    assert [(p.id, p.source, p.photo, p.edit) for p in pairs] == [
+        ("a0001", "dpe", "a0001", None), ("a0002", "dpe", "a0002", None), ("a0003", "curl", "a0003", None)]
 
 
 def test_memory_cache(tmp_path, monkeypatch):

@@ -10,7 +10,7 @@ import torch
 
 from csrnet_lite.baselines import ColourTransform, identity
 from csrnet_lite.checkpoint import load_model
-from csrnet_lite.evaluate import Comparison, comparison, evaluate, retoucher
+from csrnet_lite.evaluate import Comparison, as_function, comparison, evaluate
 from csrnet_lite.fit import identity_init
 from csrnet_lite.image import save_image, thumbnail
 from csrnet_lite.metrics import delta_e, psnr, ssim
@@ -111,8 +111,8 @@ def test_retoucher_conditions_on_the_thumbnail_or_the_whole_input():
     model = CSRNet().eval()
     x = torch.rand(1, 3, 40, 56)
     with torch.no_grad():
-        torch.testing.assert_close(retoucher(model, CondView(32))(x), model(x, thumbnail(x, 32)), rtol=0, atol=0)
-        torch.testing.assert_close(retoucher(model, CondView.FULL)(x), model(x), rtol=0, atol=0)
+        torch.testing.assert_close(as_function(model, CondView(32))(x), model(x, thumbnail(x, 32)), rtol=0, atol=0)
+        torch.testing.assert_close(as_function(model, CondView.FULL)(x), model(x), rtol=0, atol=0)
 
 
 def test_a_training_result_is_scored_on_the_view_it_trained_with(monkeypatch):

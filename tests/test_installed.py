@@ -7,7 +7,7 @@ import hashlib
 import pytest
 from fixtures_fetch import FiveKServer, closed_port_url
 
-from csrnet_lite import book, checkpoint, settings
+from csrnet_lite import book, checkpoint, data, settings
 from csrnet_lite.checkpoint import OFFICIAL_SHA256
 from csrnet_lite.tools import installed
 from csrnet_lite.tools.cli import main
@@ -103,7 +103,7 @@ def test_a_missing_sample_is_an_error_that_says_what_to_do(tmp_path, monkeypatch
     monkeypatch.setattr(settings, "DATA_SAMPLES", tmp_path / "data_samples")
     monkeypatch.delenv("CSRNET_LITE_FIVEK", raising=False)
     with pytest.raises(FileNotFoundError, match="reinstall it.*git checkout data_samples"):
-        book.sample_pair(0, 64)
+        data.sample_pair(0, 64)
 
 
 def test_outside_a_clone_runs_go_to_the_working_folder(tmp_path, monkeypatch):

@@ -371,3 +371,29 @@ def test_import_direction_check_can_fail():
 def test_no_two_library_files_share_a_name():
     names = [p.name for p in (PROJECT_ROOT / "csrnet_lite").glob("**/*.py") if p.name != "__init__.py"]
     assert sorted(n for n in set(names) if names.count(n) > 1) == []
+
+
+_INTRODUCED = re.compile(r"Introduced in notebook (\d\d)\b")
+
+
+def _introducing_notebook(docstring: str | None, notebooks: set[str]) -> str | None:
+    """The notebook ("03") that a module docstring says introduces it, when that notebook exists."""
+    found = _INTRODUCED.search(docstring or "")
+    return found.group(1) if found and found.group(1) in notebooks else None
+
+
+def test_each_core_module_says_which_notebook_introduces_it():
+    """Every csrnet_lite/*.py and csrnet_lite/apps/*.py (the package's own __init__/__main__ aside)
+    names, in its module docstring, a notebook that exists."""
+    notebooks = {p.name[:2] for p in (PROJECT_ROOT / "notebooks" / "src").glob("[0-9][0-9]_*.py")}
+    assert len(notebooks) == 8, notebooks
+    core = [p for folder in ("csrnet_lite", "csrnet_lite/apps") for p in (PROJECT_ROOT / folder).glob("*.py")
+            if not p.name.startswith("__")]
+    assert len(core) > 20
+    missing = [p.name for p in core if _introducing_notebook(ast.get_docstring(ast.parse(p.read_text())), notebooks) is None]
+    assert not missing, f"module docstrings that name no existing notebook: {missing}"
+    # the check fails where it should: no docstring, no notebook named, a notebook that does not exist
+    assert _introducing_notebook(None, notebooks) is None
+    assert _introducing_notebook("Finding pairs in folders.", notebooks) is None
+    assert _introducing_notebook("Introduced in notebook 09 (`09_more`).", notebooks) is None
+    assert _introducing_notebook("Introduced in notebook 04 (`04_fivek_subset`).", notebooks) == "04"

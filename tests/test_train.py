@@ -346,7 +346,7 @@ def test_foreign_and_broken_checkpoints_are_refused_clearly(pairs, tmp_path):
 def test_bad_data_is_refused_clearly():
     with pytest.raises(ValueError, match="empty"):
         train(None, [], TINY)
-    with pytest.raises(TypeError, match="Sample"):
+    with pytest.raises(TypeError, match="Pair"):
         train(None, ["photo.png"], TINY)
     with pytest.raises(ValueError, match="differ in shape"):
         train(None, [(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 9))], TINY)

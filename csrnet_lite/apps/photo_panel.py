@@ -3,6 +3,8 @@ the tone curves and the download links, each wired to a plain function of `csrne
 
     panel = PhotoPanel(retoucher, folder, photo=sample)   # shows the sample until a photo is uploaded
     display(panel.inputs); panel.preview; panel.curves; display(panel.write_button, panel.downloads)
+
+Introduced in notebook 08 (`08_your_own_photos`).
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from IPython.display import HTML
 from ..lut import DEFAULT_SIZE
 from ..tools.retouch import PHOTO_SUFFIXES
 from ..widgets import Preview, slider
-from .your_photos import (Result, Retoucher, curves_picture, error_html, links_html, render,
+from .your_photos import (PhotoRetoucher, Result, curves_picture, error_html, links_html, render,
                           retouch_photo_file, rewrite, save_upload, status_line,
                           typed_path)
 
@@ -47,7 +49,7 @@ class PhotoPanel:
     command line's message.
     """
 
-    def __init__(self, retoucher: Retoucher, folder: str | os.PathLike, photo: str | os.PathLike, *,
+    def __init__(self, retoucher: PhotoRetoucher, folder: str | os.PathLike, photo: str | os.PathLike, *,
                  lut_size: int = DEFAULT_SIZE):
         self.retoucher, self.folder, self.lut_size = retoucher, Path(folder), lut_size
         self.result = retouch_photo_file(retoucher, photo, self.folder, lut_size=lut_size)

@@ -15,11 +15,12 @@ in the LUT (`csrnet_lite.lut`).
 The files go to a folder beside the notebook, so that JupyterLab serves the download links
 (`/files/...`). Files in that folder are the notebook's own and are replaced when a photo of the same
 name comes again.
+
+Introduced in notebook 08 (`08_your_own_photos`).
 """
 from __future__ import annotations
 
 import html
-import io
 import json
 import os
 import re
@@ -31,18 +32,16 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
-from PIL import Image
 
 from .. import ops
 from ..by_hand import hand_made_csrnet, hand_modulations
 from ..checkpoint import OFFICIAL_VIEW, load_model, load_official
+from ..curves import curve_panels_picture
 from ..files import atomic_path
 from ..image import Resize, load_image, save_image
 from ..lut import DEFAULT_SIZE, apply_lut, bake_lut, check_size, check_strength, identity_lut, photo_modulations
 from ..model import CondView, CSRNet, Modulations
-from ..pictures import split_view
-from ..pictures import tone_curves
-from ..plots import figure_png, tone_curve_figure
+from ..before_after import split_view
 from ..settings import official_weights_path
 from ..tools import errors
 from ..tools.cube import write_cube
@@ -79,7 +78,7 @@ class CSRNetByHand(CSRNet):
 
 
 @dataclass(frozen=True)
-class Retoucher:
+class PhotoRetoucher:
     """A CSRNet to retouch with, the view its condition network sees, and where it comes from.
 
     kind: "notebook 5", "authors" or "by hand"; origin: a sentence for the reader.
@@ -96,7 +95,7 @@ class Retoucher:
 
 
 def pick_retoucher(checkpoint: str | os.PathLike | None = None,
-                   weights: str | os.PathLike | None = None) -> Retoucher:
+                   weights: str | os.PathLike | None = None) -> PhotoRetoucher:
     """The first that exists: notebook 5's model (`checkpoint`, with the .json its finished run writes),
     the authors' weights (`weights`, default `settings.official_weights_path()`), else CSRNet by hand.
 
@@ -108,7 +107,7 @@ def pick_retoucher(checkpoint: str | os.PathLike | None = None,
         try:
             model, view = load_model(checkpoint)
             data = _trained_on(checkpoint.with_suffix(".json"))
-            return Retoucher(model, view, "notebook 5", f"the model notebook 5 trained with the fast recipe "
+            return PhotoRetoucher(model, view, "notebook 5", f"the model notebook 5 trained with the fast recipe "
                              f"({checkpoint.name}{data}); its condition network sees a {view}")
         except USER_ERRORS as e:
             skipped.append(f"notebook 5's model was passed over: {e}")
@@ -116,11 +115,11 @@ def pick_retoucher(checkpoint: str | os.PathLike | None = None,
     if weights.is_file():
         try:
             model, view = load_official(weights), OFFICIAL_VIEW
-            return Retoucher(model, view, "authors", "the authors' released weights (trained on MIT-Adobe "
+            return PhotoRetoucher(model, view, "authors", "the authors' released weights (trained on MIT-Adobe "
                              f"FiveK, expert C); their condition network sees the {view}" + _notes(skipped))
         except USER_ERRORS as e:
             skipped.append(f"the authors' weights were passed over: {e}")
-    return Retoucher(CSRNetByHand(), CondView.THUMB_128, "by hand",
+    return PhotoRetoucher(CSRNetByHand(), CondView.THUMB_128, "by hand",
                      "CSRNet by hand (`csrnet_lite.by_hand`): no trained model was found, so a brightness "
                      "that brings the mean to mid grey, contrast and saturation 1.1 and an S-curve; run "
                      "notebook 5 or download the authors' weights for a learned retouch" + _notes(skipped))
@@ -251,7 +250,7 @@ def apply_in_bands(photo: torch.Tensor, lut: torch.Tensor, progress: Callable[[f
     return out
 
 
-def retouch_photo_file(retoucher: Retoucher, src: str | os.PathLike, folder: str | os.PathLike, *,
+def retouch_photo_file(retoucher: PhotoRetoucher, src: str | os.PathLike, folder: str | os.PathLike, *,
                        strength: float = 1.0, lut_size: int = DEFAULT_SIZE,
                        progress: Progress | None = None) -> Result:
     """Retouch the photo file `src` into `folder`: <name>_retouched.<ext> at full resolution (format,
@@ -277,7 +276,7 @@ def retouch_photo_file(retoucher: Retoucher, src: str | os.PathLike, folder: str
     return replace(result, seconds=time.perf_counter() - start)
 
 
-def rewrite(retoucher: Retoucher, result: Result, strength: float, progress: Progress | None = None) -> Result:
+def rewrite(retoucher: PhotoRetoucher, result: Result, strength: float, progress: Progress | None = None) -> Result:
     """Write `result`'s photo and .cube again at another strength (the photo is decoded again)."""
     start = time.perf_counter()
     step = progress or (lambda fraction, what: None)
@@ -323,22 +322,14 @@ def render(result: Result, split: float = 0.5, strength: float = 1.0) -> np.ndar
     return split_view(result.before, after, split, line=0 < split < 1)
 
 
-def curve_panels(retoucher: Retoucher, result: Result) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """The photo's tone curves, {panel title: (t (256,), out (256, 3))}: a grey ramp through the base
-    network with the photo's modulations, and each channel on its own (the others at 0.5)."""
+def curves_picture(retoucher: PhotoRetoucher, result: Result) -> np.ndarray:
+    """The photo's tone curves (`curves.curve_panels` of the base network with its modulations) as a
+    picture (H, W, 3) in [0, 1], for the panel's image widget."""
     colour_map = lambda x: retoucher.model.base(x, result.mods)  # noqa: E731  (1, 3, N, 1) -> (1, 3, N, 1)
-    return {"grey ramp in": tone_curves(colour_map, mode="grey"),
-            "one channel at a time": tone_curves(colour_map, mode="channel")}
+    return curve_panels_picture(colour_map, title=f"Tone curves for {result.source.name}")
 
 
-def curves_picture(retoucher: Retoucher, result: Result) -> np.ndarray:
-    """`curve_panels` drawn as a picture (H, W, 3) in [0, 1], for an image widget."""
-    fig = tone_curve_figure(curve_panels(retoucher, result), title=f"Tone curves for {result.source.name}")
-    with Image.open(io.BytesIO(figure_png(fig, dpi=72))) as im:
-        return np.asarray(im.convert("RGB"), dtype=np.float32) / 255
-
-
-def status_line(retoucher: Retoucher, result: Result) -> str:
+def status_line(retoucher: PhotoRetoucher, result: Result) -> str:
     """One line about a result, for the widget's readout (HTML)."""
     h, w = result.size
     notes = "".join(f"; {html.escape(n)}" for n in result.notes)

@@ -34,14 +34,16 @@ import torch
 from IPython.display import Markdown, display
 from PIL import ImageEnhance
 
-from csrnet_lite import book, ops, pictures, plots, widgets
+from csrnet_lite import before_after, book, histogram, ops, pictures, plots, widgets
+from csrnet_lite.data import sample_pair
 from csrnet_lite.image import to_pil, to_tensor
 
 book.setup()
 size = book.pick(full=512, smoke=128)  # long edge in pixels
-photo, _, photo_name = book.sample_pair(0, size)
+pair = sample_pair(0, size)  # a data.Pair: id, input, target and where it came from
+photo, photo_name = pair.input, pair.id
 B, C, H, W = photo.shape
-plots.photo_report(photo, f"{photo_name} ({W}x{H})")
+histogram.photo_report(photo, f"{photo_name} ({W}x{H})")
 
 # %% [markdown]
 # Left: the photo. Middle: for each channel, the fraction of pixels at each value (its histogram).
@@ -75,7 +77,7 @@ brighter = ops.brightness(photo, factor).clamp(0, 1)  # operators do not clip; a
 clipped = (photo * factor > 1).float().mean().item()
 book.say("With factor {factor:.2f}, **{clipped:.1%}** of the values pass 1 and are clipped to white.",
          factor=factor, clipped=clipped)
-plots.photo_report(brighter, f"brightness x{factor:.2f}")
+histogram.photo_report(brighter, f"brightness x{factor:.2f}")
 
 # %%
 book.need("clipped", cell="Brightness: multiply")
@@ -93,7 +95,7 @@ else:
 
 # %%
 book.need("brighter", "factor", cell="Brightness: multiply")
-plots.colour_map_scatter(photo, brighter, title=f"brightness x{factor:.2f}: output against input, per channel")
+before_after.colour_map_scatter(photo, brighter, title=f"brightness x{factor:.2f}: output against input, per channel")
 
 # %% [markdown]
 # ## Contrast: push away from the mean
@@ -120,7 +122,7 @@ darker = ops.brightness(photo, 0.6)
 mean_photo = ops.mean_luminance(photo).item()
 mean_darker = ops.mean_luminance(darker).item()
 book.say("Mean luma: **{a:.3f}** for the photo and **{b:.3f}** for the darker version.", a=mean_photo, b=mean_darker)
-fig = plots.colour_map_scatter(photo, ops.contrast(photo, 1.5).clamp(0, 1),
+fig = before_after.colour_map_scatter(photo, ops.contrast(photo, 1.5).clamp(0, 1),
                              title="contrast x1.5 on the photo (red dots: the fixed point)")
 for ax in fig.axes:
     ax.plot([mean_photo], [mean_photo], "o", color="darkred")
@@ -128,7 +130,7 @@ fig
 
 # %%
 book.need("darker", "mean_darker", cell="Contrast: push away from the mean")
-fig = plots.colour_map_scatter(darker, ops.contrast(darker, 1.5).clamp(0, 1),
+fig = before_after.colour_map_scatter(darker, ops.contrast(darker, 1.5).clamp(0, 1),
                              title="contrast x1.5 on the darker photo")
 for ax in fig.axes:
     ax.plot([mean_darker], [mean_darker], "o", color="darkred")
@@ -147,7 +149,7 @@ book.show_source(ops.saturation)
 
 # %%
 saturated = ops.saturation(photo, 1.8).clamp(0, 1)
-plots.photo_report(saturated, "saturation x1.8")
+histogram.photo_report(saturated, "saturation x1.8")
 
 # %% [markdown]
 # The cloud in the RGB cube spreads away from the grey diagonal. Unlike brightness, the output red now
@@ -156,7 +158,7 @@ plots.photo_report(saturated, "saturation x1.8")
 
 # %%
 book.need("saturated", cell="Saturation: push away from grey")
-plots.colour_map_scatter(photo, saturated, title="saturation x1.8: output against input, per channel")
+before_after.colour_map_scatter(photo, saturated, title="saturation x1.8: output against input, per channel")
 
 # %%
 # Spread of output red among pixels whose input red is nearly the same (within 1/64):
@@ -193,7 +195,7 @@ book.say("Largest change from shuffling: brightness {brightness:.1e}, contrast {
 # position only.
 
 # %%
-widgets.Preview(lambda brightness, contrast, saturation: widgets.preview_operators(
+widgets.Preview(lambda brightness, contrast, saturation: before_after.preview_operators(
                 photo, brightness, contrast, saturation, histogram=True),
             {"brightness": widgets.slider(1.0, 0.0, 2.0, description="brightness"),
              "contrast": widgets.slider(1.0, 0.0, 2.0, description="contrast"),
@@ -239,7 +241,7 @@ book.say("Rounded, our results are at most **{rounded_worst}** level(s) of 255 f
 book.need("x8", "ours", cell="Matching Pillow")
 pillow_color = to_tensor(ImageEnhance.Color(to_pil(x8)).enhance(1.5))
 ours_color = ours["Color"](x8, 1.5).clamp(0, 1)
-plots.show_images([ours_color, pillow_color, pictures.difference_image(ours_color, pillow_color, gain=50)],
+plots.show_images([ours_color, pillow_color, before_after.difference_image(ours_color, pillow_color, gain=50)],
                 ["ours: saturation x1.5", "Pillow: ImageEnhance.Color(1.5)", "|difference| x 50"],
                 size=3.5)
 
@@ -340,7 +342,7 @@ solution_3 = (ops.brightness(photo, factor) > 1).any(dim=1).float().mean().item(
 # The statements of this notebook, as assertions (the test suite runs them):
 
 # %%
-assert np.allclose(widgets.preview_operators(photo), pictures.as_array(photo), atol=1e-6)  # all factors 1: no change
+assert np.allclose(before_after.preview_operators(photo), pictures.as_array(photo), atol=1e-6)  # all factors 1: no change
 assert abs(ops.contrast(torch.full((1, 3, 2, 2), mean_photo), 1.5, ops.mean_luminance(photo)) - mean_photo).max() < 1e-6
 assert mean_darker < mean_photo and spread > 0.05
 assert max(gaps.values()) < 1e-5

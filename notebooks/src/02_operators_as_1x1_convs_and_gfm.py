@@ -43,11 +43,13 @@ from IPython.display import Markdown, display
 from matplotlib.figure import Figure
 
 from csrnet_lite import book, by_hand, ops, pictures, plots, widgets
+from csrnet_lite.data import sample_pair
 from csrnet_lite.ops import ConvForm, GFMForm, apply_conv, apply_gfm, apply_mlp
 
 book.setup()
 size = book.pick(full=512, smoke=128)
-photo, _, photo_name = book.sample_pair(0, size)
+pair = sample_pair(0, size)  # a data.Pair: id, input, target and where it came from
+photo, photo_name = pair.input, pair.id
 B, C, H, W = photo.shape
 
 

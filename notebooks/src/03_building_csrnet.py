@@ -35,13 +35,15 @@ book.about()
 import torch
 from IPython.display import Markdown, display
 
-from csrnet_lite import book, by_hand, ops, pictures, plots, widgets
+from csrnet_lite import before_after, book, by_hand, curves, modulation_plots, ops, pictures, plots, widgets
+from csrnet_lite.data import sample_pair
 from csrnet_lite.checkpoint import load_official
 from csrnet_lite.model import CSRNet, Modulations, count_parameters, gfm
 
 book.setup()
 size = book.pick(full=512, smoke=128)  # long edge of the photo we follow through the network
-photo, _, photo_name = book.sample_pair(0, size)
+pair = sample_pair(0, size)  # a data.Pair: id, input, target and where it came from
+photo, photo_name = pair.input, pair.id
 plots.show_images([photo], [f"{photo_name}: tensor of shape {tuple(photo.shape)}"], size=4)
 
 # %% [markdown]
@@ -277,7 +279,7 @@ plots.show_images([photo, retouched], ["input", net_name], size=4)
 # %%
 book.need("retouched", "net_name", cell="The authors' weights")
 before, after = pictures.as_array(photo), pictures.as_array(retouched)  # computed once; the slider only cuts
-widgets.Preview(lambda position: pictures.split_view(before, after, position, line=True),
+widgets.Preview(lambda position: before_after.split_view(before, after, position, line=True),
             {"position": widgets.slider(0.5, 0, 1, 0.01, "split")}, title="input | " + net_name)
 
 # %% [markdown]
@@ -290,7 +292,7 @@ book.need("mods", "net_name", cell="The authors' weights")
 n_modulations = sum(s.shape[1] for s in mods.scales) + sum(s.shape[1] for s in mods.shifts)
 book.say("{n} numbers: a scale and a shift for each of the {c1} + {c2} + {c3} channels.", n=n_modulations,
          c1=mods.scales[0].shape[1], c2=mods.scales[1].shape[1], c3=mods.scales[2].shape[1])
-plots.modulation_bars(mods, title=f"Modulations the {net_name} chose for {photo_name}")
+modulation_plots.modulation_bars(mods, title=f"Modulations the {net_name} chose for {photo_name}")
 
 # %% [markdown]
 # With those modulations fixed, the base network is a colour map. Feeding it a ramp of greys,
@@ -298,10 +300,10 @@ plots.modulation_bars(mods, title=f"Modulations the {net_name} chose for {photo_
 
 # %%
 book.need("mods", "net", "net_name", cell="The authors' weights")
-curve = pictures.tone_curves(lambda x: net.base(x, mods), mode="grey")
+curve = curves.tone_curves(lambda x: net.base(x, mods), mode="grey")
 book.say("For this photo the base network maps grey {t:.2f} to ({r:.3f}, {g:.3f}, {b:.3f}).",
          t=curve[0][128], r=curve[1][128, 0], g=curve[1][128, 1], b=curve[1][128, 2])
-plots.tone_curve_figure({f"{net_name}, {photo_name}": curve})
+curves.tone_curve_figure({f"{net_name}, {photo_name}": curve})
 
 # %% [markdown]
 # ## Summary

@@ -42,7 +42,7 @@ import torch
 from IPython.display import Markdown, display
 from matplotlib.figure import Figure
 
-from csrnet_lite import book, ops, pictures, plots, widgets
+from csrnet_lite import before_after, book, ops, pictures, plots, widgets
 from csrnet_lite.checkpoint import load_official
 from csrnet_lite.data import PairDataset, default_root, describe_root
 from csrnet_lite.image import Resize
@@ -145,8 +145,9 @@ print(data)
 print("ids:", ", ".join(s.id for s in samples[:10]), "..." if len(samples) > 10 else "")
 
 # %% [markdown]
-# Each sample holds the input, the target and the input's 128x128 thumbnail, the condition network's
-# view of it (notebook 3):
+# Each item is a `Pair`, the one type every part of the library passes around: its id, the input, the
+# target, where it came from (`source`, the folder in a root that holds several) and the input's 128x128
+# thumbnail, the condition network's view of it (notebook 3):
 
 # %%
 book.need("samples", cell="Loading pairs")
@@ -174,7 +175,7 @@ def _pair_caption(image, pair, position):
             f"target {pair_psnr[pair]:.2f} dB")
 
 
-widgets.Preview(lambda pair, position: pictures.split_view(inputs[pair], targets[pair], position, line=True),
+widgets.Preview(lambda pair, position: before_after.split_view(inputs[pair], targets[pair], position, line=True),
             {"pair": widgets.int_slider(0, 0, len(samples) - 1, "pair"),
              "position": widgets.slider(0.5, 0.0, 1.0, 0.01, "input | target")},
             readout=_pair_caption, title="input | target")

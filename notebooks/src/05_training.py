@@ -45,11 +45,11 @@ import time
 from IPython.display import Markdown, display
 from matplotlib.figure import Figure
 
-from csrnet_lite import book, pictures, plots, widgets
+from csrnet_lite import before_after, book, pictures, plots, widgets
 from csrnet_lite.crossval import (by_source, crossvalidate, fitted_start, items, kfold, paired_difference,
                                   recipe, standard_methods, verdict)
 from csrnet_lite.data import PairDataset, default_root, describe_root
-from csrnet_lite.evaluate import comparison, retoucher
+from csrnet_lite.evaluate import as_function, comparison
 from csrnet_lite.image import Resize
 from csrnet_lite.model import CondView
 from csrnet_lite.pairs import split_by_id
@@ -363,8 +363,8 @@ book.say("From {small} to {large} training pairs: {start_verdict}; {default_verd
 # retouch on FiveK, and the original photo on `data_samples/` (whose inputs are degraded copies).
 
 # %%
-run_default = retoucher(default_result.model, CondView.trained_on(default.thumb_size))
-run_fast = retoucher(fast_result.model)
+run_default = as_function(default_result.model, CondView.trained_on(default.thumb_size))
+run_fast = as_function(fast_result.model)
 shown = val_data[:3]
 target_name = "original photo" if root.resolve() == DATA_SAMPLES.resolve() else "expert C"
 images, titles = [], []
@@ -379,7 +379,7 @@ plots.show_images(images, titles, columns=4, size=2.8)
 # %%
 ours = [pictures.as_array(run_default(s.input)) for s in shown]
 experts = [pictures.as_array(s.target) for s in shown]
-widgets.Preview(lambda photo, position: pictures.split_view(ours[photo], experts[photo], position, line=True),
+widgets.Preview(lambda photo, position: before_after.split_view(ours[photo], experts[photo], position, line=True),
             {"photo": widgets.int_slider(0, 0, len(shown) - 1, "photo"),
              "position": widgets.slider(0.5, 0.0, 1.0, 0.01, "ours | target")},
             title="default recipe | target")

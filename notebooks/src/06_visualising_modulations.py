@@ -42,7 +42,7 @@ import torch
 from IPython.display import Markdown, display
 from matplotlib.figure import Figure
 
-from csrnet_lite import analysis, book, ops, pictures, plots, widgets
+from csrnet_lite import analysis, book, curves, modulation_plots, ops, pictures, plots, widgets
 from csrnet_lite.crossval import paired_difference, verdict
 from csrnet_lite.checkpoint import load_model
 from csrnet_lite.data import PairDataset, default_root, describe_root
@@ -99,7 +99,7 @@ print("cond", tuple(mods.cond.shape), "| scales", [tuple(s.shape) for s in mods.
 # adapt its retouch to each photo.
 
 # %%
-plots.modulation_heatmaps(mods.scales, mods.shifts, row_labels=ids if len(ids) <= 30 else None,
+modulation_plots.modulation_heatmaps(mods.scales, mods.shifts, row_labels=ids if len(ids) <= 30 else None,
                         title="Modulations per photo (rows) and channel (columns)")
 
 # %%
@@ -120,13 +120,13 @@ book.say("Mean spread across photos (standard deviation per channel, averaged): 
 # the same scale, so a direction that explains little variance looks thin.
 
 # %%
-coords, explained = pictures.pca_2d(mods.cond)
+coords, explained = modulation_plots.pca_2d(mods.cond)
 brightness = np.array([ops.mean_luminance(s.input).item() for s in samples])
 pc1_brightness = float(np.corrcoef(coords[:, 0], brightness)[0, 1])
 book.say("The first two principal components explain **{a:.1%}** and **{b:.1%}** of the variance; the "
          "first one correlates with the input's brightness at **{r:+.2f}**.", a=explained[0], b=explained[1],
          r=pc1_brightness)
-plots.scatter_2d(coords, brightness, labels=ids if len(ids) <= 12 else None, colour_label="input mean luma",
+modulation_plots.scatter_2d(coords, brightness, labels=ids if len(ids) <= 12 else None, colour_label="input mean luma",
                axis_labels=(f"PC 1 ({explained[0]:.1%})", f"PC 2 ({explained[1]:.1%})"),
                title="Trained network: condition vectors, coloured by input brightness")
 
@@ -146,7 +146,7 @@ def untrained_network(seed: int) -> CSRNet:
 
 def pca_summary(net: CSRNet) -> dict:
     """PC 1's share of the variance and |correlation| of PC 1 with the input brightness."""
-    c, e = pictures.pca_2d(analysis.modulations_of(net, [s.cond_input for s in samples]).cond)
+    c, e = modulation_plots.pca_2d(analysis.modulations_of(net, [s.cond_input for s in samples]).cond)
     r = np.corrcoef(c[:, 0], brightness)[0, 1] if c[:, 0].std() > 0 else 0.0
     return {"coords": c, "explained": e, "pc1": float(e[0]), "r": float(abs(r))}
 
@@ -159,7 +159,7 @@ display(Markdown("| network | PC 1 share | PC 2 share | abs. correlation of PC 1
                               for name, v in [("trained", trained)] + [(f"untrained, seed {k}", v)
                                                                        for k, v in untrained.items()])))
 first = untrained[1]
-plots.scatter_2d(first["coords"], brightness, labels=ids if len(ids) <= 12 else None, colour_label="input mean luma",
+modulation_plots.scatter_2d(first["coords"], brightness, labels=ids if len(ids) <= 12 else None, colour_label="input mean luma",
                axis_labels=(f"PC 1 ({first['explained'][0]:.1%})", f"PC 2 ({first['explained'][1]:.1%})"),
                title="Untrained network (seed 1): the same PCA")
 
@@ -201,11 +201,11 @@ if all(i in known for i in ids):
     ev_untrained = [abs(float(np.corrcoef(v["coords"][:, 0], ev)[0, 1])) for v in untrained.values()]
     book.say("Correlation of PC 1 with the recorded exposure change: **{r:+.2f}** (untrained networks: "
              "**{lo:.2f}** to **{hi:.2f}** in size).", r=pc1_ev, lo=min(ev_untrained), hi=max(ev_untrained))
-    display(plots.scatter_2d(coords, ev, colour_label="recorded exposure (stops of the stored values)",
+    display(modulation_plots.scatter_2d(coords, ev, colour_label="recorded exposure (stops of the stored values)",
                            axis_labels=("PC 1", "PC 2"), title="Coloured by the known degradation"))
 else:
     groups = [p.group or "root" for p in data.pairs]
-    display(plots.scatter_2d(coords, groups, title="Coloured by source folder"))
+    display(modulation_plots.scatter_2d(coords, groups, title="Coloured by source folder"))
 
 # %% [markdown]
 # ## The colour map each photo receives
@@ -217,9 +217,10 @@ else:
 # %%
 order = np.argsort(brightness)
 chosen = [int(order[0]), int(order[len(order) // 2]), int(order[-1])]
-curves = {f"{ids[i]} (input mean {brightness[i]:.2f})":
-          pictures.tone_curves(analysis.colour_map(model, analysis.one_photo(mods, i)), mode="grey") for i in chosen}
-lift = {ids[i]: float(curves[k][1][128].mean()) for i, k in zip(chosen, curves)}
+photo_curves = {f"{ids[i]} (input mean {brightness[i]:.2f})":
+                curves.tone_curves(analysis.colour_map(model, analysis.one_photo(mods, i)), mode="grey")
+                for i in chosen}
+lift = {ids[i]: float(photo_curves[k][1][128].mean()) for i, k in zip(chosen, photo_curves)}
 lift_threshold = 0.01  # 2.5 levels of 255: below it the curves look the same
 lift_verdict = book.compare(lift[ids[chosen[0]]], lift[ids[chosen[-1]]], lift_threshold,
                             more="the darkest input gets a stronger lift than the brightest",
@@ -228,7 +229,7 @@ lift_verdict = book.compare(lift[ids[chosen[0]]], lift[ids[chosen[-1]]], lift_th
                                  f"(less than {lift_threshold})")
 book.say("Grey 0.5 is mapped to " + ", ".join(f"**{v:.3f}** for {k}" for k, v in lift.items()) +
          ": {verdict}.", lift=lift, verdict=lift_verdict)
-plots.tone_curve_figure(curves, title="Tone curves (grey ramp in, R/G/B out)")
+curves.tone_curve_figure(photo_curves, title="Tone curves (grey ramp in, R/G/B out)")
 
 # %% [markdown]
 # The whole colour map, as a 17x17x17 lookup table (`csrnet_lite.lut`): each tile is one level of
@@ -237,7 +238,7 @@ plots.tone_curve_figure(curves, title="Tone curves (grey ramp in, R/G/B out)")
 
 # %%
 luts = [bake_lut(model, analysis.one_photo(mods, i), 17) for i in chosen]
-plots.show_images([pictures.lut_picture(identity_lut(17))] + [pictures.lut_picture(lut) for lut in luts],
+plots.show_images([modulation_plots.lut_picture(identity_lut(17))] + [modulation_plots.lut_picture(lut) for lut in luts],
                 ["identity"] + [ids[i] for i in chosen], size=3)
 
 # %% [markdown]
@@ -509,7 +510,7 @@ book.say("Switching a whole layer's modulations off changes this photo's PSNR by
 #
 # **Exercise 1.** Build the untrained network with seed 7 (`untrained_network(7)`), compute its
 # condition vectors for all photos (`analysis.modulations_of(net, [s.cond_input for s in samples])`)
-# and give the fraction of the variance that its PC 1 explains (`pictures.pca_2d`). Answer with a number
+# and give the fraction of the variance that its PC 1 explains (`modulation_plots.pca_2d`). Answer with a number
 # between 0 and 1.
 
 # %% tags=["answer"]
@@ -518,9 +519,9 @@ answer_1 = None  # a number
 # %% tags=["check"]
 # Check of Exercise 1: run this cell
 with torch.no_grad():
-    _seven = pictures.pca_2d(analysis.modulations_of(untrained_network(7), [s.cond_input for s in samples]).cond)
+    _seven = modulation_plots.pca_2d(analysis.modulations_of(untrained_network(7), [s.cond_input for s in samples]).cond)
 book.check(answer_1, float(_seven[1][0]), tol=1e-3, name="Exercise 1",
-           hint="pictures.pca_2d returns (coords, explained); explained[0] belongs to PC 1")
+           hint="modulation_plots.pca_2d returns (coords, explained); explained[0] belongs to PC 1")
 
 # %% tags=["solution"]
 # Solution to Exercise 1. PCA of the seed-7 network's condition vectors; the first explained fraction.
@@ -530,7 +531,7 @@ book.check(answer_1, float(_seven[1][0]), tol=1e-3, name="Exercise 1",
 # wrong: float(_seven[1].sum())                # PC 1 and PC 2 together
 with torch.no_grad():
     _cond = analysis.modulations_of(untrained_network(7), [s.cond_input for s in samples]).cond
-solution_1 = float(pictures.pca_2d(_cond)[1][0])
+solution_1 = float(modulation_plots.pca_2d(_cond)[1][0])
 
 # %% [markdown]
 # **Exercise 2.** Photos whose condition vectors are close get similar retouches. Which photo's
@@ -588,7 +589,7 @@ solution_3 = Modulations(base_mods.cond * 0.5, tuple(0.5 * s for s in base_mods.
 # %%
 assert mods.cond.shape == (len(samples), 32) and 0 < explained.sum() <= 1 + 1e-6
 assert np.allclose(analysis.preview_strength(model, photo, base_mods, 1.0),
-                   widgets.preview_modulations(model, photo, base_mods), atol=1e-6)
+                   modulation_plots.preview_modulations(model, photo, base_mods), atol=1e-6)
 assert rms < 0.1  # four operators describe the learned colour maps well
 if agreement is not None:
     assert set(adapted) | set(averaged) == set(agreement)

@@ -58,7 +58,7 @@ from IPython.display import Markdown, display
 from matplotlib.figure import Figure
 from torch import nn
 
-from csrnet_lite import book, pictures, plots, widgets
+from csrnet_lite import before_after, book, pictures, plots, widgets
 from csrnet_lite.data import PairDataset, default_root, describe_root
 from csrnet_lite.image import Resize
 from csrnet_lite.pairs import split_by_id
@@ -734,7 +734,7 @@ plots.show_images(gallery, [f"{shown.id}: input", "your loop, plain", "your loop
 # %%
 yours = [pictures.as_array(ladder_nets["+ EMA"](v.input, thumb(v.input)).detach()) for v in val_data]
 targets = [pictures.as_array(v.target) for v in val_data]
-widgets.Preview(lambda photo, position: pictures.split_view(yours[photo], targets[photo], position, line=True),
+widgets.Preview(lambda photo, position: before_after.split_view(yours[photo], targets[photo], position, line=True),
             {"photo": widgets.int_slider(0, 0, len(val_data) - 1, "held-out photo"),
              "position": widgets.slider(0.5, 0.0, 1.0, 0.01, "yours | target")},
             title="your CSRNet, your loop | target")
