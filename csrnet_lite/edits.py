@@ -62,11 +62,33 @@ class EditFamily:
         edit = degradation.Degradation(ev, gains, pick(self.contrast, u[3]), pick(self.saturation, u[4]))
         return with_pivot(target, edit)
 
+    def draw_mild(self, target: torch.Tensor, gen: torch.Generator, mild: float) -> degradation.Degradation:
+        """`draw`, except that with probability `mild` the edit is weakened (`weaker`) by a strength drawn
+        uniformly in [0, 1]: training sees mild edits and photos that need nothing done. mild=0: `draw`."""
+        edit = self.draw(target, gen)
+        if mild > 0 and torch.rand((), generator=gen, dtype=torch.float64).item() < mild:
+            edit = with_pivot(target, weaker(edit, torch.rand((), generator=gen, dtype=torch.float64).item()))
+        return edit
+
     def middle(self, exposure_ev: float) -> degradation.Degradation:
         """The edit at the middle of every range but exposure (no pivot yet): a sweep's fixed part."""
         mid = lambda lo_hi: (lo_hi[0] + lo_hi[1]) / 2  # noqa: E731
         gain = 2.0 ** mid(self.wb_log2_gain)
         return degradation.Degradation(exposure_ev, (gain, 1.0, gain), mid(self.contrast), mid(self.saturation))
+
+
+# The random restyle of a photo before it is edited (`EditSource.edit`'s `look`): the target's own look
+# varies (a little brighter, warmer, flatter...), so the network cannot learn "every target looks like
+# the training photos" and over-correct photos of another collection. At look=1 these ranges; less: weaker.
+LOOK = EditFamily(exposure_ev=(-0.5, 0.5), wb_log2_gain=(-0.15, 0.15), contrast=(0.8, 1.2), saturation=(0.7, 1.3))
+
+
+def weaker(edit: degradation.Degradation, strength: float) -> degradation.Degradation:
+    """`edit` moved towards no edit: every parameter at `strength` of the way from the identity
+    (0: no edit, 1: `edit`); gains and exposure in log units. The pivot must be set again (`with_pivot`)."""
+    toward = lambda x: 1 + (x - 1) * strength  # noqa: E731
+    gains = tuple(g ** strength for g in edit.wb_gains)
+    return degradation.Degradation(edit.exposure_ev * strength, gains, toward(edit.contrast), toward(edit.saturation))
 
 
 def with_pivot(target: torch.Tensor, edit: degradation.Degradation) -> degradation.Degradation:
@@ -166,10 +188,14 @@ class EditSource:
         same = dict(per_photo=self.per_photo, seed=self.seed, source=self.source)
         return EditSource(keep(False), self.family, **same), EditSource(keep(True), self.family, **same)
 
-    def edit(self, index: int, gen: torch.Generator) -> Pair:
-        """A random edit of photo `index`, drawn with `gen`."""
+    def edit(self, index: int, gen: torch.Generator, mild: float = 0.0, look: float = 0.0) -> Pair:
+        """A random edit of photo `index`, drawn with `gen`. mild: the share of weakened edits
+        (`EditFamily.draw_mild`); look > 0: the photo is first restyled by a random edit of `LOOK` at
+        this strength, and the restyled photo is the target (the target's look varies too)."""
         name, target = self.photos[index]
-        edit = self.family.draw(target, gen)
+        if look > 0:
+            target = apply(target, with_pivot(target, weaker(LOOK.draw(target, gen), look)))
+        edit = self.family.draw_mild(target, gen, mild)
         return Pair(name, apply(target, edit), target, self.source, photo=name, edit=edit)
 
     def pairs(self, per_photo: int | None = None, seed: int | None = None) -> list[Pair]:
@@ -191,21 +217,21 @@ class EditSource:
 
     def sample_batch(self, config, gen: torch.Generator) -> Batch:
         """One training batch (`train.sample_batch`'s augmentation) in which every photo drawn gets
-        a fresh edit, drawn with `gen`: unlimited pairs."""
-        return sample_batch(_Fresh(self, gen), config, gen)
+        a fresh edit, drawn with `gen` (`config.mild`, `config.look`: see `edit`): unlimited pairs."""
+        return sample_batch(_Fresh(self, gen, config.mild, config.look), config, gen)
 
 
 class _Fresh:
     """The photos of a source as a sequence whose i-th item is a new random edit of photo i."""
 
-    def __init__(self, source: EditSource, gen: torch.Generator):
-        self.source, self.gen = source, gen
+    def __init__(self, source: EditSource, gen: torch.Generator, mild: float = 0.0, look: float = 0.0):
+        self.source, self.gen, self.mild, self.look = source, gen, mild, look
 
     def __len__(self) -> int:
         return len(self.source.photos)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        pair = self.source.edit(index, self.gen)
+        pair = self.source.edit(index, self.gen, self.mild, self.look)
         return pair.input, pair.target
 
 

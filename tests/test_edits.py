@@ -9,7 +9,7 @@ from cli_harness import command
 from csrnet_lite import degradation
 from csrnet_lite.checkpoint import load_model
 from csrnet_lite.data import PairDataset
-from csrnet_lite.edits import EditFamily, EditSource, apply, modulations_off, photo_folds, undo
+from csrnet_lite.edits import LOOK, EditFamily, EditSource, apply, modulations_off, photo_folds, undo, weaker
 from csrnet_lite.image import Resize
 from csrnet_lite.metrics import psnr
 from csrnet_lite.recipes import TrainConfig
@@ -94,6 +94,61 @@ def test_training_draws_a_fresh_edit_every_time(source):
     assert first[0] != first[1]  # the same photo, a new edit
 
 
+def test_weaker_goes_from_no_edit_to_the_edit(source):
+    target = source.photos[0][1]
+    edit = EditFamily().draw(target, torch.Generator().manual_seed(4))
+    assert weaker(edit, 1.0) == degradation.Degradation(*[getattr(edit, k) for k in
+                                                          ("exposure_ev", "wb_gains", "contrast", "saturation")])
+    nothing = weaker(edit, 0.0)  # the identity: exposure 0, gains 1, contrast and saturation 1
+    assert (nothing.exposure_ev, nothing.wb_gains, nothing.contrast, nothing.saturation) == (0.0, (1.0, 1.0, 1.0), 1.0, 1.0)
+    from csrnet_lite.edits import with_pivot
+    assert (apply(target, with_pivot(target, nothing)) - target).abs().max() * 255 <= 0.5001  # only 8-bit rounding
+    half = weaker(edit, 0.5)
+    assert half.exposure_ev == pytest.approx(edit.exposure_ev / 2) and half.contrast == pytest.approx((1 + edit.contrast) / 2)
+
+
+def test_mild_draws_weaken_a_share_of_the_edits(source):
+    family, target = EditFamily(), source.photos[0][1]
+    plain = [family.draw(target, g) for g in [torch.Generator().manual_seed(7)] for _ in range(200)]
+    same = [family.draw_mild(target, g, 0.0) for g in [torch.Generator().manual_seed(7)] for _ in range(200)]
+    assert plain == same  # mild=0 is `draw`, draw for draw
+    mild = [family.draw_mild(target, g, 1.0) for g in [torch.Generator().manual_seed(7)] for _ in range(200)]
+    contrast = lambda edits: sum(abs(1 - e.contrast) for e in edits) / len(edits)  # noqa: E731
+    assert contrast(mild) == pytest.approx(contrast(plain) / 2, rel=0.25)  # strength uniform in [0, 1]: half
+    assert max(e.contrast for e in mild) > family.contrast[1]  # milder than the family allows
+
+
+def test_look_restyles_the_target_and_the_input_follows(source):
+    name, photo = source.photos[2]
+    plain = source.edit(2, torch.Generator().manual_seed(1))
+    assert torch.equal(plain.target, photo)
+    looks = [source.edit(2, torch.Generator().manual_seed(s), look=1.0) for s in range(8)]
+    for pair in looks:
+        assert torch.equal(pair.input, apply(pair.target, pair.edit))  # the edit of the restyled photo
+    means = torch.stack([p.target.mean() for p in looks])
+    assert means.std() > 0.01 and not any(torch.equal(p.target, photo) for p in looks)
+    lo, hi = 2 ** (LOOK.exposure_ev[0] - 0.3), 2 ** (LOOK.exposure_ev[1] + 0.3)
+    assert all(lo * photo.mean() < p.target.mean() < hi * photo.mean() for p in looks)  # mild, not arbitrary
+
+
+def test_training_batches_follow_mild_and_look(source):
+    """Through `sample_batch`, as training draws them: mild brings inputs nearer their targets, and
+    look changes the targets; a config without them draws the plain family."""
+    base = TrainConfig.edits(batch=16, pixels=256, thumb_size=32)
+    err = lambda c, seed: (lambda b: (b.pixels - b.target).abs().mean().item())(  # noqa: E731
+        source.sample_batch(c, torch.Generator().manual_seed(seed)))
+    plain = sum(err(base, s) for s in range(6))
+    mild = sum(err(TrainConfig.edits(batch=16, pixels=256, thumb_size=32, mild=1.0), s) for s in range(6))
+    assert mild < 0.75 * plain
+    a = source.sample_batch(base, torch.Generator().manual_seed(0))
+    b = source.sample_batch(TrainConfig.edits(batch=16, pixels=256, thumb_size=32, look=1.0),
+                            torch.Generator().manual_seed(0))
+    assert not torch.equal(a.target, b.target)
+    for bad in (dict(mild=1.5), dict(look=-0.1)):
+        with pytest.raises(ValueError, match="must be in"):
+            TrainConfig.edits(**bad)
+
+
 def test_modulations_off_trains_only_the_fixed_map(source):
     config = TrainConfig.edits(steps=3, batch=4, pixels=64, thumb_size=32, progress=False)
     from csrnet_lite.train import init_model
@@ -117,6 +172,12 @@ def test_train_edits_through_the_command_line(tmp_path):
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     assert "training the fixed recipe" in out and "0 steps" in out
+    proc = command(["train", "--data", str(DATA_SAMPLES), "--edits", "--minutes", "0.002", "--out", "t.pt"], tmp_path)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err  # a time cut is not an error, but it is said plainly
+    assert "stopped by the time budget" in out and f"of the recipe's {TrainConfig.edits().steps} steps" in out
+    assert "stopped by the time budget" not in command(
+        ["train", "--data", str(DATA_SAMPLES), "--edits", "--steps", "2", "--out", "u.pt"], tmp_path).communicate(timeout=300)[0]
     proc = command(["evaluate", "--data", str(DATA_SAMPLES), "--edits", "--model", "m.pt"], tmp_path)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err

@@ -57,7 +57,9 @@ EXPECTED = {
                    "default_seconds": lambda v: v > 0,  # timed around the fit, not after it
                    "n_test_photos": lambda v: v >= 2, "ceiling": lambda v: v > 30,
                    # smoke mode trains 4 steps: the verdict is worded through the noise, whatever it is
-                   "fixed_verdict": lambda v: "noise ±" in v, "off_verdict": lambda v: "noise ±" in v},
+                   "fixed_verdict": lambda v: "noise ±" in v, "off_verdict": lambda v: "noise ±" in v,
+                   "harm": lambda v: "doing nothing" in v, "n_below": lambda v: v >= 0,
+                   "worst_pair_gain": lambda v: v < 5},
         "images": 5,
         "previews": 1,
     },
@@ -65,7 +67,8 @@ EXPECTED = {
         "values": {"rms": lambda v: 0 <= v < 0.2, "n": lambda v: v >= 2, "n_sweep": lambda v: v >= 2,
                    "edit_origin": lambda v: v == "trained by notebook 5" or "trained just now" in v,
                    "sweep_verdict": lambda v: "noise ±" in v, "photo_verdict": lambda v: "noise ±" in v,
-                   "noise_db": 0.1},
+                   "noise_db": 0.1, "harm": lambda v: "doing nothing" in v, "n_worse": lambda v: v >= 0,
+                   "worst_edit_gain": lambda v: v < 5, "gain_sd": lambda v: v >= 0},
         "images": 8,
         "previews": 3,
     },

@@ -7,6 +7,7 @@ that `--help` answers at once.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from pathlib import Path
 from typing import Callable
@@ -79,6 +80,17 @@ seed_list.range = "each from 0 to 2**64 - 1"
 def default_budget() -> tuple[int | None, float | None]:
     """(steps, minutes) when the user gives neither: 5 minutes, or 20 steps in smoke mode."""
     return (20, None) if smoke_mode() else (None, 5.0)
+
+
+def time_cut(config: TrainConfig, steps: int) -> str | None:
+    """The sentence `train` prints when its time budget stopped it before the recipe's step count
+    (a weaker model than the recipe's: its learning rate was cut short with it), else None."""
+    if not (config.steps and config.minutes and steps < config.steps):
+        return None
+    need = math.ceil(config.minutes * config.steps / max(steps, 1)) + 1
+    return (f"stopped by the time budget: {config.minutes:g} min ran out after {steps} of the recipe's "
+            f"{config.steps} steps, so this model is weaker than the recipe's; for the full run give "
+            f"--minutes {need} (or --threads 2 on an idle machine)")
 
 
 def data_resize() -> Resize:
