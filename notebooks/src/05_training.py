@@ -20,8 +20,9 @@
 # - watch CSRNet learn where pairs are unlimited (random edits of photos): against the best fixed
 #   map, the same training with its modulations off, and the exact inverse.
 #
-# **Time:** about 40 minutes, of which several are computing: two trainings of 3000 steps on random
-# edits take longest (the README gives the measured times).
+# **Time:** about 40 minutes of reading and exercises, plus the computing: about 10 minutes on an idle
+# 2-core laptop and up to 40 on a loaded one (the README gives the measured times). Two trainings of
+# 3000 steps on random edits take most of it.
 
 # %%
 # Set-up: installs csrnet-lite where it is missing (Colab, Binder), then says what runs.
