@@ -160,7 +160,7 @@ def exposure_curves(model: CSRNet, view, photo: torch.Tensor, evs: Sequence[floa
 @torch.no_grad()
 def own_and_mean(model: CSRNet, view, samples) -> tuple[dict[str, float], dict[str, float]]:
     """(id -> PSNR with the photo's own modulations, id -> PSNR with the mean modulations of all the
-    photos) of Samples with .id/.input/.target, in dB on 8-bit values of the clamped output. The gain of
+    photos) of `data.Pair`s (.id, .input, .target), in dB on 8-bit values of the clamped output. The gain of
     own over mean is what reading each photo adds to the network's average retouch of these photos."""
     each = [model.modulations(view(s.input)) for s in samples]  # views may differ in size: one at a time
     mean = lambda ts: torch.cat(ts).mean(0, keepdim=True)  # noqa: E731  B x (1, C) -> (1, C)
