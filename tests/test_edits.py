@@ -166,6 +166,7 @@ def test_train_edits_through_the_command_line(tmp_path):
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     assert "random edits of the 28 targets" in out and "training the edits recipe" in out
+    assert ", 1 thread(s)" in out  # the edits recipe's small steps run on one thread unless told otherwise
     model, view = load_model(tmp_path / "m.pt")
     assert str(view) == "64x64 thumbnail"  # the edits recipe's condition view
     proc = command(["train", "--data", str(DATA_SAMPLES), "--edits", "--recipe", "fixed", "--out", "f.pt"], tmp_path)
@@ -176,8 +177,9 @@ def test_train_edits_through_the_command_line(tmp_path):
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err  # a time cut is not an error, but it is said plainly
     assert "stopped by the time budget" in out and f"of the recipe's {TrainConfig.edits().steps} steps" in out
-    assert "stopped by the time budget" not in command(
-        ["train", "--data", str(DATA_SAMPLES), "--edits", "--steps", "2", "--out", "u.pt"], tmp_path).communicate(timeout=300)[0]
+    out = command(["train", "--data", str(DATA_SAMPLES), "--edits", "--steps", "2", "--threads", "2", "--out", "u.pt"],
+                  tmp_path).communicate(timeout=300)[0]
+    assert "stopped by the time budget" not in out and ", 2 thread(s)" in out
     proc = command(["evaluate", "--data", str(DATA_SAMPLES), "--edits", "--model", "m.pt"], tmp_path)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err

@@ -20,7 +20,7 @@ from ..files import exclusive
 from ..settings import official_weights_path
 from .arguments import (LUT_SIZE_HELP, MAX_LUT_SIZE, MAX_MINUTES, MAX_STEPS, MAX_THREADS, SEED, SERVER_HELP,
                         check_train, check_train_output, data_resize, default_budget, number, recipe_reason,
-                        seed_list, show_ranges, time_cut, train_config)
+                        seed_list, set_train_threads, show_ranges, time_cut, train_config)
 from .download import MAX_MB, TIMEOUT
 from .errors import DEBUG_HELP, run
 from .installed import add_notebooks, add_weights
@@ -87,7 +87,7 @@ def _add_train(sub) -> None:
                         "in CSRNET_LITE_WEIGHTS, ../shared/weights or ./csrnet.pth; fast: the finetune recipe)")
     p.add_argument("--seed", type=SEED, default=0, help="seeds the initialisation and the training loop")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto")
-    _add_threads(p)
+    _add_threads(p, "torch's; 1 with --edits, whose small steps are 2-3x slower on 2 threads of a busy machine")
     p.set_defaults(func=_train)
 
 
@@ -102,14 +102,14 @@ def _train(args: argparse.Namespace) -> int:
     config = train_config(args)
     data = PairDataset(args.data, resize=data_resize())
     check_train_output(args, config, data)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_train_threads(args)
     print(f"recipe: {recipe_reason(args, config)}")
     data = edit_source(data, args.data) if args.edits else data
     start = {"official-fit": f"the authors' weights ({config.official_path}), last layer refitted",
              "fit": "the fixed colour map fitted to the pairs"}.get(config.init, f"init={config.init}")
     print(f"training the {config.recipe} recipe on {len(data)} pairs from {args.data}: {start}, "
-          f"{config.steps} gradient steps" + (f" or {config.minutes:g} min" if config.minutes else ""))
+          f"{config.steps} gradient steps" + (f" or {config.minutes:g} min" if config.minutes else "")
+          + f", {torch.get_num_threads()} thread(s)")
     with exclusive(new_files([Path(args.out)])):
         result = train(None, data, config, resume=args.resume, checkpoint=args.out)
     state = "interrupted" if result.interrupted else "done"
@@ -183,9 +183,9 @@ def _cv(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_threads(p: argparse.ArgumentParser) -> None:
+def _add_threads(p: argparse.ArgumentParser, default: str = "torch's") -> None:
     p.add_argument("--threads", type=number(int, 1, MAX_THREADS), default=None,
-                   help="torch CPU threads (default: torch's)")
+                   help=f"torch CPU threads (default: {default})")
 
 
 def _add_evaluate(sub) -> None:
