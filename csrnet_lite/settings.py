@@ -18,6 +18,8 @@ wheel (CHECKOUT is None). The samples and notebooks ship inside the wheel (csrne
 csrnet_lite/notebooks) and stay at the top of the repository in a clone; nothing is ever written
 into the installed package: downloads go to `cache_dir()`, run outputs to `runs_dir()`.
 
+`pick_device` says which of this machine's devices a name means (cpu, cuda, mps).
+
 Introduced in notebook 05 (`05_training`), for its data root, smoke mode and run folders.
 """
 from __future__ import annotations
@@ -25,7 +27,10 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
+
+if TYPE_CHECKING:
+    import torch
 
 PACKAGE = Path(__file__).resolve().parent
 PROJECT_ROOT = PACKAGE.parent
@@ -144,3 +149,30 @@ def one_thread() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+def pick_device(name: str = "auto") -> "torch.device":
+    """'auto' -> cuda if available, else mps, else cpu; other names as given, if this machine has them
+    (else a ValueError that says what it has)."""
+    import torch  # here, so that the command line's --help answers without loading torch
+
+    mps = getattr(torch.backends, "mps", None)
+    has_mps = mps is not None and mps.is_available()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        device = None
+    if device is None or device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"unknown device {name!r}; use cpu, cuda, cuda:N, mps or auto")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+        raise ValueError(f"device {name!r}: torch finds no CUDA GPU here (torch {torch.__version__}, {build}); "
+                         "use --device cpu, or auto to take a GPU when there is one")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ValueError(f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s), "
+                         f"numbered from 0")
+    if device.type == "mps" and not has_mps:
+        raise ValueError(f"device {name!r}: Apple's MPS is not available here; use --device cpu or auto")
+    return device

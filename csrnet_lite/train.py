@@ -40,6 +40,7 @@ from .fit import fit_base, identity_init
 from .metrics import psnr_of_mse
 from .model import CondView, CSRNet
 from .recipes import History, TrainConfig
+from .settings import pick_device
 
 
 @dataclass
@@ -69,31 +70,6 @@ class TrainResult:
     @property
     def recipe(self) -> str:
         return self.config.recipe
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    """'auto' -> cuda if available, else mps, else cpu; other names as given, if this machine has them
-    (else a ValueError that says what it has)."""
-    mps = getattr(torch.backends, "mps", None)
-    has_mps = mps is not None and mps.is_available()
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu")
-    try:
-        device = torch.device(name)
-    except (RuntimeError, TypeError):
-        device = None
-    if device is None or device.type not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"unknown device {name!r}; use cpu, cuda, cuda:N, mps or auto")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
-        raise ValueError(f"device {name!r}: torch finds no CUDA GPU here (torch {torch.__version__}, {build}); "
-                         "use --device cpu, or auto to take a GPU when there is one")
-    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        raise ValueError(f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s), "
-                         f"numbered from 0")
-    if device.type == "mps" and not has_mps:
-        raise ValueError(f"device {name!r}: Apple's MPS is not available here; use --device cpu or auto")
-    return device
 
 
 # --- the training pairs and their batches ----------------------------------------------------------

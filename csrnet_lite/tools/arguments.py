@@ -136,7 +136,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
 def check_train(args: argparse.Namespace) -> None:
     """Refuse, before any work, what the run could not finish (its device, --resume, --official)."""
     from ..checkpoint import load_checkpoint
-    from ..train import pick_device
+    from ..settings import pick_device
 
     pick_device(args.device)
     if args.resume is not None:
