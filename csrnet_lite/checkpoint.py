@@ -146,11 +146,13 @@ def load_official(path: str | os.PathLike | None = None, *, check_sha256: bool =
 
 
 def save_checkpoint(path, model: CSRNet, optimizer: torch.optim.Optimizer, step: int, config: TrainConfig,
-                    history: History, rng: torch.Tensor, average: CSRNet | None = None) -> Path:
+                    history: History, rng: torch.Tensor, average: CSRNet | None = None,
+                    start: CSRNet | None = None) -> Path:
     """Write a training checkpoint atomically (a crash never leaves a half-written file).
 
     "model" holds the weights to use (the running average when `average` is given, else `model`'s),
-    so `load_model` reads any checkpoint; "weights" holds the trained weights themselves.
+    so `load_model` reads any checkpoint; "weights" holds the trained weights themselves; "start", when
+    given, the run's starting weights (`TrainConfig.keep_start` compares with them at the end).
     """
     cpu = lambda m: {k: v.detach().cpu() for k, v in m.state_dict().items()}  # noqa: E731
     state = {
@@ -158,7 +160,7 @@ def save_checkpoint(path, model: CSRNet, optimizer: torch.optim.Optimizer, step:
         "config": dataclasses.asdict(config), "step": step,
         "model": cpu(average if average is not None else model), "weights": cpu(model),
         "optimizer": optimizer.state_dict(), "history": dataclasses.asdict(history), "rng": rng,
-    }
+    } | ({"start": cpu(start)} if start is not None else {})
     buffer = io.BytesIO()  # serialised in memory first: a full disk is then a plain OSError (ENOSPC)
     torch.save(state, buffer)
     path = Path(path)
@@ -181,7 +183,7 @@ def load_checkpoint(path) -> dict:
     if state.get("version") != CHECKPOINT_VERSION:
         raise ValueError(f"{path} is a checkpoint of format version {state.get('version')}; this "
                          f"csrnet-lite reads version {CHECKPOINT_VERSION}")
-    for key in ("model", "weights"):
+    for key in ("model", "weights", "start")[:3 if "start" in state else 2]:
         _check_state_dict(state.get(key), f"{path} ({key!r} entry)")
     if not isinstance(state.get("config"), dict) or not isinstance(state.get("step"), int) or state["step"] < 0:
         raise ValueError(f"{path} is a damaged csrnet-lite checkpoint (no config or step); start a new run")

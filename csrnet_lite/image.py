@@ -1,6 +1,6 @@
 """The one place where images are converted (files, PIL images and numpy arrays <-> tensors) and
 resized (`Resize` keeps the aspect ratio; `thumbnail` makes a small square view; what the condition
-network sees is `model.CondView`).
+network sees is `model.CondView`), and turned (`dihedral`: the 8 flips and quarter turns).
 
 Convention everywhere else in the package: a torch.float32 tensor of RGB values in [0, 1] with shape
 (B, 3, H, W). `check_image` enforces it with messages that say what was expected. 16-bit PNG and
@@ -293,3 +293,14 @@ def save_image(x: torch.Tensor, path: str | os.PathLike, bits: int = 8, **pil_op
         else:
             Image.fromarray(a).save(tmp, format=fmt, **pil_options)
     return path
+
+
+def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
+    """One of the 8 flips/rotations of x (..., H, W), k in 0..7.
+
+    >>> dihedral(torch.tensor([[1, 2], [3, 4]]), 1).tolist()  # a quarter turn
+    [[2, 4], [1, 3]]
+    """
+    if k & 4:
+        x = x.flip(-1)
+    return torch.rot90(x, k & 3, dims=(-2, -1))

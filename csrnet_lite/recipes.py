@@ -32,7 +32,9 @@ generalisation, not speed, so `fast` also:
   its fitted start mixed with weights that no longer fit it, and ended below the start on its own
   training photos (8-bit PSNR, 8 data_samples pairs at 64 px, 60 steps: 18.42 dB against a start of
   19.58; warmed up, 21.16 dB. 18 FiveK pairs at 256 px, 150 steps: 18.99 against 23.35; warmed up
-  22.69, the rest of the gap being the exposure augmentation: without it, 24.87).
+  22.69, the rest of the gap being the exposure augmentation: without it, 24.87). What is left of such a
+  gap is caught at the end (`keep_start`): a run that ends below its start on its own training pairs,
+  as they are, returns the start and says so (`TrainResult.kept_start`).
 Measured on 16 real FiveK pairs: bench/train_quality.py. `finetune` is `fast` starting from the
 authors' weights.
 
@@ -86,6 +88,8 @@ class TrainConfig:
     white_balance: float = 0.0        # random per-channel gain of the input, log-normal with this sigma
     mild: float = 0.0                 # random edits only (`edits.EditSource`): share of weakened edits
     look: float = 0.0                 # random edits only: strength of a random restyle of each target
+    keep_start: bool = True           # a fresh run that ends below its start on its own training pairs
+    # returns the start (`train.keep_start`): training does no harm where it starts; paper: False
     seed: int = 0                     # seeds the initialisation and every random choice of the loop
     device: str = "cpu"               # "cpu", "cuda", "mps" or "auto" (first available of those)
     checkpoint_minutes: float = 1.0   # write the checkpoint (if asked for) this often, and at the end
@@ -147,7 +151,7 @@ class TrainConfig:
             recipe="paper", steps=600_000, batch=1, pixels=None, thumb_size=None, loss="l1", lr=1e-4,
             betas=(0.9, 0.99), lr_halve_every=100_000, cosine=False, warmup=0,
             modulation_penalty=0.0, ema=0.0, init="default", flips=False, crop=1.0, exposure=0.0,
-            white_balance=0.0), **overrides})
+            white_balance=0.0, keep_start=False), **overrides})
 
     @staticmethod
     def fast(**overrides) -> "TrainConfig":

@@ -10,6 +10,7 @@ the loop (`_loop`) does, in order:
   3. loss (L2 or L1) and the penalty on large modulations;
   4. optimiser step at this step's learning rate (`lr_at`), then the running average (EMA, `ema_at`);
   5. record the step in the history, and checkpoint every `config.checkpoint_minutes`.
+At the end (6., `keep_start`) a fresh run that ended below its start on its own training pairs returns the start.
 The starting weights come from `init_model` (the closed-form fit of `fit.py`, or the authors' weights).
 
 Stops after `steps` optimiser steps or `minutes` of wall-clock time, whichever comes first.
@@ -26,7 +27,7 @@ import copy
 import math
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import torch
@@ -37,7 +38,8 @@ from .checkpoint import (check_same_training, config_from_checkpoint, load_check
                          save_checkpoint)
 from .data import iter_pairs
 from .fit import fit_base, identity_init
-from .metrics import psnr_of_mse
+from .image import dihedral
+from .metrics import psnr, psnr_of_mse
 from .model import CondView, CSRNet
 from .recipes import History, TrainConfig
 from .settings import pick_device
@@ -53,6 +55,13 @@ class TrainResult:
     interrupted: bool = False   # True when stopped by KeyboardInterrupt
     seconds: float = 0.0        # wall-clock time of the training loop in this call
     images: int = 0             # photos seen in this call
+    start_psnr: float | None = None    # mean 8-bit PSNR on the training pairs: the start (`keep_start`)
+    trained_psnr: float | None = None  # and the trained model; None when not checked
+
+    @property
+    def kept_start(self) -> bool:
+        """True when training ended below its start on its training pairs, so `model` is the start."""
+        return self.trained_psnr is not None and self.trained_psnr < self.start_psnr
 
     @property
     def steps(self) -> int:
@@ -85,17 +94,6 @@ def as_pairs(data) -> list[tuple[torch.Tensor, torch.Tensor]]:
     if not pairs:
         raise ValueError("no training pairs: the dataset is empty")
     return pairs
-
-
-def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
-    """One of the 8 flips/rotations of x (..., H, W), k in 0..7.
-
-    >>> dihedral(torch.tensor([[1, 2], [3, 4]]), 1).tolist()  # a quarter turn
-    [[2, 4], [1, 3]]
-    """
-    if k & 4:
-        x = x.flip(-1)
-    return torch.rot90(x, k & 3, dims=(-2, -1))
 
 
 @dataclass
@@ -229,7 +227,8 @@ def train(model: CSRNet | None, data, config: TrainConfig = TrainConfig(), *,
     On KeyboardInterrupt: returns the model as trained so far (interrupted=True) and, unless the
     interrupt hit the middle of a parameter update, writes it to `checkpoint`. With `config.ema` > 0
     `result.model` is the running average (a copy); `model` keeps the last trained weights. Score
-    it with `evaluate.evaluate(result, data)`, which conditions on `result.view`.
+    it with `evaluate.evaluate(result, data)`, which conditions on `result.view`. With `config.keep_start`
+    a fresh run that ended below its start on its own training pairs returns the start (`result.kept_start`).
     """
     pairs = as_pairs(data)
     draw = getattr(data, "sample_batch", None)  # an edits.EditSource draws a fresh edit every time
@@ -244,7 +243,8 @@ def train(model: CSRNet | None, data, config: TrainConfig = TrainConfig(), *,
         interrupted = True
     finally:
         bar.close()
-    return _finish(run, config, checkpoint, interrupted)
+    scores = keep_start(run, pairs, config) if run.step and not interrupted else (None, None)
+    return replace(_finish(run, config, checkpoint, interrupted), start_psnr=scores[0], trained_psnr=scores[1])
 
 
 def _loop(run: _Run, pairs, config: TrainConfig, device: torch.device, bar, checkpoint, callback,
@@ -303,6 +303,7 @@ class _Run:
     last_save: float = field(default_factory=time.perf_counter)
     seen: int = 0  # photos seen in this call
     updating: bool = False  # True while the parameters are half-updated
+    start_weights: CSRNet | None = None  # where the run started (config.keep_start), saved with the checkpoints
 
     def __post_init__(self):
         self.rng = self.gen.get_state()
@@ -348,17 +349,41 @@ def _prepare(model: CSRNet | None, pairs, config: TrainConfig, resume, device: t
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=config.betas,
                                   weight_decay=0.0)  # AdamW with no decay: Adam
     average = copy.deepcopy(model).requires_grad_(False) if config.ema else None
+    start = copy.deepcopy(model).eval().requires_grad_(False) if config.keep_start else None
     if state is None:
-        return _Run(model, average, optimizer, History(), 0, gen)
+        return _Run(model, average, optimizer, History(), 0, gen, start_weights=start)
     if average is not None:
         average.load_state_dict(state["model"])
+    if "start" in state and start is not None:
+        start.load_state_dict(state["start"])
+    else:
+        start = None  # no start saved (written without keep_start): nothing to compare with at the end
     optimizer.load_state_dict(state["optimizer"])
     gen.set_state(state["rng"])
-    return _Run(model, average, optimizer, History(**state["history"]), state["step"], gen)
+    return _Run(model, average, optimizer, History(**state["history"]), state["step"], gen, start_weights=start)
+
+
+def keep_start(run: _Run, pairs, config: TrainConfig) -> tuple[float | None, float | None]:
+    """6. do no harm: score the start and the trained model (the average, when kept) on the training pairs as
+    they are (mean 8-bit PSNR, each capped at 100 dB); if training ended below its start, the start is what the
+    run returns and its checkpoint serves. -> (start, trained) dB; (None, None) with no start (keep_start off)."""
+    if run.start_weights is None:
+        return None, None
+    view, device = CondView.trained_on(config.thumb_size), next(run.model.parameters()).device
+
+    def score(model: CSRNet) -> float:
+        with torch.no_grad():
+            dbs = [min(100.0, float(psnr(model(x.to(device), view(x).to(device)).cpu(), y)[0])) for x, y in pairs]
+        return sum(dbs) / len(dbs)
+
+    before, after = score(run.start_weights), score(run.average if run.average is not None else run.model)
+    if after < before:
+        run.average = run.start_weights  # served and saved as "model"; "weights" resume as trained
+    return before, after
 
 
 def _save(run: _Run, path, config: TrainConfig) -> None:
-    save_checkpoint(path, run.model, run.optimizer, run.step, config, run.history, run.rng, run.average)
+    save_checkpoint(path, run.model, run.optimizer, run.step, config, run.history, run.rng, run.average, run.start_weights)
     run.last_save = time.perf_counter()
 
 

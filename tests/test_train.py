@@ -14,12 +14,13 @@ from csrnet_lite.checkpoint import config_from_checkpoint, load_checkpoint, save
 from csrnet_lite.fit import base_features, choose_ridge, fit_base, identity_init, photo_moments, ridge_scores
 from csrnet_lite.image import thumbnail
 from csrnet_lite.model import CondView, CSRNet
-from csrnet_lite.recipes import RIDGE_GRID, TrainConfig
+from csrnet_lite.recipes import RIDGE_GRID, History, TrainConfig
 from csrnet_lite.settings import one_thread
 from csrnet_lite.train import init_model, lr_at, sample_batch, train
 
 # A tiny but complete fast recipe: every augmentation on, so every random choice is exercised.
-TINY = TrainConfig.fast(steps=6, batch=3, pixels=64, thumb_size=16, warmup=2, progress=False)
+TINY = TrainConfig.fast(steps=6, batch=3, pixels=64, thumb_size=16, warmup=2, progress=False,
+                        keep_start=False)  # tests of the loop's mechanics; keep_start has its own test
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -67,7 +68,7 @@ def test_paper_recipe_is_as_published():
     assert (c.loss, c.lr, c.betas, c.batch, c.pixels, c.thumb_size) == ("l1", 1e-4, (0.9, 0.99), 1, None, None)
     assert (c.lr_halve_every, c.cosine, c.warmup, c.init) == (100_000, False, 0, "default")
     assert (c.exposure, c.white_balance, c.crop, c.modulation_penalty, c.ema) == (0.0, 0.0, 1.0, 0.0, 0.0)
-    assert c.flips is False
+    assert c.flips is False and c.keep_start is False  # no check of its own (the published loop)
     assert lr_at(c, 0, 0.0) == 1e-4 and lr_at(c, 99_999, 0.0) == 1e-4
     assert lr_at(c, 100_000, 0.0) == 5e-5 and lr_at(c, 250_000, 0.0) == 2.5e-5
 
@@ -284,8 +285,38 @@ def test_training_does_not_take_a_fitted_start_below_itself_on_its_training_phot
         with torch.no_grad():
             return sum(psnr(model(x, view(x)), y) for x, y in pairs) / len(pairs)
     start = score(init_model(config, pairs).eval())
-    assert score(train(None, pairs, config).model) > start
-    assert score(train(None, pairs, dataclasses.replace(config, ema_warmup=0)).model) < start  # the old schedule
+    result = train(None, pairs, config)
+    assert score(result.model) > start and not result.kept_start
+    old = dataclasses.replace(config, ema_warmup=0, keep_start=False)  # the old schedule, unchecked
+    assert score(train(None, pairs, old).model) < start
+
+
+def test_a_run_that_ends_below_its_start_returns_the_start(pairs, tmp_path):
+    """keep_start: 6 steps at a learning rate of 0.5 wreck the fitted start. The run says so, returns the
+    start and its checkpoint serves it (the trained weights stay for resuming); unchecked, the wreck."""
+    from csrnet_lite.checkpoint import load_model
+    from csrnet_lite.metrics import psnr as psnr_8bit
+
+    config = dataclasses.replace(TINY, lr=0.5, warmup=0, keep_start=True)
+    start, view = init_model(config, pairs).eval(), CondView.trained_on(config.thumb_size)
+    with torch.no_grad():
+        start_db = sum(float(psnr_8bit(start(x, view(x)), y)[0]) for x, y in pairs) / len(pairs)
+    result = train(None, pairs, config, checkpoint=tmp_path / "c.pt")
+    assert result.kept_start and result.start_psnr == pytest.approx(start_db, abs=1e-4)
+    assert result.trained_psnr < result.start_psnr - 1 and same_state(result.model, start)
+    assert same_state(load_model(tmp_path / "c.pt")[0], start)
+    assert not torch.equal(load_checkpoint(tmp_path / "c.pt")["weights"]["conv1.weight"], start.conv1.weight)
+    def stop(step, history):
+        if step == 3:
+            raise KeyboardInterrupt
+    half = train(None, pairs, config, callback=stop, checkpoint=tmp_path / "r.pt")
+    assert half.interrupted and half.trained_psnr is None  # an interrupted run is not checked...
+    resumed = train(None, pairs, config, resume=tmp_path / "r.pt", checkpoint=tmp_path / "r.pt")
+    assert resumed.kept_start and same_state(resumed.model, start)  # ...its resumed end is, from the saved start
+    wreck = train(None, pairs, dataclasses.replace(config, keep_start=False))
+    assert not wreck.kept_start and wreck.trained_psnr is None and not same_state(wreck.model, start)
+    with torch.no_grad():
+        assert sum(float(psnr_8bit(wreck.model(x, view(x)), y)[0]) for x, y in pairs) / len(pairs) < start_db - 1
     assert train_module.ema_at(config, 0) == 0.1 and train_module.ema_at(config, 10_000) == config.ema
 
 
@@ -394,3 +425,18 @@ def test_bad_data_is_refused_clearly():
         train(None, ["photo.png"], TINY)
     with pytest.raises(ValueError, match="differ in shape"):
         train(None, [(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 9))], TINY)
+
+
+def test_the_command_line_says_when_a_run_kept_its_start_or_was_cut_short():
+    """`train` prints these sentences after a run (tools.arguments.after_training), planted results."""
+    from csrnet_lite.tools.arguments import after_training
+
+    history = History(step=[1, 2, 3], loss=[1.0] * 3, psnr=[1.0] * 3, lr=[1.0] * 3, seconds=[1.0] * 3, images=[1] * 3)
+    config = dataclasses.replace(TINY, steps=10, minutes=5.0)
+    kept = train_module.TrainResult(CSRNet(), history, config, start_psnr=20.0, trained_psnr=19.5)
+    notes = after_training(config, kept)
+    assert len(notes) == 2 and "stopped by the time budget" in notes[0] and "after 3 of the recipe's 10 steps" in notes[0]
+    assert "kept the start" in notes[1] and "19.50 dB" in notes[1] and "20.00 dB" in notes[1]
+    better = dataclasses.replace(kept, trained_psnr=20.5)
+    assert not better.kept_start and after_training(dataclasses.replace(config, steps=3), better) == []
+    assert after_training(config, dataclasses.replace(better, interrupted=True)) == []  # Ctrl-C: said elsewhere

@@ -93,6 +93,17 @@ def time_cut(config: TrainConfig, steps: int) -> str | None:
             f"--minutes {need}")
 
 
+def after_training(config: TrainConfig, result) -> list[str]:
+    """The sentences `train` prints after a run (`result`, a `train.TrainResult`): that the time budget
+    cut it short (`time_cut`), and that it ended below its start and so returns the start (`keep_start`)."""
+    notes = [cut] if not result.interrupted and (cut := time_cut(config, result.steps)) else []
+    if result.kept_start:
+        notes.append(f"kept the start: after {result.steps} steps the model scored {result.trained_psnr:.2f} dB on its "
+                     f"own training pairs against {result.start_psnr:.2f} dB where it started, so the checkpoint "
+                     "serves the start (training must do no harm where it starts)")
+    return notes
+
+
 def set_train_threads(args: argparse.Namespace) -> None:
     """torch CPU threads for `train`: --threads, else 1 with --edits, else torch's default.
     The edits recipe's small steps gain ~10% from a second thread on an idle 2-core machine (24.8

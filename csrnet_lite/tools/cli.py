@@ -19,8 +19,8 @@ from .. import __version__
 from ..files import exclusive
 from ..settings import official_weights_path
 from .arguments import (LUT_SIZE_HELP, MAX_LUT_SIZE, MAX_MINUTES, MAX_STEPS, MAX_THREADS, SEED, SERVER_HELP,
-                        check_train, check_train_output, data_resize, default_budget, number, recipe_reason,
-                        seed_list, set_train_threads, show_ranges, time_cut, train_config)
+                        after_training, check_train, check_train_output, data_resize, default_budget, number,
+                        recipe_reason, seed_list, set_train_threads, show_ranges, train_config)
 from .download import MAX_MB, TIMEOUT
 from .errors import DEBUG_HELP, run
 from .installed import add_notebooks, add_weights
@@ -113,8 +113,8 @@ def _train(args: argparse.Namespace) -> int:
     with exclusive(new_files([Path(args.out)])):
         result = train(None, data, config, resume=args.resume, checkpoint=args.out)
     state = "interrupted" if result.interrupted else "done"
-    if not result.interrupted and (cut := time_cut(config, result.steps)):
-        print(cut)
+    for note in after_training(config, result):
+        print(note)
     if len(result.history):
         print(f"{state}: {result.steps} steps, {result.images_per_second:.1f} photos/s, "
               f"last training-batch PSNR {result.history.psnr[-1]:.2f} dB; checkpoint {args.out}")

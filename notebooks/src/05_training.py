@@ -303,7 +303,9 @@ else:
 # least squares on the training photos themselves, while the fast recipe's many parameters are held
 # back by its fitted start, its short schedule and its augmentation (it trains on photos shifted by up
 # to `exposure` stops, see the table of settings, not on the photos as they are), so it may fit its
-# own training photos *worse* than a simpler method. The sentence below says which gap is the largest here.
+# own training photos *worse* than a simpler method. It never ends below its own fitted start there:
+# a run that does returns its start instead (`TrainConfig.keep_start`; `result.kept_start` says so),
+# because training must do no harm where it starts. The sentence below says which gap is the largest here.
 
 # %%
 names = [m for m in cv.methods if m != "identity"]
