@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/edits.py [--seeds 0,1,2] [--jobs 2] [--fivek ../shared/fivek]   # the table
     .venv/bin/python bench/edits.py --select [--mild 0.5 --look 1 ...]                     # choosing
+    .venv/bin/python bench/edits.py --strengths 0.85,0.7      # also CSRNet moved towards doing nothing
 
 Train on edits of data_samples targets (all but the held-out photos, a fresh edit at every draw) and
 score on fixed unseen edits (seed 1, the default family) of unseen photos:
@@ -35,7 +36,7 @@ import torch
 
 from csrnet_lite.data import PairDataset
 from csrnet_lite.edits import EditSource, by_photo, modulations_off, score
-from csrnet_lite.evaluate import format_table
+from csrnet_lite.evaluate import as_function, format_table
 from csrnet_lite.model import CondView
 from csrnet_lite.recipes import TrainConfig
 from csrnet_lite.settings import DATA_SAMPLES
@@ -63,7 +64,7 @@ def split(select: bool, fivek: str) -> tuple[EditSource, dict[str, list]]:
 
 
 def run(job: tuple) -> tuple:
-    """One training (a worker process): (seed, off, args) -> (seed, method, {set: scores}, seconds)."""
+    """One training (a worker process): (seed, off, args) -> (seed, {set: {method: scores}}, seconds)."""
     seed, off, args = job
     torch.set_num_threads(args.threads)
     train_photos, sets = split(args.select, args.fivek)
@@ -74,7 +75,11 @@ def run(job: tuple) -> tuple:
     seconds = time.perf_counter() - start
     name = "modulations off" if off else "CSRNet (edits)"
     view = CondView.trained_on(config.thumb_size)
-    return seed, name, {s: score({name: model}, pairs, view)[name] for s, pairs in sets.items()}, seconds
+    methods = {name: model}
+    if not off:  # the retouch moved towards doing nothing: input + strength * (output - input)
+        full = as_function(model, view)
+        methods |= {f"CSRNet at strength {a:g}": (lambda x, a=a: x + a * (full(x) - x)) for a in args.strengths}
+    return seed, {s: score(methods, pairs, view) for s, pairs in sets.items()}, seconds
 
 
 def recipe(args, seed: int) -> TrainConfig:
@@ -91,6 +96,8 @@ def main(argv=None) -> int:
     p.add_argument("--select", action="store_true", help="the split the recipe was chosen on (docstring)")
     p.add_argument("--no-off", action="store_true", help="skip the modulations-off control")
     p.add_argument("--json", default=None, help="also write every pair's PSNR here")
+    p.add_argument("--strengths", type=lambda t: [float(a) for a in t.split(",")], default=[],
+                   help="also score CSRNet moved towards doing nothing at these strengths (e.g. 0.85,0.7)")
     for name, kind in OVERRIDES.items():
         p.add_argument(f"--{name}", type=kind, default=None, help=f"override TrainConfig.edits' {NAMES.get(name, name)}")
     args = p.parse_args(argv)
@@ -103,11 +110,13 @@ def main(argv=None) -> int:
     jobs = [(seed, off, args) for seed in seeds for off in ([False] if args.no_off else [True, False])]
     seconds = {}
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
-        for _seed, name, scores, took in pool.map(run, jobs):
-            seconds.setdefault(name, []).append(took)
-            for s, values in scores.items():
-                rows.setdefault((s, name), []).append(values)
-    order = ["identity", "best fixed map", "modulations off", "CSRNet (edits)", "exact inverse"]
+        for _seed, scores, took in pool.map(run, jobs):
+            seconds.setdefault(next(iter(next(iter(scores.values())))), []).append(took)
+            for s, methods in scores.items():
+                for name, values in methods.items():
+                    rows.setdefault((s, name), []).append(values)
+    order = ["identity", "best fixed map", "modulations off", "CSRNet (edits)",
+             *(f"CSRNet at strength {a:g}" for a in args.strengths), "exact inverse"]
     rows = {key: rows[key] for s in sets for name in order if (key := (s, name)) in rows}
     config = recipe(args, 0)
     print(f"{len(train_photos.photos)} training photos; seeds {args.seeds}; {config.steps} steps; thumb "
