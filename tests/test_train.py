@@ -433,10 +433,10 @@ def test_the_command_line_says_when_a_run_kept_its_start_or_was_cut_short():
 
     history = History(step=[1, 2, 3], loss=[1.0] * 3, psnr=[1.0] * 3, lr=[1.0] * 3, seconds=[1.0] * 3, images=[1] * 3)
     config = dataclasses.replace(TINY, steps=10, minutes=5.0)
-    kept = train_module.TrainResult(CSRNet(), history, config, start_psnr=20.0, trained_psnr=19.5)
+    kept = train_module.TrainResult(CSRNet(), history, config, start_psnr=20.0, trained_psnr=19.5, kept_start=True)
     notes = after_training(config, kept)
     assert len(notes) == 2 and "stopped by the time budget" in notes[0] and "after 3 of the recipe's 10 steps" in notes[0]
     assert "kept the start" in notes[1] and "19.50 dB" in notes[1] and "20.00 dB" in notes[1]
-    better = dataclasses.replace(kept, trained_psnr=20.5)
+    better = dataclasses.replace(kept, trained_psnr=20.5, kept_start=False)
     assert not better.kept_start and after_training(dataclasses.replace(config, steps=3), better) == []
     assert after_training(config, dataclasses.replace(better, interrupted=True)) == []  # Ctrl-C: said elsewhere

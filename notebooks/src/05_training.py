@@ -183,7 +183,7 @@ book.say("Resumed at step {resumed_at} and finished at step **{final_steps}**: {
          start=fast_result.start_psnr, returned="the start" if fast_result.kept_start else "the trained model")
 fast_on_train = as_function(fast_result.model, fast_result.view)
 returned_psnr = sum(float(metrics.psnr(fast_on_train(x.input), x.target)[0]) for x in train_data) / len(train_data)
-assert returned_psnr >= fast_result.start_psnr - 0.01  # what it returns is never below where it started
+assert returned_psnr >= fast_result.start_psnr - 0.1  # never below where it started (the check samples pixels)
 
 # %% [markdown]
 # ## The paper recipe at the same budget, and the default recipe
