@@ -88,7 +88,7 @@ class TrainConfig:
     white_balance: float = 0.0        # random per-channel gain of the input, log-normal with this sigma
     mild: float = 0.0                 # random edits only (`edits.EditSource`): share of weakened edits
     look: float = 0.0                 # random edits only: strength of a random restyle of each target
-    keep_start: bool = True           # a fresh run that ends below its start on its own training pairs
+    keep_start: bool = True           # a run that ends below its start on its own training pairs
     # returns the start (`train.keep_start`): training does no harm where it starts; paper: False
     seed: int = 0                     # seeds the initialisation and every random choice of the loop
     device: str = "cpu"               # "cpu", "cuda", "mps" or "auto" (first available of those)

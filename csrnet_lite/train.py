@@ -10,7 +10,7 @@ the loop (`_loop`) does, in order:
   3. loss (L2 or L1) and the penalty on large modulations;
   4. optimiser step at this step's learning rate (`lr_at`), then the running average (EMA, `ema_at`);
   5. record the step in the history, and checkpoint every `config.checkpoint_minutes`.
-At the end (6., `keep_start`) a fresh run that ended below its start on its own training pairs returns the start.
+At the end (6., `keep_start`) a run that ended below its start on its own training pairs returns the start.
 The starting weights come from `init_model` (the closed-form fit of `fit.py`, or the authors' weights).
 
 Stops after `steps` optimiser steps or `minutes` of wall-clock time, whichever comes first.
@@ -224,7 +224,7 @@ def train(model: CSRNet | None, data, config: TrainConfig = TrainConfig(), *,
     interrupt hit the middle of a parameter update, writes it to `checkpoint`. With `config.ema` > 0
     `result.model` is the running average (a copy); `model` keeps the last trained weights. Score
     it with `evaluate.evaluate(result, data)`, which conditions on `result.view`. With `config.keep_start`
-    a fresh run that ended below its start on its own training pairs returns the start (`result.kept_start`).
+    a run that ended below its start on its own training pairs returns the start (`result.kept_start`).
     """
     pairs = as_pairs(data)
     draw = getattr(data, "sample_batch", None)  # an edits.EditSource draws a fresh edit every time
@@ -361,7 +361,7 @@ def _prepare(model: CSRNet | None, pairs, config: TrainConfig, resume, device: t
 
 def keep_start(run: _Run, pairs, config: TrainConfig) -> dict:
     """6. do no harm: score the start and the trained model (the average, when kept) on the training pairs as
-    they are (mean 8-bit PSNR over every s-th pixel, s for 4-16k pixels a photo: 1 up to 128x128, 6 at 512 px;
+    they are (mean 8-bit PSNR over every s-th pixel, s for 4-16k pixels a photo: 1 below 128x128, 6 at 512 px;
     the condition view sees the whole photo); if training ended below its start, the start is what the run
     returns and its checkpoint serves. -> TrainResult's start_psnr, trained_psnr, kept_start; {} if no start."""
     if run.start_weights is None:
