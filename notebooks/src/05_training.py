@@ -513,8 +513,8 @@ book.say("Pair by pair, {harm}; the worst is **{worst_pair}**, **{worst_pair_gai
 # look alike to the condition network, which then undoes an edit that was never made (the README
 # shows one FiveK photo). A cautious retouch moves the output back towards the input,
 # `input + strength * (output - input)`: what `retouch --strength` and notebook 8's slider do. The
-# squared error is convex in the strength, so a pair at or above doing nothing stays there, and a
-# pair below it can only come closer; the mean pays for it:
+# squared error is convex in the strength, so (up to the 8-bit rounding) a pair at or above doing
+# nothing stays there, and a pair below it can only come closer; the mean pays for it:
 
 # %%
 from csrnet_lite.evaluate import format_table
