@@ -64,7 +64,7 @@ def split(select: bool, fivek: str) -> tuple[EditSource, dict[str, list]]:
 
 
 def run(job: tuple) -> tuple:
-    """One training (a worker process): (seed, off, args) -> (seed, {set: {method: scores}}, seconds)."""
+    """One training (a worker process): (seed, off, args) -> (seed, method, {set: {method: scores}}, seconds)."""
     seed, off, args = job
     torch.set_num_threads(args.threads)
     train_photos, sets = split(args.select, args.fivek)
@@ -77,9 +77,8 @@ def run(job: tuple) -> tuple:
     view = CondView.trained_on(config.thumb_size)
     methods = {name: model}
     if not off:  # the retouch moved towards doing nothing: input + strength * (output - input)
-        full = as_function(model, view)
-        methods |= {f"CSRNet at strength {a:g}": (lambda x, a=a: x + a * (full(x) - x)) for a in args.strengths}
-    return seed, {s: score(methods, pairs, view) for s, pairs in sets.items()}, seconds
+        methods |= {f"CSRNet at strength {a:g}": as_function(model, view, a) for a in args.strengths}
+    return seed, name, {s: score(methods, pairs, view) for s, pairs in sets.items()}, seconds
 
 
 def recipe(args, seed: int) -> TrainConfig:
@@ -110,8 +109,8 @@ def main(argv=None) -> int:
     jobs = [(seed, off, args) for seed in seeds for off in ([False] if args.no_off else [True, False])]
     seconds = {}
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
-        for _seed, scores, took in pool.map(run, jobs):
-            seconds.setdefault(next(iter(next(iter(scores.values())))), []).append(took)
+        for _seed, name, scores, took in pool.map(run, jobs):
+            seconds.setdefault(name, []).append(took)
             for s, methods in scores.items():
                 for name, values in methods.items():
                     rows.setdefault((s, name), []).append(values)

@@ -183,7 +183,7 @@ def load_checkpoint(path) -> dict:
     if state.get("version") != CHECKPOINT_VERSION:
         raise ValueError(f"{path} is a checkpoint of format version {state.get('version')}; this "
                          f"csrnet-lite reads version {CHECKPOINT_VERSION}")
-    for key in ("model", "weights", "start")[:3 if "start" in state else 2]:
+    for key in ("model", "weights") + (("start",) if "start" in state else ()):  # "start": keep_start's
         _check_state_dict(state.get(key), f"{path} ({key!r} entry)")
     if not isinstance(state.get("config"), dict) or not isinstance(state.get("step"), int) or state["step"] < 0:
         raise ValueError(f"{path} is a damaged csrnet-lite checkpoint (no config or step); start a new run")

@@ -31,6 +31,7 @@ from .baselines import ColourTransform, identity
 from .checkpoint import OFFICIAL_VIEW, load_official
 from .data import iter_pairs
 from .files import atomic_path
+from .lut import check_strength
 from .metrics import delta_e, psnr, ssim
 from .model import CondView, CSRNet
 from .settings import official_weights_path
@@ -39,17 +40,22 @@ from .train import TrainResult, fixed_colour_map
 PhotoFn = Callable[[torch.Tensor], torch.Tensor]  # a retouch as a function: input (1, 3, H, W) -> output
 
 
-def as_function(model: CSRNet, view: CondView = CondView.THUMB_128) -> PhotoFn:
+def as_function(model: CSRNet, view: CondView = CondView.THUMB_128, strength: float = 1.0) -> PhotoFn:
     """`model` as a function input (B, 3, H, W) -> output (B, 3, H, W), run without gradients.
 
-    The condition network sees `view(input)` (`CondView.FULL`: the whole input).
+    The condition network sees `view(input)` (`CondView.FULL`: the whole input). strength in [0, 1]
+    moves the output towards the input, input + strength * (output - input), as `retouch --strength`
+    and notebook 8's slider do (1: the model's own output).
     """
+    strength = check_strength(strength)
+
     def run(input: torch.Tensor) -> torch.Tensor:
         device = next(model.parameters()).device
         with torch.no_grad():
             x = input.to(device)
             cond = view(x)  # (B, 3, H, W) -> (B, 3, h, w)
-            return model(x, cond).cpu()
+            out = model(x, cond)
+            return (out if strength == 1 else torch.lerp(x, out, strength)).cpu()
     return run
 
 

@@ -113,6 +113,9 @@ def test_retoucher_conditions_on_the_thumbnail_or_the_whole_input():
     with torch.no_grad():
         torch.testing.assert_close(as_function(model, CondView(32))(x), model(x, thumbnail(x, 32)), rtol=0, atol=0)
         torch.testing.assert_close(as_function(model, CondView.FULL)(x), model(x), rtol=0, atol=0)
+        torch.testing.assert_close(as_function(model, CondView(32), 0.7)(x), x + 0.7 * (model(x, thumbnail(x, 32)) - x))
+    with pytest.raises(ValueError, match=r"strength must lie in \[0, 1\]"):
+        as_function(model, CondView(32), 1.5)
 
 
 def test_a_training_result_is_scored_on_the_view_it_trained_with(monkeypatch):

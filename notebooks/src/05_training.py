@@ -514,13 +514,12 @@ book.say("Pair by pair, {harm}; the worst is **{worst_pair}**, **{worst_pair_gai
 # shows one FiveK photo). A cautious retouch moves the output back towards the input,
 # `input + strength * (output - input)`: what `retouch --strength` and notebook 8's slider do. The
 # squared error is convex in the strength, so (up to the 8-bit rounding) a pair at or above doing
-# nothing stays there, and a pair below it can only come closer; the mean pays for it:
+# nothing stays there, and a pair below it can only come closer. The table shows what the mean pays:
 
 # %%
 from csrnet_lite.evaluate import format_table
 
-run_edit = as_function(edit_result.model, edit_result.view)
-cautious = score({a: (lambda x, a=a: x + a * (run_edit(x) - x)) for a in (1.0, 0.85, 0.7)}, unseen)
+cautious = score({a: as_function(edit_result.model, edit_result.view, a) for a in (1.0, 0.85, 0.7)}, unseen)
 base_scores = edit_scores["identity"]
 cautious_rows = {a: (sum(s.values()) / len(s), sum(s[k] < base_scores[k] for k in s),
                      min(s[k] - base_scores[k] for k in s)) for a, s in cautious.items()}
