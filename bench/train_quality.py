@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/train_quality.py [--folds 5] [--recipe fast --steps 300] [--seeds 0,1]
     .venv/bin/python bench/train_quality.py --pretrained edits.pt [--pretrained-steps 150]
+    .venv/bin/python bench/train_quality.py --pretrain-folds [--pretrained-steps 150]
 
 On ../shared/fivek (real FiveK pairs from five sources, research-only, read in place; long edge 512
 as the papers do), cross-validates every method twice with `csrnet_lite.crossval`: 5 folds over all
@@ -15,7 +16,9 @@ one fixed colour map), the default recipe, and any `--recipe` asked for (each at
 (e.g. `python -m csrnet_lite train --data data_samples --edits --out PATH`: data_samples' photos, another
 collection than FiveK, so nothing of a held-out photo leaks in), its last layer refitted to each
 fold's training pairs by ridge regression; with `--pretrained-steps N` also that refit followed by N
-gradient steps of `fast` at a tenth of its learning rate.
+gradient steps of `fast` at a tenth of its learning rate. `--pretrain-folds` pre-trains instead on random
+edits of each fold's own training targets (`TrainConfig.edits`, one run per fold, ~150 s each on one
+thread): the expert's look of the same collection, and still nothing of a held-out photo.
 
 Targets (both cross-validations): the default recipe's mean PSNR >= the best fixed colour transform's
 + 0.5 dB, and its worst photo relative to doing nothing no worse than that transform's worst photo.
@@ -26,16 +29,19 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-from csrnet_lite.crossval import by_source, crossvalidate, items, kfold, standard_methods
+from csrnet_lite.crossval import by_source, crossvalidate, items, kfold, recipe, standard_methods
 from csrnet_lite.data import PairDataset
+from csrnet_lite.edits import EditSource
 from csrnet_lite.image import Resize
 from csrnet_lite.recipes import TrainConfig
 from csrnet_lite.settings import SHARED
+from csrnet_lite.train import train
 
 RESIZE = Resize.LONG_512
 GOAL_DB = 0.5  # the default recipe over the best fixed colour transform
@@ -53,6 +59,29 @@ def configs(recipes: list[str], steps: int | None, seeds: list[int]) -> list[Tra
     return out
 
 
+def pretrained_on_folds(folder: Path, steps: int) -> dict:
+    """Methods that pre-train on random edits of each fold's training targets, then refit the last layer
+    (and, with `steps`, train that many steps at lr 2e-4): name -> fit, as `standard_methods` gives."""
+    made: dict[tuple, str] = {}
+
+    def model_for(train_pairs) -> str:  # one pre-training per fold, shared by the two methods
+        key = tuple(sorted(x.id for x in train_pairs))
+        if key not in made:
+            path = str(folder / f"fold{len(made)}.pt")
+            train(None, EditSource.from_photos(train_pairs), TrainConfig.edits(progress=False), checkpoint=path)
+            made[key] = path
+        return made[key]
+
+    def method(steps: int):
+        extra = dict(steps=steps, lr=2e-4) if steps else {}
+        return lambda train_pairs: recipe(TrainConfig.pretrained(model_for(train_pairs), progress=False,
+                                                                 **extra))(train_pairs)
+    methods = {"edits of fold targets": method(0)}
+    if steps:
+        methods[f"the same + {steps} steps"] = method(steps)
+    return methods
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=str(SHARED / "fivek"))
@@ -63,6 +92,8 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", default="0", help="seeds of the extra recipes, comma-separated")
     p.add_argument("--pretrained", default=None, help="a model pre-trained on random edits (thumb_size 64)")
     p.add_argument("--pretrained-steps", type=int, default=0, help="gradient steps after its refit (0: none)")
+    p.add_argument("--pretrain-folds", action="store_true",
+                   help="also pre-train on random edits of each fold's training targets, then refit")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--csv", default=None, help="write per-photo held-out scores here (two files)")
     args = p.parse_args(argv)
@@ -85,7 +116,11 @@ def main(argv=None) -> int:
     checks = []
     for title, folds in ((f"{args.folds} folds", kfold(data, args.folds)), ("leave one source out", by_source(data))):
         start = time.perf_counter()
-        cv = crossvalidate(data, standard_methods(*cfgs), folds)
+        methods = standard_methods(*cfgs)
+        with tempfile.TemporaryDirectory() as folder:
+            if args.pretrain_folds:
+                methods |= pretrained_on_folds(Path(folder), args.pretrained_steps)
+            cv = crossvalidate(data, methods, folds)
         print(f"\n{title} ({time.perf_counter() - start:.0f} s)")
         print(cv)
         print("fitting time per fold: " + ", ".join(f"{m} {s:.1f} s" for m, s in cv.seconds.items()))

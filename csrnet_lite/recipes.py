@@ -171,7 +171,8 @@ class TrainConfig:
         file exists): their network, whose condition network learnt from 4,500 FiveK photos how
         retouches differ between photos, with its last layer refitted to your pairs by ridge
         regression (init="official-fit"). Without them: `fixed` (a network pre-trained on random edits of
-        data_samples, `pretrained`, did not beat it on ../shared/fivek). Both are closed-form fits (steps=0):
+        data_samples, `pretrained`, did not beat it on ../shared/fivek, nor one pre-trained on edits of
+        the training targets themselves). Both are closed-form fits (steps=0):
         on ~20 pairs every amount of gradient training we measured made unseen photos worse. The
         ridge strength is chosen by leave-one-photo-out cross-validation on the training pairs, by the
         one-standard-error rule (on ../shared/fivek it kept the worst unseen photo 5 dB better than the
@@ -205,7 +206,8 @@ class TrainConfig:
         augmentation. Chosen on a split by source inside the training photos (`bench/edits.py
         --select`: 18 photos of one package, scored on 4 of others), by the fewest pairs below doing
         nothing, then the worst pair: against 2000 steps, and against a share of mild edits (`mild`)
-        and restyled targets (`look`), which cost about 1 dB and did not make fewer pairs worse.
+        and restyled targets (`look`), which cost about 1 dB and did not make fewer pairs worse; 4500
+        steps made 3 fewer pairs of 120 worse over 3 seeds, inside the noise, and overrun the 5 minutes.
         3000 steps take ~170 s on one thread at load average 3 on 2 cores (`train --edits` says so
         when its time budget cuts a run short).
 
