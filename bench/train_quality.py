@@ -59,6 +59,12 @@ def configs(recipes: list[str], steps: int | None, seeds: list[int]) -> list[Tra
     return out
 
 
+def after_pretraining(path: str, name: str, steps: int = 0) -> TrainConfig:
+    """Transfer learning from the model file `path`: its last layer refitted, then `steps` gradient steps
+    at a tenth of `fast`'s learning rate (2e-4) when steps > 0."""
+    return TrainConfig.pretrained(path, recipe=name, progress=False, **(dict(steps=steps, lr=2e-4) if steps else {}))
+
+
 def pretrained_on_folds(folder: Path, steps: int) -> dict:
     """Methods that pre-train on random edits of each fold's training targets, then refit the last layer
     (and, with `steps`, train that many steps at lr 2e-4): name -> fit, as `standard_methods` gives."""
@@ -72,13 +78,11 @@ def pretrained_on_folds(folder: Path, steps: int) -> dict:
             made[key] = path
         return made[key]
 
-    def method(steps: int):
-        extra = dict(steps=steps, lr=2e-4) if steps else {}
-        return lambda train_pairs: recipe(TrainConfig.pretrained(model_for(train_pairs), progress=False,
-                                                                 **extra))(train_pairs)
-    methods = {"edits of fold targets": method(0)}
+    def method(name: str, after: int):
+        return lambda train_pairs: recipe(after_pretraining(model_for(train_pairs), name, after))(train_pairs)
+    methods = {"edits of fold targets": method("edits of fold targets", 0)}
     if steps:
-        methods[f"the same + {steps} steps"] = method(steps)
+        methods[f"the same + {steps} steps"] = method(f"the same + {steps} steps", steps)
     return methods
 
 
@@ -105,10 +109,9 @@ def main(argv=None) -> int:
     data = items(PairDataset(root, resize=RESIZE))
     cfgs = configs(args.recipe, args.steps, [int(s) for s in args.seeds.split(",")])
     if args.pretrained:
-        cfgs.append(TrainConfig.pretrained(args.pretrained, recipe="edits-pretrained", progress=False))
+        cfgs.append(after_pretraining(args.pretrained, "edits-pretrained"))
         if args.pretrained_steps:
-            cfgs.append(TrainConfig.pretrained(args.pretrained, recipe=f"+ {args.pretrained_steps} steps",
-                                               steps=args.pretrained_steps, lr=2e-4, progress=False))
+            cfgs.append(after_pretraining(args.pretrained, f"+ {args.pretrained_steps} steps", args.pretrained_steps))
     default = cfgs[0]
     print(f"{len(data)} pairs from {root} ({RESIZE}); default recipe: init={default.init}"
           f"{' (' + default.official_path + ')' if default.official_path else ''}, {default.steps} steps; "
